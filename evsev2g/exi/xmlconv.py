@@ -203,7 +203,8 @@ def _parse(eng, t, el, qn, decls=None):
                     raise ExiError("child elements in simple content")
                 value = representation(t.simple_type).from_text(el.text or "")
             else:
-                if t.mixed and el.text:
+                # whitespace-only text in mixed content is layout (to_xml indents), not data
+                if t.mixed and el.text and el.text.strip():
                     children.append(("#text", el.text))
                 elif el.text and el.text.strip():
                     raise ExiError(f"unexpected text {el.text.strip()[:20]!r}")
@@ -214,7 +215,7 @@ def _parse(eng, t, el, qn, decls=None):
                         raise ExiError(f"undeclared child {child.tag}")
                     val = _parse(eng, decl.type, child, decl.qname)
                     children.append((decl.name, val))
-                    if t.mixed and child.tail:
+                    if t.mixed and child.tail and child.tail.strip():
                         children.append(("#text", child.tail))
                     elif child.tail and child.tail.strip():
                         raise ExiError(f"unexpected text {child.tail.strip()[:20]!r}")
