@@ -616,15 +616,17 @@ def describe(gset: GrammarSet) -> list[str]:
     for decl in sorted(gset.schema.all_elements, key=lambda d: (qname_key(d.qname), _type_sig(d.type))):
         lines.append(f"E {decl.ns} {decl.name} {_type_sig(decl.type)} abstract={decl.abstract}"
                      f" nillable={decl.nillable}")
-    seen = set()
+    sections = {}
     for decl in gset.schema.all_elements:
         t = decl.type
-        if isinstance(t, ComplexType) and id(t) not in seen:
-            seen.add(id(t))
+        if isinstance(t, ComplexType):
+            label = t.name[1] if t.name else f"anonymous type of {decl.ns} {decl.name}"
+            if label in sections:
+                continue
             g = gset.grammar(t)
-            lines.append(f"T {_type_sig(t)}")
+            body = [f"T {label}"]
             for a in g.attributes:
-                lines.append(f"  @ {a.ns} {a.name} {_type_sig(a.type)} required={a.required}")
+                body.append(f"  @ {a.ns} {a.name} {_type_sig(a.type)} required={a.required}")
             for st in g.states:
                 evs = []
                 for kind, arg in st.events:
@@ -635,7 +637,10 @@ def describe(gset: GrammarSet) -> list[str]:
                         evs.append(f"AT({g.attributes[arg].name})")
                     else:
                         evs.append(f"{kind}({arg})" if kind == EV_SE_URI else kind)
-                lines.append(f"  {st.label} w={st.width} {' '.join(evs)}")
+                body.append(f"  {st.label} w={st.width} {' '.join(evs)}")
+            sections[label] = body
+    for label in sorted(sections):
+        lines += sections[label]
     return lines
 
 

@@ -276,18 +276,20 @@ def misplaced(node: Message, kids, i: int, s: int, g: TypeGrammar) -> ExiError:
             else:
                 expected.append(kind)
     known = {alt.name for leaf in g.leaves for alt in leaf.alternatives}
+    context = g.state_label(s) if state else g.name
+    path = [node.name]
+    for name, _ in node.children:
+        if name not in known and name != "#text":
+            return ExiError(f"unknown child {name!r} (the schema declares {', '.join(sorted(known)) or 'none'})",
+                            context=g.name, path=path)
     kids = list(kids) if kids else list(node.children)
-    if not kids or i >= len(kids):
+    rest = {name for name, _ in kids[i:]}
+    if i >= len(kids) or not rest & set(expected):
         missing = [e for e in expected if e != "EE"]
         return ExiError(f"missing mandatory child: expected {' or '.join(missing) or 'end'}",
-                        context=g.state_label(s) if state else g.name)
-    name = kids[i][0]
-    if name not in known:
-        return ExiError(f"unknown child {name!r} (the schema declares {', '.join(sorted(known)) or 'none'})",
-                        context=g.name)
-    return ExiError(f"child {name!r} not allowed here: expected {' or '.join(expected)}"
-                    " (a mandatory child missing, or too many occurrences)",
-                    context=g.state_label(s) if state else g.name)
+                        context=context, path=path)
+    return ExiError(f"child {kids[i][0]!r} not allowed here: expected {' or '.join(expected)}"
+                    " (out of order, or more occurrences than the schema allows)", context=context, path=path)
 
 
 def runtime_namespace(limits: Limits) -> dict:
