@@ -190,6 +190,10 @@ class Generator:
             out(ind, "if t == -2:")
             self.dec_value(out, ind + 1, ctype.simple_type, None)
             self.read_state(out, ind + 1, g, offs, g.simple_end)
+            # no CH: only a second-level EE may end the element (EXIficient's empty value)
+            out(ind, "else:")
+            out(ind + 1, f"t, p = escape(v, n, p, t, {gref})")
+            out(ind + 1, f"val = empty_value({self.rep(ctype.simple_type)}, p)")
         elif ctype.content == "element":
             if not g.forward:
                 out(ind, "while True:")
