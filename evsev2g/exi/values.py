@@ -374,7 +374,9 @@ class Representation:
             if kind == "string":
                 return text
             if kind == "enum":
-                return self.values[self.lexical.index(_collapse(text) if self.collapse else text)]
+                # exact first; else whitespace-collapsed, as EXIficient accepts " OK " for "OK"
+                # (harmless: no enumeration value has edge or double spaces)
+                return self.values[self.lexical.index(text if text in self.lexical else _collapse(text))]
             if kind == "decimal":
                 return Decimal(text.strip())
             if kind == "float":
@@ -440,12 +442,10 @@ def _make(st: SimpleType) -> Representation:
     if st.enumeration is not None and builtin not in ("QName", "NOTATION"):
         base_rep = _make_atomic(st, builtin)
         lexical = list(st.enumeration)
-        collapse = base_rep.kind != "string"
         values = [base_rep.from_text(x) for x in lexical]
         rep = Representation("enum", st, values=values, index={val: i for i, val in enumerate(values)},
                              width=(len(values) - 1).bit_length() if len(values) > 1 else 0)
         rep.lexical = lexical
-        rep.collapse = collapse
         return rep
     return _make_atomic(st, builtin)
 

@@ -29,3 +29,15 @@ def test_empty_simple_content_without_attribute_decodes_to_empty_value(iso2):
     msg = iso2.decode_fragment(bytes.fromhex("807e1700"), grammar="xmldsig")
     assert msg.value == b""
     assert msg == iso2.from_xml(b'<SignatureValue xmlns="http://www.w3.org/2000/09/xmldsig#"/>')
+
+
+def test_enumeration_in_element_content_tolerates_surrounding_whitespace(iso2):
+    """
+    ``from_xml`` reads ``<ResponseCode> OK </ResponseCode>`` (pretty-printed
+    XML from other tools) as ``OK``, as EXIficient does: fragment code 162
+    (8 bits), CH 0, enumeration index 0 (5 bits), EE 0, ED 244.  No value of
+    an enumeration has edge or double spaces, so nothing else can match.
+    """
+    msg = iso2.from_xml(b'<ResponseCode xmlns="urn:iso:15118:2:2013:MsgBody">\n  OK\n</ResponseCode>')
+    assert msg.value == "OK"
+    assert iso2.encode_fragment(msg) == bytes.fromhex("80a201e8")
