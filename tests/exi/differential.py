@@ -36,7 +36,8 @@ from evsev2g.exi.xsd import ComplexType
 from tests.exi.instances import PROFILES, Coverage, InstanceGenerator, RandomChooser
 from tests.exi.oracle import OracleError
 
-__all__ = ["KINDS", "Kind", "Comparison", "Outcome", "empty_value_paths", "oracle_xsds", "run_kind"]
+__all__ = ["KINDS", "Kind", "Comparison", "Outcome", "difference", "empty_value_paths", "lexical_variant",
+           "oracle_xsds", "run_kind"]
 
 #: Elements whose EXI fragments ISO 15118-2 signs (their digests are over the fragment bytes).
 SIGNED_ISO2 = ("AuthorizationReq", "MeteringReceiptReq", "CertificateInstallationReq", "CertificateUpdateReq",
@@ -286,9 +287,9 @@ class Comparison:
             except ExiError as exc:
                 out.problems.append(("evsev2g cannot decode EXIficient's bytes", str(exc)))
             else:
-                if decoded != msg:
-                    out.problems.append(("evsev2g decodes EXIficient's bytes to another message",
-                                         _first_difference(msg, decoded)))
+                diff = difference(msg, decoded)
+                if diff:
+                    out.problems.append(("evsev2g decodes EXIficient's bytes to another message", diff))
             out.equal = theirs == ours
         if not out.equal:
             self._diverged(msg, ours, theirs, out)
@@ -299,16 +300,16 @@ class Comparison:
     def _variant(self, msg: Message, theirs: bytes, rng, out: Outcome) -> None:
         xml = lexical_variant(self.engine, msg, rng)
         try:
-            if self.from_xml(xml) != msg:
-                out.problems.append(("from_xml reads another lexical form as another message",
-                                     _first_difference(msg, self.from_xml(xml))))
+            diff = difference(msg, self.from_xml(xml))
+            if diff:
+                out.problems.append(("from_xml reads another lexical form as another message", diff))
         except ExiError as exc:
             out.problems.append(("from_xml refuses another lexical form", f"{exc}\n{xml[:1500]!r}"))
         try:
             data = self.oracle.encode(self.kind.oracle_set, xml, self.kind.fragment)
             if data != theirs:
                 try:
-                    what = _first_difference(msg, self.decode(data))
+                    what = difference(msg, self.decode(data))
                 except ExiError as exc:
                     what = f"(undecodable: {exc})"
                 out.problems.append(("EXIficient reads another lexical form differently", what))
@@ -318,7 +319,7 @@ class Comparison:
     def _diverged(self, msg: Message, ours: bytes, theirs: bytes | None, out: Outcome) -> None:
         try:
             back = self.from_xml(self.oracle.decode(self.kind.oracle_set, ours, self.kind.fragment))
-            theirs_of_ours = None if back == msg else _first_difference(msg, back)
+            theirs_of_ours = difference(msg, back)
         except (OracleError, ExiError) as exc:
             theirs_of_ours = f"fails: {str(exc)[:300]}"
         if theirs is None:
@@ -342,26 +343,38 @@ class Comparison:
         out.problems.append(("encodings differ", detail))
 
 
-def _first_difference(a, b, path: str = "") -> str:
+def difference(a, b, path: str = "") -> str | None:
+    """
+    Where two message trees differ, strictly: besides ``==`` the Python types
+    of values must match (``True`` is not ``1``, ``b""`` is not ``""``).
+
+    :returns: a description of the first difference, or ``None``.
+    """
     if isinstance(a, Message) and isinstance(b, Message):
         here = f"{path}/{a.name}"
         if a.name != b.name:
             return f"{path}: element {a.name!r} vs {b.name!r}"
-        if a.attrs != b.attrs:
-            return f"{here}: attributes {a.attrs!r} vs {b.attrs!r}"
-        if a.value != b.value:
-            return f"{here}: value {a.value!r} vs {b.value!r}"
-        for i, ((ka, va), (kb, vb)) in enumerate(zip(a.children, b.children)):
-            if ka != kb:
-                return f"{here}[{i}]: child {ka!r} vs {kb!r}"
-            if va != vb:
-                return _first_difference(va, vb, here)
-        if len(a.children) != len(b.children):
-            return f"{here}: {len(a.children)} vs {len(b.children)} children"
         if a.ns is not None and b.ns is not None and a.ns != b.ns:
             return f"{here}: namespace {a.ns!r} vs {b.ns!r}"
-        return f"{here}: equal?"
-    return f"{path}: {a!r:.120} vs {b!r:.120}"
+        if sorted(a.attrs) != sorted(b.attrs):
+            return f"{here}: attributes {sorted(a.attrs)} vs {sorted(b.attrs)}"
+        for key in a.attrs:
+            diff = difference(a.attrs[key], b.attrs[key], f"{here}@{key}")
+            if diff:
+                return diff
+        diff = difference(a.value, b.value, f"{here}#value")
+        if diff:
+            return diff
+        if [k for k, _ in a.children] != [k for k, _ in b.children]:
+            return f"{here}: children {[k for k, _ in a.children][:12]} vs {[k for k, _ in b.children][:12]}"
+        for (_, va), (_, vb) in zip(a.children, b.children):
+            diff = difference(va, vb, here)
+            if diff:
+                return diff
+        return None
+    if type(a) is not type(b) or a != b:
+        return f"{path}: {a!r:.120} ({type(a).__name__}) vs {b!r:.120} ({type(b).__name__})"
+    return None
 
 
 # -- runs ---------------------------------------------------------------------------------
