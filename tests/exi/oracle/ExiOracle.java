@@ -109,7 +109,9 @@ public final class ExiOracle {
         result.setOutputStream(out);
         XMLReader reader = sax.newSAXParser().getXMLReader();
         reader.setContentHandler(result.getHandler());
-        reader.parse(new InputSource(new ByteArrayInputStream(xml)));
+        // characters, not bytes: Xerces' own UTF-8 reader fails on 4-byte sequences that
+        // straddle its buffer ("Invalid byte 3 of 4-byte UTF-8 sequence", XERCESJ-1257)
+        reader.parse(new InputSource(new InputStreamReader(new ByteArrayInputStream(xml), StandardCharsets.UTF_8)));
         StringBuilder hex = new StringBuilder();
         for (byte b : out.toByteArray()) {
             hex.append(String.format("%02x", b & 0xff));
