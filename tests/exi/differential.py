@@ -421,11 +421,15 @@ class Report:
     """
     Counts of one run.
 
+    :ivar kind: the :class:`Kind`'s name.
     :ivar compared: messages compared.
     :ivar equal: byte-identical encodings.
     :ivar accepted: differing only by the accepted empty-value divergence.
     :ivar problems: ``[(category, detail, index, profile, xml)]``.
     :ivar seconds: wall time.
+    :ivar roots: how often each root element was drawn.
+    :ivar missing: schema constructs no message used (``{key: label}``).
+    :ivar constructs: ``{(construct kind, covered): count}``.
     """
 
     kind: str
