@@ -104,14 +104,14 @@ class SECCService(MultiService):
         """
         Open every port.
 
-        :raises SystemExit: with one line, when a port cannot be opened
-            (twistd then exits non-zero).
+        :raises SystemExit: status 1 after logging one line, when a port
+            cannot be opened.
         """
         try:
             super().privilegedStartService()
         except StartupError as error:
             log.critical("cannot start: {problem}", problem=str(error))
-            raise SystemExit(f"evsev2g: {error}") from None
+            raise SystemExit(1) from None
 
     def startService(self) -> None:
         """Start the servers and log where they are."""
@@ -119,7 +119,7 @@ class SECCService(MultiService):
             super().startService()
         except StartupError as error:
             log.critical("cannot start: {problem}", problem=str(error))
-            raise SystemExit(f"evsev2g: {error}") from None
+            raise SystemExit(1) from None
         offers = self.offers()
         log.info(
             "evsev2g {version} on {interface} [{address}]: TCP port {tcp}, TLS port {tls}, SDP {sdp}",
