@@ -19,14 +19,8 @@ from evsev2g.tap import Options, makeService
 from evsev2g.testing import FakeSecurity, RecordingSessionFactory
 from evsev2g.v2gtp import build_frame
 
+from tests.listeners import EXI, echo
 from tests.netclient import converse, tls12_client_context
-
-EXI = 0x8001
-
-
-def echo(session, payload_type, payload):
-    """Answer each payload with itself."""
-    session.link.send(payload, payload_type)
 
 
 def sdp_ask(port: int, security: Security) -> tuple[str, int, Security]:
