@@ -11,7 +11,15 @@ def echo(session, payload_type, payload):
     session.link.send(payload, payload_type)
 
 
-def start_listener(reactor, serving, sessions, tls: TLSServerCreator | None = None, max_payload=1024, io_timeout=15.0):
+def answer_and_close(session, payload_type, payload):
+    """A RecordingSession responder that answers once, then closes in order."""
+    session.link.send(payload, payload_type)
+    session.link.close()
+
+
+def start_listener(
+    reactor, serving, sessions, tls: TLSServerCreator | None = None, max_payload=1024, io_timeout=15.0, fin_wait=3.0
+):
     """
     A started TCP (or TLS, given a creator) listener at a free dynamic port.
 
@@ -22,6 +30,7 @@ def start_listener(reactor, serving, sessions, tls: TLSServerCreator | None = No
         max_payload=max_payload,
         max_connections=4,
         io_timeout=io_timeout if tls is not None else None,
+        fin_wait=fin_wait,
     )
     factory = V2GTPServerFactory(sessions, settings, ConnectionRegistry(), reactor)
     service = V2GTPListenerService(reactor, serving, 0, factory, tls)

@@ -17,8 +17,8 @@ from evsev2g.testing import RecordingSessionFactory
 from evsev2g.tls import CIPHER_SUITE, KEY_LOG_NAME, KeyLog, TLSServerCreator, build_context, key_log_path
 from evsev2g.v2gtp import build_frame
 
-from tests.listeners import EXI, echo, start_listener
-from tests.netclient import converse, tls12_client_context, tls13_only_context
+from tests.listeners import EXI, answer_and_close, echo, start_listener
+from tests.netclient import converse, read_then_linger, tls12_client_context, tls13_only_context
 
 
 def tls_listener(reactor, loopback, credentials, sessions, io_timeout=15.0, key_log=None):
@@ -124,3 +124,18 @@ async def test_handshake_timeout_closes_an_idle_connection(reactor, loopback, cr
     assert 0.25 <= outcome.elapsed < 3.0
     assert sessions.sessions[0].lost == ["TLS handshake not finished within 0.3 s"]
     assert "dropping the connection: TLS handshake not finished within 0.3 s" in log_events.text()
+
+
+@pytest_twisted.ensureDeferred
+async def test_orderly_close_sends_the_answer_then_close_notify(reactor, loopback, credentials):
+    """On TLS, close() flushes the answer and ends with close_notify, which the EV sees as end of stream at once."""
+    sessions = RecordingSessionFactory(answer_and_close)
+    service = tls_listener(reactor, loopback, credentials, sessions)
+    try:
+        frame = build_frame(EXI, b"bye")
+        received, until_eof, _ = await deferToThread(read_then_linger, service.port_number, frame, tls12_client_context())
+    finally:
+        await service.stopService()
+    assert received == frame
+    assert until_eof < 2
+    assert len(sessions.sessions[0].lost) == 1
