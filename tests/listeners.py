@@ -36,3 +36,29 @@ def start_listener(
     service = V2GTPListenerService(reactor, serving, 0, factory, tls)
     service.startService()
     return service
+
+
+async def exchange_then_stop(service, client, *args, until=None, **kwargs):
+    """
+    Run a blocking EV-side client in a thread against a started listener,
+    then stop the listener (also when the client fails).
+
+    :param client: called as ``client(port, *args, **kwargs)``.
+    :param until: a predicate to wait for (up to 5 s) before stopping, e.g.
+        that the server has seen the client's FIN (stopping drops open
+        connections).
+    :returns: what the client returned.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+    from twisted.internet.threads import deferToThread
+
+    try:
+        result = await deferToThread(client, service.port_number, *args, **kwargs)
+        for _ in range(500):
+            if until is None or until():
+                break
+            await deferLater(reactor, 0.01, lambda: None)
+        return result
+    finally:
+        await service.stopService()
