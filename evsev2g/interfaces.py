@@ -100,6 +100,43 @@ class ISessionFactory(Interface):
         """
 
 
+# -- security provider ------------------------------------------------------
+
+
+class ISecurity(Interface):
+    """
+    What evsev2g needs of EVerest's ``evse_security``: the TLS server's
+    chain and key, and the CA bundles to verify against.
+
+    The file-based provider (``evsev2g.security.files.FileSecurity``) reads
+    a certificate directory in EvseSecurity's layout; an EVerest bridge
+    provider would ask the EvseSecurity module.  Called from the reactor
+    thread at start-up.
+    """
+
+    def tls_server_credentials():
+        """
+        The SECC's TLS server chain and key, checked and ready to use
+        (EvseV2G asks ``get_all_valid_certificates_info`` for type V2G).
+
+        :returns: an ``evsev2g.security.credentials.TLSCredentials``.
+        :raises evsev2g.errors.CertificatesUnavailable: when there is no
+            usable chain; the message says which file or certificate and why.
+        """
+
+    def verify_file(ca_type):
+        """
+        The CA bundle to verify certificates of a kind against (EvseSecurity's
+        ``get_verify_file``).
+
+        :param ca_type: ``"V2G"``, ``"MO"``, ``"CSMS"`` or ``"MF"`` (EVerest's
+            ``CaCertificateType``).
+        :returns: the bundle's path, a ``pathlib.Path`` to a PEM file.
+        :raises evsev2g.errors.CertificatesUnavailable: when there is none.
+        :raises ValueError: for an unknown ``ca_type``.
+        """
+
+
 # -- protocol versions -------------------------------------------------------
 
 
