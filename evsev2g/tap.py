@@ -75,6 +75,8 @@ def makeService(options: Options, reactor=None):
         from twisted.internet import reactor
     sessions = session.build_session_factory(options.config, reactor)
     try:
-        return build_service(options.config, options.serving, reactor, sessions)
+        # SDP answers only while the charger backend's data link is up
+        # (EvseV2G gates SDP on dlink_ready the same way).
+        return build_service(options.config, options.serving, reactor, sessions, answering=sessions.link_ready)
     except StartupError as error:
         raise SystemExit(f"twistd evsev2g: {error}") from None

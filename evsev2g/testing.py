@@ -25,6 +25,7 @@ __all__ = [
     "din_ev_status",
     "app_protocol_request",
     "DIN_DC_SESSION",
+    "FakeCodec",
 ]
 
 
@@ -245,3 +246,35 @@ def app_protocol_request(*entries: tuple[str, int, int, int, int]) -> Message:
             for namespace, major, minor, schema_id, priority in entries
         ],
     )
+
+
+class FakeCodec:
+    """
+    Stands in for an EXI codec in unit tests of session logic: "encoding"
+    a message gives a token it remembers, "decoding" a token gives the
+    message back; anything else is undecodable.  The real codec is used
+    wherever the test is about bytes.
+    """
+
+    def __init__(self) -> None:
+        self._messages: dict[bytes, Message] = {}
+
+    def encode(self, message: Message) -> bytes:
+        """:returns: a token standing for ``message``."""
+        token = b"fake-exi-%d" % len(self._messages)
+        self._messages[token] = message
+        return token
+
+    def decode(self, data: bytes) -> Message:
+        """
+        :returns: the message ``data`` stands for.
+        :raises ValueError: for bytes it never produced.
+        """
+        try:
+            return self._messages[data]
+        except KeyError:
+            raise ValueError(f"undecodable: {data[:16].hex()}") from None
+
+    def to_xml(self, message: Message) -> bytes:
+        """:returns: a readable stand-in for the XML."""
+        return f"<{message.name}/>".encode()
