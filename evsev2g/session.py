@@ -435,17 +435,21 @@ def simulator_settings_from_config(config):
     )
 
 
-def build_session_factory(config, reactor) -> SessionFactory:
+def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     """
     The one place ``makeService`` gets sessions from.
 
     :param config: the service configuration.
     :param reactor: the reactor (clock) the sessions use.
+    :param load_codec: schema name → codec; :func:`evsev2g.exi.load_codec`
+        when ``None``.
     :returns: a :class:`SessionFactory` with the configured backend, the
         protocol plugins found, and their codecs loaded.
     """
-    from evsev2g.exi import load_codec
     from evsev2g.sim.charger import SimulatedCharger
+
+    if load_codec is None:
+        from evsev2g.exi import load_codec
 
     if config.backend != "simulator":
         raise ValueError(f"backend {config.backend!r} is not available")
