@@ -1,0 +1,460 @@
+"""
+The EXI codec: documents and fragments of one schema set.
+
+Use::
+
+    from evsev2g.exi import load_codec, ExiError
+    codec = load_codec("iso15118-2")      # "appHandshake" | "din70121" | "iso15118-2"
+    msg = codec.decode(data)              # bytes -> Message
+    data = codec.encode(msg)              # Message -> bytes
+    xml = codec.to_xml(msg)               # Message -> XML bytes
+    msg = codec.from_xml(xml)             # XML bytes -> Message
+
+Options are those of V2G (schema-informed, non-strict, nothing preserved,
+valuePartitionCapacity 0, bit-packed, header byte 0x80).  A codec is built
+once per schema set and process (the XSDs are read, the grammars built and
+specialised Python compiled); :func:`load_codec` caches it.
+
+Decoding stops at the end of the document: bytes after it (Tesla sends a
+trailing 0x00) are ignored.  Every problem with the input raises
+:class:`~evsev2g.exi.errors.ExiError` with the bit offset and the grammar
+state, within the bounds of :class:`~evsev2g.exi.runtime.Limits`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from evsev2g.exi.bits import BitReader, BitWriter
+from evsev2g.exi.codegen import generate
+from evsev2g.exi.errors import ExiError, LimitExceeded
+from evsev2g.exi.fragment import ElementFragmentGrammar
+from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width, qname_key
+from evsev2g.exi.message import Message
+from evsev2g.exi.runtime import (DecodeContext, Limits, failed, make_node, runtime_namespace,
+                                 simple_child, simple_write)
+from evsev2g.exi.values import read_chars, representation
+from evsev2g.exi.xsd import ComplexType, load_schema_set
+
+__all__ = ["Codec", "load_codec", "SCHEMA_SETS", "SCHEMA_DIR", "Limits", "EXI_HEADER"]
+
+#: Where the project's schema files live.
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "xsd"
+
+#: Entry files of each schema set, relative to :data:`SCHEMA_DIR`.
+SCHEMA_SETS = {
+    "appHandshake": ("appHandshake/V2G_CI_AppProtocol.xsd",),
+    "din70121": ("din70121/V2G_CI_MsgDef.xsd",),
+    "iso15118-2": ("iso15118-2/V2G_CI_MsgDef.xsd",),
+    "xmldsig": ("iso15118-2/xmldsig-core-schema.xsd",),
+}
+
+#: The one-byte EXI header of V2G: no cookie, no options, version 1.
+EXI_HEADER = 0x80
+
+_CACHE: dict = {}
+_LOCK = threading.Lock()
+
+
+class _Engine:
+    """Grammars plus the compiled functions of one schema set."""
+
+    def __init__(self, name: str, files: list[Path], limits: Limits) -> None:
+        schema = load_schema_set(name, files)
+        self.name = name
+        self.gset: GrammarSet = build_grammars(schema)
+        self.limits = limits
+        source, consts, _ = generate(self.gset)
+        self.source = source
+        ns = runtime_namespace(limits)
+        ns.update(consts)
+        exec(compile(source, f"<evsev2g.exi generated code for {name}>", "exec"), ns)
+        self.ns = ns
+        gset = self.gset
+        self.global_index = {d.qname: i for i, d in enumerate(gset.globals)}
+        self.frag_index = {qn: i for i, (qn, _) in enumerate(gset.fragment_elements)}
+        self.global_by_local: dict = {}
+        for d in gset.globals:
+            self.global_by_local.setdefault(d.name, []).append(d.qname)
+        self.frag_by_local: dict = {}
+        for qn, _ in gset.fragment_elements:
+            self.frag_by_local.setdefault(qn[1], []).append(qn)
+        self._element_fragment = None
+
+    @property
+    def element_fragment(self) -> ElementFragmentGrammar:
+        """The element fragment grammar (built on first use)."""
+        if self._element_fragment is None:
+            self._element_fragment = ElementFragmentGrammar(self.gset)
+        return self._element_fragment
+
+    def func(self, ctype: ComplexType, kind: str):
+        """The generated decoder (``d``) or encoder (``e``) of a complex type."""
+        g = self.gset.grammar(ctype)
+        return self.ns[f"{kind}_{g.name}".replace("-", "_").replace(".", "_")]
+
+    # -- shared element paths -----------------------------------------------------
+
+    def decode_typed(self, t, name: str, ns: str, v: int, n: int, p: int, x: DecodeContext):
+        if isinstance(t, ComplexType):
+            return self.func(t, "d")(v, n, p, x, name, ns)
+        value, p = simple_child(v, n, p, x, representation(t), (ns, name))
+        return make_node(name, ns, [], {}, value, None), p
+
+    def encode_typed(self, t, node, acc: int, nb: int) -> tuple[int, int]:
+        if isinstance(t, ComplexType):
+            return self.func(t, "e")(node, acc, nb)
+        value = node.value if isinstance(node, Message) else node
+        name = node.name if isinstance(node, Message) else "?"
+        return simple_write(acc, nb, representation(t), value, name)
+
+    def read_qname(self, r: BitReader) -> str:
+        """Read a qname (§7.1.7 with the §7.3 partitions), for diagnostics."""
+        tables = self.gset.strings
+        idx = r.bits(code_width(len(tables.uris) + 1))
+        if idx == 0:
+            length = r.uint()
+            uri, r.p = read_chars(r.v, r.n, r.p, length, self.limits.max_string)
+        elif idx - 1 < len(tables.uris):
+            uri = tables.uris[idx - 1]
+        else:
+            raise ExiError("URI compact id out of range", bit=r.p)
+        length = r.uint()
+        if length == 0:
+            names = tables.local_names.get(uri, [])
+            k = r.bits(code_width(len(names)))
+            if k >= len(names):
+                raise ExiError("local-name compact id out of range", bit=r.p)
+            local = names[k]
+        else:
+            local, r.p = read_chars(r.v, r.n, r.p, length - 1, self.limits.max_string)
+        return f"{{{uri}}}{local}" if uri else local
+
+    def deviation(self, r: BitReader, where: str) -> ExiError:
+        start = r.p
+        try:
+            name = self.read_qname(r)
+        except ExiError:
+            name = "(unreadable qname)"
+        return ExiError(f"{where}: element {name} is not declared in schema set {self.name} "
+                        "(SE(*) schema deviation, e.g. a wrong namespace); not supported",
+                        bit=start)
+
+
+def _stream(data, limits: Limits) -> tuple[int, int]:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ExiError(f"EXI data must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > limits.max_bytes:
+        raise LimitExceeded(f"EXI stream of {len(data)} bytes exceeds the limit of {limits.max_bytes}")
+    if not data:
+        raise ExiError("empty EXI stream", bit=0)
+    if data[:4] == b"$EXI":
+        raise ExiError("EXI cookie present; V2G streams start with the header byte 0x80", bit=0)
+    if data[0] != EXI_HEADER:
+        raise ExiError(f"EXI header byte is {data[0]:#04x}, V2G needs 0x80 "
+                       "(no options, final version 1)", bit=0)
+    return int.from_bytes(data, "big"), len(data) * 8
+
+
+def _finish(acc: int, nb: int) -> bytes:
+    pad = (-nb) % 8
+    return (acc << pad).to_bytes((nb + pad) // 8, "big")
+
+
+class Codec:
+    """
+    Schema-informed EXI for one V2G schema set.
+
+    :ivar name: the schema set (``"appHandshake"``, ``"din70121"``,
+        ``"iso15118-2"``).
+    :ivar limits: the :class:`~evsev2g.exi.runtime.Limits` in force.
+    """
+
+    def __init__(self, name: str, schema_dir: Path | None = None, limits: Limits | None = None) -> None:
+        """
+        :param name: a key of :data:`SCHEMA_SETS`.
+        :param schema_dir: where the schema folders are (default: the
+            project's own :data:`SCHEMA_DIR`).
+        :param limits: decode limits (default :class:`Limits`).
+        :raises ExiError: for an unknown set or unusable schema files.
+        """
+        if name not in SCHEMA_SETS:
+            raise ExiError(f"unknown schema set {name!r} (known: {', '.join(SCHEMA_SETS)})")
+        self.name = name
+        self.limits = limits or Limits()
+        self.schema_dir = Path(schema_dir) if schema_dir else SCHEMA_DIR
+        self._engine = _Engine(name, [self.schema_dir / f for f in SCHEMA_SETS[name]], self.limits)
+        self._xmldsig: _Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"<Codec {self.name}>"
+
+    @property
+    def grammars(self) -> GrammarSet:
+        """The :class:`~evsev2g.exi.grammar.GrammarSet` of this codec's schema set."""
+        return self._engine.gset
+
+    def _fragment_engine(self, grammar: str | None) -> _Engine:
+        if grammar in (None, "schema", "msgdef", self.name):
+            return self._engine
+        if grammar == "xmldsig":
+            if self._xmldsig is None:
+                folder = self.name if self.name != "appHandshake" else "iso15118-2"
+                path = self.schema_dir / folder / "xmldsig-core-schema.xsd"
+                if not path.exists():
+                    path = self.schema_dir / SCHEMA_SETS["xmldsig"][0]
+                self._xmldsig = _Engine("xmldsig", [path], self.limits)
+            return self._xmldsig
+        raise ExiError(f"unknown fragment grammar {grammar!r} (use None for the schema set, or 'xmldsig')")
+
+    # -- documents --------------------------------------------------------------
+
+    def decode(self, data: bytes) -> Message:
+        """
+        Decode an EXI document (the V2GTP payload).
+
+        :param data: the EXI bytes, starting with the header byte 0x80.
+        :returns: the root element as a :class:`Message`; nodes carry
+            ``ns`` and their type's ``Shape``.
+        :raises ExiError: for anything the schema does not allow, truncated
+            data, values out of range or beyond the limits.
+        """
+        eng = self._engine
+        v, n = _stream(data, self.limits)
+        x = DecodeContext(self.limits)
+        p = 8
+        try:
+            w = eng.gset.doc_width
+            code = (v >> (n - p - w)) & ((1 << w) - 1)
+            p += w
+            if code < len(eng.gset.globals):
+                decl = eng.gset.globals[code]
+                node, p = eng.decode_typed(decl.type, decl.name, decl.ns, v, n, p, x)
+                return node
+            if code == len(eng.gset.globals):
+                raise eng.deviation(BitReader(v, n, p), "DocContent")
+            raise ExiError("DocContent event code selects no production", bit=p - w, context="DocContent")
+        except ExiError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes ExiError
+            raise failed(exc, p, _DocLabel) from None
+
+    def encode(self, msg: Message) -> bytes:
+        """
+        Encode a message tree as an EXI document.
+
+        Children of sequences may be given in any order; they are written in
+        schema order.  The tree is validated on the way (unknown or missing
+        children, values outside their types).
+
+        :param msg: the root element, e.g. ``Message("V2G_Message", …)``.
+        :returns: the EXI bytes with the header byte 0x80.
+        :raises ExiError: naming the path of the first problem.
+        """
+        eng = self._engine
+        decl = self._global(eng, msg)
+        acc, nb = EXI_HEADER, 8
+        acc = (acc << eng.gset.doc_width) | eng.global_index[decl.qname]
+        nb += eng.gset.doc_width
+        try:
+            acc, nb = eng.encode_typed(decl.type, msg, acc, nb)
+        except ExiError:
+            raise
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ExiError(f"cannot encode: {exc}", path=[getattr(msg, "name", "?")]) from None
+        return _finish(acc, nb)
+
+    def _global(self, eng: _Engine, msg):
+        if not isinstance(msg, Message):
+            raise ExiError(f"expected a Message, got {type(msg).__name__}")
+        qnames = [(msg.ns, msg.name)] if msg.ns is not None else eng.global_by_local.get(msg.name, [])
+        qnames = [q for q in qnames if q in eng.global_index]
+        if len(qnames) != 1:
+            raise ExiError(f"{msg.name!r} is not a global element of {eng.name}"
+                           if not qnames else f"{msg.name!r} is ambiguous; set ns", path=[msg.name])
+        return eng.gset.globals[eng.global_index[qnames[0]]]
+
+    # -- fragments ----------------------------------------------------------------
+
+    def decode_fragment(self, data: bytes, grammar: str | None = None, multiple: bool = False):
+        """
+        Decode an EXI fragment (fragment = true), as signature digests use.
+
+        ``decode_fragment(data, grammar=None, multiple=False)``
+
+        :param data: the EXI bytes (header 0x80, FragmentContent codes, ED).
+        :param grammar: ``None`` for this schema set's fragment grammar (the
+            ISO 15118-2 ``V2G_CI_MsgDef`` set for referenced elements), or
+            ``"xmldsig"`` for the grammar of xmldsig-core-schema.xsd alone
+            (``SignedInfo``).
+        :param multiple: return a list of every root element instead of the
+            single one.
+        :returns: the fragment's root :class:`Message` (or a list).
+        :raises ExiError: on bad input, or when the fragment does not have
+            exactly one root and ``multiple`` is false.
+        """
+        eng = self._fragment_engine(grammar)
+        gset = eng.gset
+        v, n = _stream(data, self.limits)
+        r = BitReader(v, n, 8)
+        x = DecodeContext(self.limits)
+        roots = []
+        count = len(gset.fragment_elements)
+        try:
+            while True:
+                start = r.p
+                code = r.bits(gset.fragment_width)
+                if code < count:
+                    roots.append(self._fragment_element(eng, r, x, code))
+                elif code == count:
+                    raise eng.deviation(r, "FragmentContent")
+                elif code == count + 1:
+                    break
+                else:
+                    raise ExiError("FragmentContent event code selects no production", bit=start,
+                                   context="FragmentContent")
+                if len(roots) > self.limits.max_repeat:
+                    raise LimitExceeded("too many fragment roots", bit=r.p)
+        except ExiError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise failed(exc, r.p, _FragLabel) from None
+        if multiple:
+            return roots
+        if len(roots) != 1:
+            raise ExiError(f"fragment has {len(roots)} root elements; pass multiple=True")
+        return roots[0]
+
+    def _fragment_element(self, eng: _Engine, r: BitReader, x: DecodeContext, index: int) -> Message:
+        qn, decls = eng.gset.fragment_elements[index]
+        t = eng.gset.fragment_type(decls)
+        if t is None:
+            def child(reader, i):
+                node = self._fragment_element(eng, reader, x, i)
+                ctype = eng.gset.fragment_type(eng.gset.fragment_elements[i][1])
+                return (node.name, node.value if ctype is not None and not isinstance(ctype, ComplexType)
+                        else node)
+            return eng.element_fragment.decode(r, x, qn, child)
+        node, r.p = eng.decode_typed(t, qn[1], qn[0], r.v, r.n, r.p, x)
+        return node
+
+    def encode_fragment(self, msg: Message, grammar: str | None = None) -> bytes:
+        """
+        Encode one element as an EXI fragment (for signature digests).
+
+        ``encode_fragment(msg, grammar=None)``
+
+        :param msg: the element, e.g. ``AuthorizationReq`` with its ``Id``
+            attribute, or ``SignedInfo``; set ``msg.ns`` when its local name
+            is declared in more than one namespace.
+        :param grammar: ``None`` for this schema set's fragment grammar, or
+            ``"xmldsig"`` for xmldsig-core-schema.xsd alone (SignedInfo).
+        :returns: header 0x80, the element's SE code, its content, ED, padding.
+        :raises ExiError: naming the path of the first problem.
+        """
+        eng = self._fragment_engine(grammar)
+        w = BitWriter(EXI_HEADER, 8)
+        try:
+            self._fragment_write(eng, w, msg, 0, eng.gset.fragment_width)
+        except ExiError:
+            raise
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ExiError(f"cannot encode: {exc}", path=[getattr(msg, "name", "?")]) from None
+        w.bits(len(eng.gset.fragment_elements) + 1, eng.gset.fragment_width)
+        return w.to_bytes()
+
+    def _fragment_qname(self, eng: _Engine, name: str, node):
+        ns = node.ns if isinstance(node, Message) else None
+        if ns is not None:
+            if (ns, name) not in eng.frag_index:
+                raise ExiError(f"{{{ns}}}{name} is not declared in {eng.name}", path=[name])
+            return (ns, name)
+        cands = eng.frag_by_local.get(name, [])
+        if len(cands) != 1:
+            raise ExiError(f"{name!r} is {'not declared' if not cands else 'ambiguous; set ns'} in {eng.name}",
+                           path=[name])
+        return cands[0]
+
+    def _fragment_write(self, eng: _Engine, w: BitWriter, node, base: int, width: int, name=None) -> None:
+        name = name or node.name
+        qn = self._fragment_qname(eng, name, node)
+        index = eng.frag_index[qn]
+        w.bits(base + index, width)
+        decls = eng.gset.fragment_elements[index][1]
+        t = eng.gset.fragment_type(decls)
+        if t is None:
+            if not isinstance(node, Message):
+                node = Message(name, value=node)
+
+            def child(writer, cname, cval, cbase, cwidth):
+                self._fragment_write(eng, writer, cval, cbase, cwidth, name=cname)
+            try:
+                eng.element_fragment.encode(w, node, decls, child)
+            except ExiError as exc:
+                exc.path.insert(0, name)
+                raise
+            return
+        w.acc, w.nb = eng.encode_typed(t, node, w.acc, w.nb)
+
+    # -- XML -------------------------------------------------------------------------
+
+    def to_xml(self, msg: Message, pretty: bool = True) -> bytes:
+        """
+        Serialise a message tree as namespace-correct XML.
+
+        :param msg: a decoded or hand-built tree (global element or any
+            element of the set, e.g. a fragment root).
+        :param pretty: indent the output.
+        :returns: UTF-8 XML with a declaration.
+        :raises ExiError: for names or values the schema does not know.
+        """
+        from evsev2g.exi.xmlconv import message_to_xml
+        return message_to_xml(self._engine, msg, pretty)
+
+    def from_xml(self, xml: bytes) -> Message:
+        """
+        Parse XML into a message tree (entity expansion and network access
+        are disabled).
+
+        :param xml: an XML document whose root is an element of the set.
+        :returns: the :class:`Message`, equal to what :meth:`decode` gives
+            for the same content.
+        :raises ExiError: for malformed XML, undeclared names or bad values.
+        """
+        from evsev2g.exi.xmlconv import xml_to_message
+        return xml_to_message(self._engine, xml)
+
+
+class _Label:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_DocLabel = _Label("DocContent")
+_FragLabel = _Label("FragmentContent")
+
+
+def load_codec(name: str, *, limits: Limits | None = None, schema_dir: Path | None = None) -> Codec:
+    """
+    The codec of a schema set, built once per process and argument set.
+
+    :param name: ``"appHandshake"``, ``"din70121"`` or ``"iso15118-2"``.
+    :param limits: decode limits (default :class:`Limits`).
+    :param schema_dir: another folder holding the schema sets.
+    :returns: the shared :class:`Codec`.
+    :raises ExiError: for an unknown name or unusable schema files.
+    """
+    key = (name, limits or Limits(), str(schema_dir) if schema_dir else None)
+    codec = _CACHE.get(key)
+    if codec is None:
+        with _LOCK:
+            codec = _CACHE.get(key)
+            if codec is None:
+                codec = Codec(name, schema_dir=schema_dir, limits=limits)
+                _CACHE[key] = codec
+    return codec
+
+
+_ = qname_key

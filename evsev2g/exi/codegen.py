@@ -1,0 +1,566 @@
+"""
+Grammars → specialised Python source for decoding and encoding.
+
+For every complex type of a schema set, one decoder and one encoder
+function are generated (straight-line code over the type's states, with
+the event-code tables, value reads and writes inlined), compiled once and
+kept in a namespace dictionary.  See the module docstring of ``codec`` for
+the calling conventions; in short:
+
+* decoders: ``d_<Type>(v, n, p, x, name, ns) -> (Message, p)`` read from the
+  stream int ``v`` of ``n`` bits at offset ``p``; ``x`` is the per-call
+  :class:`~evsev2g.exi.codec.DecodeContext`.
+* encoders: ``e_<Type>(node, acc, nb) -> (acc, nb)`` append to the
+  accumulator int ``acc`` holding ``nb`` bits.
+
+Target ids used in the decode tables: element alternatives are
+``0 … k-1`` (in leaf document order), ``1000 + i`` is attribute ``i``,
+``-1`` EE, ``-2`` CH, ``-3`` an unused code, ``-(10 + s)`` the escape of
+state ``s``.
+"""
+
+from __future__ import annotations
+
+from evsev2g.exi.grammar import (EV_AT, EV_CH, EV_EE, EV_SE, EV_SE_ANY, EV_SE_URI, GrammarSet,
+                                 TypeGrammar, second_level)
+from evsev2g.exi.values import representation
+from evsev2g.exi.xsd import ComplexType, SimpleType
+
+__all__ = ["generate", "EE", "CH", "BAD", "AT_BASE", "ESC_BASE"]
+
+EE, CH, BAD, AT_BASE, ESC_BASE = -1, -2, -3, 1000, -10
+
+_FIXED = ("nbit", "bool", "enum")
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+
+class Generator:
+    """
+    Collects the generated source and the constants it refers to.
+
+    :ivar consts: ``{name: object}`` the generated code needs in its globals.
+    :ivar src: the source lines.
+    """
+
+    def __init__(self, gset: GrammarSet) -> None:
+        self.gset = gset
+        self.consts: dict = {}
+        self.src = _Source()
+        self._const_ids: dict = {}
+        self.types: list[TypeGrammar] = []
+        self.cyclic: set = set()
+
+    def const(self, prefix: str, obj, key=None) -> str:
+        """Register a constant, returning its name in the generated code."""
+        key = key if key is not None else (prefix, id(obj))
+        name = self._const_ids.get(key)
+        if name is None:
+            name = f"{prefix}{len(self._const_ids)}"
+            self._const_ids[key] = name
+            self.consts[name] = obj
+        return name
+
+    def rep(self, st: SimpleType) -> str:
+        """:returns: the name of a simple type's Representation constant."""
+        return self.const("R", representation(st), key=("R", id(st)))
+
+    # -- driving -------------------------------------------------------------
+
+    def run(self) -> None:
+        """Generate the functions of every complex type reachable in the set."""
+        seen = set()
+        order = []
+        for decl in self.gset.schema.all_elements:
+            t = decl.type
+            if isinstance(t, ComplexType) and id(t) not in seen:
+                seen.add(id(t))
+                order.append(self.gset.grammar(t))
+        self.types = order
+        self.find_cycles()
+        for g in order:
+            self.decoder(g)
+            self.encoder(g)
+
+    def find_cycles(self) -> None:
+        graph = {}
+        for g in self.types:
+            kids = set()
+            for leaf in g.leaves:
+                for alt in leaf.alternatives:
+                    if isinstance(alt.type, ComplexType):
+                        kids.add(id(alt.type))
+            graph[id(g.type)] = kids
+        for start in graph:
+            stack, seen = list(graph[start]), set()
+            while stack:
+                node = stack.pop()
+                if node == start:
+                    self.cyclic.add(start)
+                    break
+                if node in seen:
+                    continue
+                seen.add(node)
+                stack.extend(graph.get(node, ()))
+
+    def fname(self, g: TypeGrammar, kind: str) -> str:
+        """Function name of a type's decoder (``d``) or encoder (``e``)."""
+        return f"{kind}_{g.name}".replace("-", "_").replace(".", "_")
+
+    # -- tables -----------------------------------------------------------------
+
+    @staticmethod
+    def offsets(g: TypeGrammar) -> list[int]:
+        out, k = [], 0
+        for leaf in g.leaves:
+            out.append(k)
+            k += max(1, len(leaf.alternatives))
+        return out
+
+    def target(self, g: TypeGrammar, offs: list[int], ev) -> int:
+        kind, arg = ev
+        if kind == EV_SE:
+            return offs[arg[0]] + arg[1]
+        if kind == EV_SE_URI:
+            return offs[arg[0]]
+        if kind == EV_SE_ANY:
+            return offs[arg]
+        if kind == EV_AT:
+            return AT_BASE + arg
+        if kind == EV_EE:
+            return EE
+        return CH
+
+    def state_table(self, g: TypeGrammar, offs: list[int], si: int) -> str:
+        st = g.states[si]
+        table = [self.target(g, offs, ev) for ev in st.events]
+        table.append(ESC_BASE - si)
+        table += [BAD] * ((1 << st.width) - len(table))
+        return self.const("T", tuple(table), key=("T", tuple(table)))
+
+    def read_state(self, out, ind: int, g: TypeGrammar, offs, si: int, text_loop: bool = True) -> None:
+        st = g.states[si]
+        w = st.width
+        out(ind, f"t = {self.state_table(g, offs, si)}[(v >> (n - p - {w})) & {(1 << w) - 1}]; p += {w}")
+        if text_loop and g.type.mixed and st.has(EV_CH):
+            out(ind, "while t == -2:")
+            out(ind + 1, "s_, p = x.tables.read(v, n, p, None, LIM_STR); ch.append(('#text', s_))")
+            self.read_state(out, ind + 1, g, offs, st.ch_target, text_loop=False)
+
+    def enc_tables(self, g: TypeGrammar, offs) -> dict:
+        per_target: dict = {}
+        for st in g.states:
+            for code, ev in enumerate(st.events):
+                per_target.setdefault(self.target(g, offs, ev), {})[st.index] = (code, st.width)
+        return {t: self.const("C", d) for t, d in per_target.items()}
+
+    # -- decoder ------------------------------------------------------------------
+
+    def decoder(self, g: TypeGrammar) -> None:
+        out = self.src
+        offs = self.offsets(g)
+        ctype = g.type
+        shape = self.const("SH", _shape(g), key=("SH", id(ctype)))
+        gref = self.const("G", g, key=("G", id(g)))
+        cyclic = id(ctype) in self.cyclic
+        out(0, f"def {self.fname(g, 'd')}(v, n, p, x, name, ns):")
+        out(1, "x.budget -= 1")
+        out(1, "if x.budget < 0: raise over_budget(x, p)")
+        if cyclic:
+            out(1, "x.depth += 1")
+            out(1, "if x.depth > LIM_DEPTH: raise too_deep(p)")
+        out(1, "try:")
+        ind = 2
+        out(ind, "ch = []")
+        out(ind, "at = {}")
+        out(ind, "val = None")
+        self.read_state(out, ind, g, offs, 0)
+        for i, au in enumerate(g.attributes):
+            out(ind, f"if t == {AT_BASE + i}:")
+            self.dec_value(out, ind + 1, au.type, (au.ns, au.name))
+            out(ind + 1, f"at[{au.name!r}] = val")
+            self.read_state(out, ind + 1, g, offs, g.after_attr[i])
+        if ctype.content == "simple":
+            out(ind, "if t == -2:")
+            self.dec_value(out, ind + 1, ctype.simple_type, None)
+            self.read_state(out, ind + 1, g, offs, g.simple_end)
+        elif ctype.content == "element":
+            if not g.forward:
+                out(ind, "while True:")
+                ind += 1
+            for leaf in g.leaves:
+                self.dec_leaf(out, ind, g, offs, leaf)
+            if not g.forward:
+                out(ind, "if t < 0: break")
+                ind -= 1
+        out(ind, "if t != -1:")
+        out(ind + 1, f"t, p = escape(v, n, p, t, {gref})")
+        if cyclic:
+            out(ind, "x.depth -= 1")
+        if ctype.content == "simple":
+            out(ind, f"return mk(name, ns, ch, at, val, {shape}), p")
+        else:
+            out(ind, f"return mk(name, ns, ch, at, None, {shape}), p")
+        out(1, "except ExiError as e:")
+        out(2, "raise")
+        out(1, "except Exception as e:")
+        out(2, f"raise failed(e, p, {gref}) from None")
+        out(0, "")
+
+    def dec_leaf(self, out, ind: int, g: TypeGrammar, offs, leaf) -> None:
+        lo = offs[leaf.index]
+        count = max(1, len(leaf.alternatives))
+        cond = f"t == {lo}" if count == 1 else f"{lo} <= t < {lo + count}"
+        out(ind, f"if {cond}:")
+        classes = leaf.classes()
+        needs_count = len(classes) > 1 or leaf.max is None
+        if needs_count:
+            out(ind + 1, "cnt = 0")
+        if leaf.max == 1:
+            body = ind + 1
+        else:
+            out(ind + 1, f"while {cond}:")
+            body = ind + 2
+        if leaf.wildcard is not None:
+            out(body, f"raise wildcard(v, n, p, {self.const('G', g, key=('G', id(g)))})")
+        elif count == 1:
+            self.dec_alternative(out, body, leaf.alternatives[0])
+        else:
+            alts = []
+            for alt in leaf.alternatives:
+                if isinstance(alt.type, ComplexType):
+                    alts.append((None, self.fname(self.gset.grammar(alt.type), "d"), alt.name, alt.ns))
+                else:
+                    alts.append((representation(alt.type), None, alt.name, alt.ns))
+            table = self.const("A", alts)
+            out(body, f"r_, f_, nm_, ns_ = {table}[t - {lo}]")
+            out(body, "if f_ is None:")
+            out(body + 1, "val, p = simple_child(v, n, p, x, r_, (ns_, nm_))")
+            out(body, "else:")
+            out(body + 1, "val, p = globals()[f_](v, n, p, x, nm_, ns_)")
+            out(body, "ch.append((nm_, val))")
+        if needs_count:
+            out(body, "cnt += 1")
+            if leaf.max is None:
+                out(body, "if cnt > LIM_REPEAT: raise too_many(p, cnt)")
+        if len(classes) == 1:
+            self.read_state(out, body, g, offs, g.after_leaf[(leaf.index, classes[0])])
+        else:
+            first = True
+            for cls in classes:
+                if cls == "lt":
+                    test = f"cnt < {leaf.min}"
+                elif cls == "max":
+                    test = f"cnt >= {leaf.max}"
+                else:
+                    test = None
+                if test is None:
+                    continue
+                out(body, f"{'if' if first else 'elif'} {test}:")
+                first = False
+                self.read_state(out, body + 1, g, offs, g.after_leaf[(leaf.index, cls)])
+            if "mid" in classes:
+                out(body, "else:")
+                self.read_state(out, body + 1, g, offs, g.after_leaf[(leaf.index, "mid")])
+
+    def dec_alternative(self, out, ind: int, alt) -> None:
+        if isinstance(alt.type, ComplexType):
+            fn = self.fname(self.gset.grammar(alt.type), "d")
+            out(ind, f"val, p = {fn}(v, n, p, x, {alt.name!r}, {alt.ns!r})")
+        else:
+            self.dec_simple_element(out, ind, alt)
+        out(ind, f"ch.append(({alt.name!r}, val))")
+
+    def dec_simple_element(self, out, ind: int, alt) -> None:
+        rep = representation(alt.type)
+        rname = self.rep(alt.type)
+        qn = (alt.ns, alt.name)
+        if rep.kind in _FIXED:
+            w = rep.width + 2
+            out(ind, f"b_ = (v >> (n - p - {w})) & {(1 << w) - 1}")
+            out(ind, f"if b_ & {1 << (w - 1) | 1}:")
+            out(ind + 1, f"val, p = simple_child(v, n, p, x, {rname}, {qn!r})")
+            out(ind, "else:")
+            out(ind + 1, f"p += {w}")
+            if rep.kind == "bool":
+                out(ind + 1, "val = b_ == 2")
+            elif rep.kind == "nbit":
+                out(ind + 1, f"val = (b_ >> 1) + {rep.lo}")
+                if rep.hi - rep.lo + 1 != 1 << rep.width:
+                    out(ind + 1, f"if val > {rep.hi}: raise out_of_range(p, {rname}, val)")
+            else:
+                padded = tuple(rep.values) + (None,) * ((1 << rep.width) - len(rep.values))
+                vals = self.const("V", padded, key=("V", id(alt.type)))
+                out(ind + 1, f"val = {vals}[b_ >> 1]")
+                if len(rep.values) != 1 << rep.width:
+                    out(ind + 1, f"if val is None: raise out_of_range(p, {rname}, b_ >> 1)")
+            return
+        out(ind, "if (v >> (n - p - 1)) & 1:")
+        out(ind + 1, f"val, p = simple_child(v, n, p, x, {rname}, {qn!r})")
+        out(ind, "else:")
+        out(ind + 1, "p += 1")
+        self.dec_value(out, ind + 1, alt.type, qn)
+        out(ind + 1, "if (v >> (n - p - 1)) & 1: raise bad_end(v, n, p)")
+        out(ind + 1, "p += 1")
+
+    def dec_uint(self, out, ind: int, target: str) -> None:
+        out(ind, f"{target} = (v >> (n - p - 8)) & 255; p += 8")
+        out(ind, f"if {target} > 127: {target}, p = read_uint(v, n, p - 8)")
+
+    def dec_value(self, out, ind: int, st: SimpleType, qn) -> None:
+        """Emit code reading one value of ``st`` into ``val``."""
+        rep = representation(st)
+        rname = self.rep(st)
+        kind = rep.kind
+        if kind == "uint":
+            self.dec_uint(out, ind, "val")
+            if rep.hi is not None:
+                out(ind, f"if val > {rep.hi}: raise out_of_range(p, {rname}, val)")
+            if rep.lo:
+                out(ind, f"if val < {rep.lo}: raise out_of_range(p, {rname}, val)")
+        elif kind == "int":
+            out(ind, "s_ = (v >> (n - p - 1)) & 1; p += 1")
+            self.dec_uint(out, ind, "val")
+            out(ind, "if s_: val = -val - 1")
+            tests = []
+            if rep.hi is not None:
+                tests.append(f"val > {rep.hi}")
+            if rep.lo is not None:
+                tests.append(f"val < {rep.lo}")
+            if tests:
+                out(ind, f"if {' or '.join(tests)}: raise out_of_range(p, {rname}, val)")
+        elif kind == "binary":
+            self.dec_uint(out, ind, "l_")
+            out(ind, "if l_ > LIM_BIN: raise too_long(p, 'binary', l_, LIM_BIN)")
+            out(ind, "val = ((v >> (n - p - 8 * l_)) & ((1 << (8 * l_)) - 1)).to_bytes(l_, 'big'); p += 8 * l_")
+        elif kind == "string":
+            out(ind, f"val, p = x.tables.read(v, n, p, {qn!r}, LIM_STR)")
+        elif kind == "nbit":
+            w = rep.width
+            out(ind, f"val = ((v >> (n - p - {w})) & {(1 << w) - 1}) + {rep.lo}; p += {w}")
+            out(ind, f"if val > {rep.hi}: raise out_of_range(p, {rname}, val)")
+        elif kind == "bool":
+            out(ind, "val = (v >> (n - p - 1)) & 1 == 1; p += 1")
+        else:
+            out(ind, f"val, p = {rname}.read(v, n, p, x.limits)")
+
+    # -- encoder ---------------------------------------------------------------------
+
+    def encoder(self, g: TypeGrammar) -> None:
+        out = self.src
+        offs = self.offsets(g)
+        ctype = g.type
+        enc = self.enc_tables(g, offs)
+        gref = self.const("G", g, key=("G", id(g)))
+        out(0, f"def {self.fname(g, 'e')}(node, acc, nb):")
+        out(1, "s = 0")
+        out(1, "i = 0")
+        out(1, "kids = ()")
+        out(1, "try:")
+        ind = 2
+        if ctype.content == "simple":
+            out(ind, "if node.__class__ is not Message:")
+            out(ind + 1, "node = Message('', value=node)")
+        else:
+            out(ind, "if node.__class__ is not Message: raise not_a_message(node)")
+        out(ind, "at = node.attrs")
+        if g.attributes:
+            out(ind, "used = 0")
+            for i, au in enumerate(g.attributes):
+                out(ind, f"val = at.get({au.name!r}, MISSING)")
+                out(ind, "if val is not MISSING:")
+                code = enc.get(AT_BASE + i)
+                out(ind + 1, f"c_, w_ = {code}[s]; acc = (acc << w_) | c_; nb += w_")
+                self.enc_value(out, ind + 1, au.type, "@" + au.name)
+                out(ind + 1, f"s = {g.after_attr[i]}; used += 1")
+            out(ind, "if used != len(at): raise unknown_attribute(node, G_ATTRS_" + g.name.replace("-", "_") + ")")
+            self.consts["G_ATTRS_" + g.name.replace("-", "_")] = [a.name for a in g.attributes]
+        else:
+            out(ind, "if at: raise unknown_attribute(node, ())")
+        if ctype.content == "simple":
+            out(ind, f"c_, w_ = {enc[CH]}[s]; acc = (acc << w_) | c_; nb += w_")
+            out(ind, "val = node.value")
+            self.enc_value(out, ind, ctype.simple_type, "#value")
+            out(ind, f"s = {g.simple_end}")
+            out(ind, "if node.children: raise unexpected_children(node)")
+        elif ctype.content == "element":
+            self.enc_content(out, ind, g, offs, enc)
+        else:
+            out(ind, "if node.children: raise unexpected_children(node)")
+        out(ind, f"c_, w_ = {enc[EE]}[s]; acc = (acc << w_) | c_; nb += w_")
+        out(ind, "return acc, nb")
+        out(1, "except ExiError as e:")
+        out(2, "e.path.insert(0, getattr(node, 'name', '?'))")
+        out(2, "raise")
+        out(1, "except KeyError:")
+        out(2, f"raise misplaced(node, kids, i, s, {gref}) from None")
+        out(0, "")
+
+    def enc_content(self, out, ind: int, g: TypeGrammar, offs, enc) -> None:
+        sortable = g.forward and g.unique_names and not g.type.mixed
+        out(ind, "kids = node.children")
+        if sortable:
+            order = {}
+            for leaf in g.leaves:
+                for alt in leaf.alternatives:
+                    order[alt.name] = leaf.index
+            oname = self.const("O", order)
+            out(ind, f"if len(kids) > 1: kids = sorted(kids, key=lambda k_: {oname}[k_[0]])")
+        out(ind, "L = len(kids)")
+        if not sortable:
+            out(ind, "while i < L:")
+            ind += 1
+            out(ind, "start = i")
+            if g.type.mixed:
+                out(ind, "while i < L and kids[i][0] == '#text':")
+                out(ind + 1, f"c_, w_ = {enc[CH]}[s]; acc = (acc << w_) | c_; nb += w_")
+                out(ind + 1, "val = kids[i][1]")
+                out(ind + 1, "if val.__class__ is not str: raise ExiError(f'text content must be str, not {val!r}')")
+                out(ind + 1, "acc, nb = write_uint(acc, nb, len(val) + 2); acc, nb = write_chars(acc, nb, val)")
+                out(ind + 1, "s = CH_NEXT_" + g.name.replace("-", "_") + "[s]; i += 1")
+                self.consts["CH_NEXT_" + g.name.replace("-", "_")] = {
+                    st.index: st.ch_target for st in g.states if st.ch_target is not None}
+        for leaf in g.leaves:
+            self.enc_leaf(out, ind, g, offs, enc, leaf, sortable)
+        if not sortable:
+            out(ind, "if i == start: raise misplaced(node, kids, i, s, "
+                     f"{self.const('G', g, key=('G', id(g)))})")
+
+    def enc_leaf(self, out, ind: int, g: TypeGrammar, offs, enc, leaf, sortable: bool) -> None:
+        if leaf.wildcard is not None:
+            return
+        lo = offs[leaf.index]
+        names = [alt.name for alt in leaf.alternatives]
+        if len(names) == 1:
+            test = f"kids[i][0] == {names[0]!r}"
+        else:
+            test = f"kids[i][0] in {self.const('N', frozenset(names))}"
+        guard = ""
+        classes = leaf.classes()
+        needs_count = len(classes) > 1
+        if not sortable:
+            if len(names) == 1:
+                guard = f" and s in {enc[lo]}"
+            else:
+                guard = f" and s in {enc[lo]}" if lo in enc else ""
+        out(ind, f"if i < L and {test}{guard}:")
+        if needs_count:
+            out(ind + 1, "cnt = 0")
+        out(ind + 1, f"while i < L and {test}{guard}:")
+        body = ind + 2
+        out(body, "name_, val = kids[i]")
+        if len(names) == 1:
+            out(body, f"c_, w_ = {enc[lo]}[s]; acc = (acc << w_) | c_; nb += w_")
+            self.enc_alternative(out, body, leaf.alternatives[0])
+        else:
+            table = {}
+            for k, alt in enumerate(leaf.alternatives):
+                fn = self.fname(self.gset.grammar(alt.type), "e") if isinstance(alt.type, ComplexType) else None
+                codes = self.consts[enc[lo + k]] if lo + k in enc else {}
+                table[alt.name] = (codes, fn, representation(alt.type) if fn is None else None)
+            tname = self.const("B", table)
+            out(body, f"codes_, f_, r_ = {tname}[name_]")
+            out(body, "c_, w_ = codes_[s]; acc = (acc << w_) | c_; nb += w_")
+            out(body, "if f_ is None:")
+            out(body + 1, "acc, nb = simple_write(acc, nb, r_, val, name_)")
+            out(body, "else:")
+            out(body + 1, "acc, nb = globals()[f_](val, acc, nb)")
+        out(body, "i += 1")
+        if needs_count:
+            out(body, "cnt += 1")
+            first = True
+            for cls in classes:
+                if cls == "lt":
+                    test_c = f"cnt < {leaf.min}"
+                elif cls == "max":
+                    test_c = f"cnt >= {leaf.max}"
+                else:
+                    continue
+                out(body, f"{'if' if first else 'elif'} {test_c}: s = {g.after_leaf[(leaf.index, cls)]}")
+                first = False
+            if "mid" in classes:
+                out(body, f"else: s = {g.after_leaf[(leaf.index, 'mid')]}")
+        else:
+            out(body, f"s = {g.after_leaf[(leaf.index, classes[0])]}")
+
+    def enc_alternative(self, out, ind: int, alt) -> None:
+        if isinstance(alt.type, ComplexType):
+            fn = self.fname(self.gset.grammar(alt.type), "e")
+            out(ind, f"acc, nb = {fn}(val, acc, nb)")
+            return
+        rep = representation(alt.type)
+        rname = self.rep(alt.type)
+        name = alt.name
+        if rep.kind == "nbit":
+            w = rep.width + 2
+            out(ind, f"if val.__class__ is not int or not {rep.lo} <= val <= {rep.hi}: "
+                     f"raise bad_value({rname}, val, {name!r})")
+            out(ind, f"acc = (acc << {w}) | ((val - {rep.lo}) << 1); nb += {w}")
+        elif rep.kind == "enum":
+            idx = self.const("I", rep.index, key=("I", id(alt.type)))
+            w = rep.width + 2
+            out(ind, f"k_ = {idx}.get(val) if val.__class__ is {type(rep.values[0]).__name__} else None")
+            out(ind, f"if k_ is None: raise bad_value({rname}, val, {name!r})")
+            out(ind, f"acc = (acc << {w}) | (k_ << 1); nb += {w}")
+        elif rep.kind == "bool":
+            out(ind, f"if val.__class__ is not bool: raise bad_value({rname}, val, {name!r})")
+            out(ind, "acc = (acc << 3) | (val << 1); nb += 3")
+        elif rep.kind == "uint" and not rep.facets.get("totalDigits"):
+            lo = rep.lo or 0
+            hi = f" or val > {rep.hi}" if rep.hi is not None else ""
+            out(ind, f"if val.__class__ is not int or val < {lo}{hi}: raise bad_value({rname}, val, {name!r})")
+            out(ind, "if val < 128: acc = (acc << 9) | val; nb += 9")
+            out(ind, "else: acc, nb = write_uint(acc << 1, nb + 1, val)")
+            out(ind, "acc <<= 1; nb += 1")
+        else:
+            out(ind, f"acc, nb = simple_write(acc, nb, {rname}, val, {name!r})")
+
+    def enc_value(self, out, ind: int, st: SimpleType, label: str) -> None:
+        """Emit code checking and writing ``val`` (no CH/EE around it)."""
+        rname = self.rep(st)
+        out(ind, f"acc, nb = value_write(acc, nb, {rname}, val, {label!r})")
+
+
+def _shape(g: TypeGrammar):
+    from evsev2g.exi.message import Shape
+    declared, repeated = set(), set()
+    for leaf in g.leaves:
+        for alt in leaf.alternatives:
+            declared.add(alt.name)
+            if leaf.max is None or leaf.max > 1 or _in_loop(leaf):
+                repeated.add(alt.name)
+    for au in g.attributes:
+        declared.add(au.name)
+    return Shape(declared, repeated)
+
+
+def _in_loop(leaf) -> bool:
+    node = leaf.node.parent
+    while node is not None:
+        if node.kind == "star":
+            return True
+        node = node.parent
+    return False
+
+
+def generate(gset: GrammarSet) -> tuple[str, dict, Generator]:
+    """
+    Generate the decoder and encoder source of a grammar set.
+
+    :param gset: the :class:`~evsev2g.exi.grammar.GrammarSet`.
+    :returns: ``(source, constants, generator)``; the source must be
+        executed in a namespace holding the constants and the runtime
+        helpers of ``codec``.
+    """
+    gen = Generator(gset)
+    gen.run()
+    return "\n".join(gen.src.lines) + "\n", gen.consts, gen
+
+
+_ = second_level  # the runtime helpers in codec use it

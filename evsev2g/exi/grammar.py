@@ -1,0 +1,657 @@
+"""
+Schema model → EXI grammars (EXI 1.0 §8.5) for the V2G options.
+
+The options are fixed: schema-informed, ``strict = false``, nothing
+preserved, ``valuePartitionCapacity = 0``, bit-packed.
+
+How the grammars are represented
+--------------------------------
+A complex type's content model is turned into a tree of positions (one
+*leaf* per element or wildcard particle) the way §8.5.4.1.5–8 build proto
+grammars: a group with occurrence bounds becomes explicit copies, a loop
+copy when unbounded; an element particle keeps its bounds and is handled
+with a counter (after ``k`` occurrences the state offers the element again
+while ``k < max`` and what follows while ``k >= min``), which is the
+normalised grammar of its ``max - min`` optional copies without building
+them.  Every state lists its events in the order §8.5.4.3 assigns codes:
+declared attributes sorted by local name then URI, then ``SE(qname)`` in
+construction order (the particle's own repetition first, then what follows
+it; a substitution group's members sorted by local name then URI), then
+``SE(uri:*)``, ``SE(*)``, ``EE`` and ``CH``.  Because ``strict`` is false,
+every element state also has an escape to second-level events (§8.5.4.4.1),
+coded as the last first-level value; :func:`second_level` lists them.
+
+The document grammar (§8.5.1), the fragment grammar (§8.5.2) and the
+element fragment grammar (§8.5.3) are built over the sorted global and
+all-element qname lists; :class:`StringTables` are the pre-filled URI and
+local-name partitions (§7.3.1, Appendix D).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evsev2g.exi.errors import SchemaError
+from evsev2g.exi.xsd import (XML_NS, XS, XSI, ComplexType, ElementDecl, ModelGroup, Particle,
+                             SchemaSet, SimpleType, Wildcard)
+
+__all__ = [
+    "Leaf", "State", "TypeGrammar", "GrammarSet", "StringTables", "build_grammars",
+    "code_width", "qname_key", "EV_AT", "EV_SE", "EV_SE_URI", "EV_SE_ANY", "EV_EE", "EV_CH",
+]
+
+#: Event kinds used in :attr:`State.events`.
+EV_AT, EV_SE, EV_SE_URI, EV_SE_ANY, EV_EE, EV_CH = "AT", "SE", "SE_URI", "SE_ANY", "EE", "CH"
+
+#: Largest number of explicit copies made for a bounded repeated model group.
+MAX_GROUP_COPIES = 64
+
+
+def code_width(count: int) -> int:
+    """
+    :param count: number of distinct values of one event-code part.
+    :returns: the bits that part takes, ``⌈log2 count⌉`` (§6.2).
+    """
+    return (count - 1).bit_length() if count > 1 else 0
+
+
+def qname_key(qn: tuple[str, str]) -> tuple[str, str]:
+    """Sort key for qnames: local name, then URI, in code-point order (§8.5.1)."""
+    return (qn[1], qn[0])
+
+
+# -- the position tree ------------------------------------------------------
+
+class _Node:
+    __slots__ = ("kind", "children", "parent", "leaf")
+
+    def __init__(self, kind: str, children=(), leaf=None) -> None:
+        self.kind = kind            # seq, choice, star, opt, leaf
+        self.children = list(children)
+        self.parent = None
+        self.leaf = leaf
+        for c in self.children:
+            c.parent = self
+
+
+@dataclass(eq=False)
+class Leaf:
+    """
+    One position of a content model: an element particle (with the members
+    of its substitution group) or a wildcard particle.
+
+    :ivar index: document-order index within the type.
+    :ivar min: minOccurs of the particle.
+    :ivar max: maxOccurs (``None`` = unbounded).
+    :ivar alternatives: the :class:`ElementDecl` list this position accepts,
+        in event-code order (empty for a wildcard).
+    :ivar wildcard: the :class:`Wildcard`, or ``None``.
+    """
+
+    index: int
+    min: int
+    max: int | None
+    alternatives: list = field(default_factory=list)
+    wildcard: Wildcard | None = None
+    node: _Node | None = None
+
+    def count_class(self, count: int) -> str:
+        """
+        :param count: occurrences seen so far (≥ 1).
+        :returns: ``"lt"`` (below minOccurs), ``"mid"`` or ``"max"`` (at maxOccurs).
+        """
+        if count < self.min:
+            return "lt"
+        if self.max is not None and count >= self.max:
+            return "max"
+        return "mid"
+
+    def classes(self) -> list[str]:
+        """The count classes this leaf can be in after an occurrence."""
+        out = []
+        if self.min > 1:
+            out.append("lt")
+        if self.max is None or self.max > max(self.min, 1):
+            out.append("mid")
+        if self.max is not None:
+            out.append("max")
+        return out
+
+
+@dataclass(eq=False)
+class State:
+    """
+    One grammar state (non-terminal) of a type grammar.
+
+    :ivar index: index in :attr:`TypeGrammar.states`.
+    :ivar label: human-readable name used in errors.
+    :ivar events: first-level events in event-code order; each is a tuple
+        ``(kind, arg)``: ``("AT", attribute index)``, ``("SE", (leaf index,
+        alternative index))``, ``("SE_URI", (leaf index, uri))``,
+        ``("SE_ANY", leaf index)``, ``("EE", None)``, ``("CH", None)``.
+    :ivar width: bits of the first-level code (escape slot included).
+    :ivar phase: ``"first"`` (state 0), ``"start"`` (attribute states up to
+        the content start) or ``"content"``; decides the second level.
+    :ivar ch_target: state index after ``CH`` (simple or mixed content).
+    """
+
+    index: int
+    label: str
+    events: list
+    phase: str
+    ch_target: int | None = None
+
+    @property
+    def width(self) -> int:
+        """Bits of the first-level event code (escape included, §8.5.4.4.1)."""
+        return code_width(len(self.events) + 1)
+
+    @property
+    def escape(self) -> int:
+        """The first-level code that leads to second-level events."""
+        return len(self.events)
+
+    def has(self, kind: str) -> bool:
+        """Whether an event of ``kind`` is declared here."""
+        return any(ev[0] == kind for ev in self.events)
+
+
+class TypeGrammar:
+    """
+    The EXI grammar of one complex type.
+
+    :ivar type: the :class:`ComplexType`.
+    :ivar attributes: attribute uses sorted by local name, then URI.
+    :ivar leaves: the content positions in document order.
+    :ivar states: all states; ``states[0]`` is the start state.
+    :ivar content_start: index of the state where content begins (after the
+        attributes).
+    :ivar after_leaf: ``{(leaf index, count class): state index}``.
+    :ivar after_attr: ``{attribute index: state index}`` (state after it).
+    :ivar simple_end: for simple content, the state after ``CH``.
+    :ivar forward: ``True`` when no transition returns to an earlier leaf
+        (no loops over groups), so one pass in document order decodes it.
+    :ivar unique_names: ``True`` when each child name belongs to exactly
+        one leaf, so children can be put in schema order by name.
+    """
+
+    def __init__(self, ctype: ComplexType, name: str) -> None:
+        self.type = ctype
+        self.name = name
+        self.attributes = sorted(ctype.attributes, key=lambda a: (a.name, a.ns))
+        self.leaves: list[Leaf] = []
+        self.states: list[State] = []
+        self.content_start = 0
+        self.after_leaf: dict = {}
+        self.after_attr: dict = {}
+        self.simple_end: int | None = None
+        self.forward = True
+        self.unique_names = True
+
+    def state_label(self, index: int) -> str:
+        """:returns: ``"<type> state <label>"`` for error messages."""
+        return f"{self.name} {self.states[index].label}"
+
+
+def _leaf_names(leaf: Leaf) -> list:
+    return [alt.qname for alt in leaf.alternatives]
+
+
+class _TypeBuilder:
+    """Builds one :class:`TypeGrammar` (see the module docstring)."""
+
+    def __init__(self, gset: "GrammarSet", ctype: ComplexType, name: str) -> None:
+        self.gset = gset
+        self.g = TypeGrammar(ctype, name)
+
+    def build(self) -> TypeGrammar:
+        g = self.g
+        ctype = g.type
+        if ctype.attribute_wildcard is not None:
+            raise SchemaError(f"{g.name}: attribute wildcards are not supported")
+        root = None
+        if ctype.content == "element":
+            root = self.tree(ctype.particle)
+            self.check_forward(root)
+        # first set of the content
+        if ctype.content == "element":
+            first, nullable = self.first(root)
+            content_events = [self.se_event(leaf) for leaf in first]
+            content_events = [e for evs in content_events for e in evs]
+            if nullable:
+                content_events.append((EV_EE, None))
+        elif ctype.content == "simple":
+            content_events = [(EV_CH, None)]
+        else:
+            content_events = [(EV_EE, None)]
+        if ctype.mixed:
+            content_events.append((EV_CH, None))
+        # attribute states A_0 .. A_n
+        n = len(g.attributes)
+        for i in range(n + 1):
+            events = []
+            for j in range(i, n):
+                events.append((EV_AT, j))
+                if g.attributes[j].required:
+                    break
+            else:
+                events.extend(content_events)
+            phase = "first" if i == 0 else "start"
+            label = f"start (before attribute {g.attributes[i].name})" if i < n else "content start"
+            g.states.append(State(i, label, self.order(events), phase))
+        for j in range(n):
+            g.after_attr[j] = j + 1
+        g.content_start = n
+        if ctype.content == "simple":
+            end = State(len(g.states), "after character content", [(EV_EE, None)], "content")
+            g.states.append(end)
+            g.simple_end = end.index
+            for st in g.states[: n + 1]:
+                if st.has(EV_CH):
+                    st.ch_target = end.index
+        elif ctype.mixed:
+            for st in g.states[: n + 1]:
+                st.ch_target = n
+        if ctype.content == "element":
+            for leaf in g.leaves:
+                own = self.se_event(leaf)
+                rest = self.cont(leaf.node)
+                for cls in leaf.classes():
+                    events = []
+                    if cls in ("lt", "mid"):
+                        events.extend(own)
+                    if cls in ("mid", "max"):
+                        events.extend(rest)
+                    if ctype.mixed:
+                        events.append((EV_CH, None))
+                    st = State(len(g.states), f"after {self.leaf_label(leaf)} ({cls})", self.order(events),
+                               "content")
+                    if ctype.mixed:
+                        st.ch_target = st.index
+                    g.states.append(st)
+                    g.after_leaf[(leaf.index, cls)] = st.index
+        self.check_unique(g)
+        return g
+
+    def leaf_label(self, leaf: Leaf) -> str:
+        if leaf.wildcard is not None:
+            return "wildcard"
+        return leaf.alternatives[0].name if len(leaf.alternatives) == 1 else \
+            f"{leaf.alternatives[0].name}|…"
+
+    # tree
+    def tree(self, particle: Particle) -> _Node:
+        term = particle.term
+        if isinstance(term, (ElementDecl, Wildcard)):
+            leaf = Leaf(len(self.g.leaves), particle.min, particle.max)
+            if isinstance(term, Wildcard):
+                leaf.wildcard = term
+            else:
+                leaf.alternatives = self.gset.substitution_list(term)
+            self.g.leaves.append(leaf)
+            node = _Node("leaf", leaf=leaf)
+            leaf.node = node
+            return node
+        lo, hi = particle.min, particle.max
+        if lo == 1 and hi == 1:
+            return self.group(term)
+        copies = []
+        for _ in range(lo):
+            copies.append(self.group(term))
+        if hi is None:
+            copies.append(_Node("star", [self.group(term)]))
+        else:
+            if hi - lo > MAX_GROUP_COPIES or lo > MAX_GROUP_COPIES:
+                raise SchemaError(f"{self.g.name}: model group repeated {hi} times is too large")
+            for _ in range(hi - lo):
+                copies.append(_Node("opt", [self.group(term)]))
+        return _Node("seq", copies)
+
+    def group(self, term: ModelGroup) -> _Node:
+        kids = [self.tree(p) for p in term.particles]
+        if term.kind == "sequence":
+            return _Node("seq", kids)
+        if term.kind == "choice":
+            return _Node("choice", kids)
+        # xs:all: any order, each at most as declared; approximated as a loop of a choice
+        return _Node("star", [_Node("choice", kids)])
+
+    def first(self, node: _Node) -> tuple[list, bool]:
+        if node.kind == "leaf":
+            return [node.leaf], node.leaf.min == 0
+        if node.kind == "seq":
+            out = []
+            for c in node.children:
+                f, nullable = self.first(c)
+                out.extend(f)
+                if not nullable:
+                    return out, False
+            return out, True
+        if node.kind == "choice":
+            out, any_null = [], not node.children
+            for c in node.children:
+                f, nullable = self.first(c)
+                out.extend(f)
+                any_null = any_null or nullable
+            return out, any_null
+        f, _ = self.first(node.children[0])
+        return f, True
+
+    def cont(self, node: _Node) -> list:
+        """Events that may follow ``node`` once it is complete, in code order."""
+        out: list = []
+        seen: set = set()
+        while True:
+            parent = node.parent
+            if parent is None:
+                self.add(out, seen, [(EV_EE, None)])
+                return out
+            if parent.kind == "seq":
+                idx = parent.children.index(node)
+                for sib in parent.children[idx + 1:]:
+                    f, nullable = self.first(sib)
+                    self.add(out, seen, [e for leaf in f for e in self.se_event(leaf)])
+                    if not nullable:
+                        return out
+            elif parent.kind == "star":
+                f, _ = self.first(parent.children[0])
+                self.add(out, seen, [e for leaf in f for e in self.se_event(leaf)])
+            node = parent
+
+    @staticmethod
+    def add(out: list, seen: set, events: list) -> None:
+        for ev in events:
+            if ev not in seen:
+                seen.add(ev)
+                out.append(ev)
+
+    def se_event(self, leaf: Leaf) -> list:
+        if leaf.wildcard is None:
+            return [(EV_SE, (leaf.index, k)) for k in range(len(leaf.alternatives))]
+        w = leaf.wildcard
+        if w.mode == "set":
+            return [(EV_SE_URI, (leaf.index, uri)) for uri in w.namespaces]
+        return [(EV_SE_ANY, leaf.index)]
+
+    @staticmethod
+    def order(events: list) -> list:
+        rank = {EV_AT: 0, EV_SE: 1, EV_SE_URI: 2, EV_SE_ANY: 3, EV_EE: 4, EV_CH: 5}
+        out = sorted(events, key=lambda e: (rank[e[0]], e[1][1] if e[0] == EV_SE_URI else ""))
+        # one SE(*) / EE / CH per state
+        dedup, seen = [], set()
+        for ev in out:
+            key = ev[0] if ev[0] in (EV_SE_ANY, EV_EE, EV_CH) else ev
+            if key not in seen:
+                seen.add(key)
+                dedup.append(ev)
+        return dedup
+
+    def check_forward(self, root: _Node) -> None:
+        def walk(node: _Node) -> None:
+            if node.kind == "star" and self.count_leaves(node) > 1:
+                self.g.forward = False
+            for c in node.children:
+                walk(c)
+        walk(root)
+
+    def count_leaves(self, node: _Node) -> int:
+        return 1 if node.kind == "leaf" else sum(self.count_leaves(c) for c in node.children)
+
+    def check_unique(self, g: TypeGrammar) -> None:
+        names: dict = {}
+        for leaf in g.leaves:
+            if leaf.wildcard is not None:
+                g.unique_names = False
+            for qn in _leaf_names(leaf):
+                if qn[1] in names and names[qn[1]] != leaf.index:
+                    g.unique_names = False
+                names[qn[1]] = leaf.index
+        for st in g.states:
+            seen = {}
+            for ev in st.events:
+                if ev[0] == EV_SE:
+                    leaf_i, alt = ev[1]
+                    qn = g.leaves[leaf_i].alternatives[alt].qname
+                    if qn in seen and seen[qn] != leaf_i:
+                        raise SchemaError(f"{g.name}: ambiguous content model at {st.label} ({qn[1]})")
+                    seen[qn] = leaf_i
+
+
+def second_level(grammar: TypeGrammar | None, state: State) -> list[str]:
+    """
+    The second-level events of a state when ``strict`` is false (§8.5.4.4.1),
+    after pruning what our options exclude (NS, SC, ER, CM, PI).
+
+    :param grammar: the type grammar (``None`` for a simple type).
+    :param state: the state.
+    :returns: event names in code order: ``"EE"``, ``"xsi:type"``,
+        ``"xsi:nil"``, ``"AT(*)"``, ``"AT(invalid)"``, ``"SE(*)"``, ``"CH"``.
+    """
+    out = []
+    if not state.has(EV_EE):
+        out.append("EE")
+    if state.phase in ("first", "start"):
+        if state.phase == "first":
+            out += ["xsi:type", "xsi:nil"]
+        out.append("AT(*)")
+        if grammar is not None and grammar.attributes:
+            out.append("AT(invalid)")
+    out += ["SE(*)", "CH"]
+    return out
+
+
+def simple_states(label: str) -> list[State]:
+    """The two states of a simple type's grammar: CH then EE (§8.5.4.1.3.1)."""
+    return [State(0, f"{label} start", [(EV_CH, None)], "first", ch_target=1),
+            State(1, f"{label} after character content", [(EV_EE, None)], "content")]
+
+
+class StringTables:
+    """
+    The pre-filled string tables (§7.3.1, Appendix D): the URI partition and
+    one local-name partition per URI.  The value partitions stay empty
+    because ``valuePartitionCapacity`` is 0.
+
+    :ivar uris: URI partition in compact-id order.
+    :ivar local_names: ``{uri: [local names in compact-id order]}``.
+    """
+
+    _XSD_TYPES = sorted([
+        "ENTITIES", "ENTITY", "ID", "IDREF", "IDREFS", "NCName", "NMTOKEN", "NMTOKENS", "NOTATION",
+        "Name", "QName", "anySimpleType", "anyType", "anyURI", "base64Binary", "boolean", "byte",
+        "date", "dateTime", "decimal", "double", "duration", "float", "gDay", "gMonth", "gMonthDay",
+        "gYear", "gYearMonth", "hexBinary", "int", "integer", "language", "long", "negativeInteger",
+        "nonNegativeInteger", "nonPositiveInteger", "normalizedString", "positiveInteger", "short",
+        "string", "time", "token", "unsignedByte", "unsignedInt", "unsignedLong", "unsignedShort",
+    ])
+
+    def __init__(self, schema: SchemaSet) -> None:
+        self.uris = ["", XML_NS, XSI, XS]
+        extra = set(schema.target_namespaces) | set(schema.wildcard_namespaces)
+        names: dict[str, set] = {}
+        for decl in schema.all_elements:
+            extra.add(decl.ns)
+            names.setdefault(decl.ns, set()).add(decl.name)
+        for au in schema.attributes:
+            extra.add(au.ns)
+            names.setdefault(au.ns, set()).add(au.name)
+        for qn in schema.types:
+            names.setdefault(qn[0], set()).add(qn[1])
+        self.uris += sorted(u for u in extra if u not in self.uris)
+        self.local_names = {
+            "": sorted(names.get("", set())),
+            XML_NS: ["base", "id", "lang", "space"],
+            XSI: ["nil", "type"],
+            XS: list(self._XSD_TYPES),
+        }
+        for uri in self.uris[4:]:
+            self.local_names[uri] = sorted(names.get(uri, set()))
+
+
+class GrammarSet:
+    """
+    All grammars of one schema set.
+
+    :ivar schema: the :class:`SchemaSet`.
+    :ivar globals: global element declarations in DocContent code order.
+    :ivar fragment_elements: ``[(qname, [declarations])]`` in FragmentContent
+        code order (every element qname of the set once).
+    :ivar types: ``{id(ComplexType): TypeGrammar}``.
+    :ivar strings: the :class:`StringTables`.
+    """
+
+    def __init__(self, schema: SchemaSet) -> None:
+        self.schema = schema
+        self.types: dict[int, TypeGrammar] = {}
+        self._names: dict[int, str] = {}
+        self.globals = sorted(schema.elements.values(), key=lambda d: qname_key(d.qname))
+        by_qname: dict = {}
+        for decl in schema.all_elements:
+            by_qname.setdefault(decl.qname, []).append(decl)
+        self.fragment_elements = sorted(by_qname.items(), key=lambda kv: qname_key(kv[0]))
+        self.strings = StringTables(schema)
+
+    @property
+    def doc_width(self) -> int:
+        """Bits of a DocContent event code: globals + SE(*) (§8.5.1)."""
+        return code_width(len(self.globals) + 1)
+
+    @property
+    def fragment_width(self) -> int:
+        """Bits of a FragmentContent event code: elements + SE(*) + ED (§8.5.2)."""
+        return code_width(len(self.fragment_elements) + 2)
+
+    def substitution_list(self, decl: ElementDecl) -> list[ElementDecl]:
+        """
+        The element declarations an element particle accepts: the element and
+        every member of its substitution group, sorted (§8.5.4.1.6).  Abstract
+        ones stay in the list; they still take an event code.
+        """
+        members = [decl] + list(self.schema.substitutes.get(decl.qname, []))
+        unique = {}
+        for m in members:
+            unique.setdefault(m.qname, m)
+        return sorted(unique.values(), key=lambda d: qname_key(d.qname))
+
+    def type_name(self, ctype: ComplexType) -> str:
+        """A unique, readable name for a complex type (anonymous ones get one)."""
+        key = id(ctype)
+        if key not in self._names:
+            base = ctype.name[1] if ctype.name else "anon"
+            name = base
+            taken = set(self._names.values())
+            k = 2
+            while name in taken:
+                name = f"{base}_{k}"
+                k += 1
+            self._names[key] = name
+        return self._names[key]
+
+    def grammar(self, ctype: ComplexType) -> TypeGrammar:
+        """:returns: the (cached) :class:`TypeGrammar` of a complex type."""
+        key = id(ctype)
+        g = self.types.get(key)
+        if g is None:
+            g = _TypeBuilder(self, ctype, self.type_name(ctype)).build()
+            self.types[key] = g
+        return g
+
+    def fragment_type(self, decls: list[ElementDecl]):
+        """
+        The type whose grammar a fragment root (or element fragment child)
+        with these declarations uses, or ``None`` when the declarations
+        disagree on type or nillable and the element fragment grammar
+        applies (§8.5.2 note).
+        """
+        first = decls[0]
+        for d in decls[1:]:
+            if d.type is not first.type or d.nillable != first.nillable:
+                return None
+        return first.type
+
+    def fragment_attributes(self) -> list:
+        """
+        Every attribute qname of the set, sorted (ElementFragment AT events,
+        §8.5.3), with its type when all uses agree, else ``None``.
+        """
+        by_qname: dict = {}
+        for au in self.schema.attributes:
+            by_qname.setdefault(au.qname, []).append(au.type)
+        out = []
+        for qn in sorted(by_qname, key=qname_key):
+            types = by_qname[qn]
+            out.append((qn, types[0] if all(t is types[0] for t in types) else None))
+        return out
+
+
+def build_grammars(schema: SchemaSet) -> GrammarSet:
+    """
+    Build every grammar of a schema set.
+
+    :param schema: the :class:`SchemaSet`.
+    :returns: the :class:`GrammarSet` with the grammar of every complex type
+        reachable from an element declaration already built.
+    :raises SchemaError: for content models EXI grammars cannot be built for.
+    """
+    gset = GrammarSet(schema)
+    for decl in schema.all_elements:
+        if isinstance(decl.type, ComplexType):
+            gset.grammar(decl.type)
+    return gset
+
+
+def describe(gset: GrammarSet) -> list[str]:
+    """
+    A canonical text form of every grammar of a set (state by state, with
+    event codes and widths), used to compare two schema folders.
+
+    :param gset: the :class:`GrammarSet`.
+    :returns: lines of text.
+    """
+    lines = [f"DocContent width={gset.doc_width}"]
+    lines += [f"  G {d.ns} {d.name}" for d in gset.globals]
+    lines.append(f"FragmentContent width={gset.fragment_width}")
+    lines += [f"  F {qn[0]} {qn[1]}" for qn, _ in gset.fragment_elements]
+    lines += [f"  A {qn[0]} {qn[1]} {_type_sig(t)}" for qn, t in gset.fragment_attributes()]
+    for decl in sorted(gset.schema.all_elements, key=lambda d: (qname_key(d.qname), _type_sig(d.type))):
+        lines.append(f"E {decl.ns} {decl.name} {_type_sig(decl.type)} abstract={decl.abstract}"
+                     f" nillable={decl.nillable}")
+    sections = {}
+    for decl in gset.schema.all_elements:
+        t = decl.type
+        if isinstance(t, ComplexType):
+            label = t.name[1] if t.name else f"anonymous type of {decl.ns} {decl.name}"
+            if label in sections:
+                continue
+            g = gset.grammar(t)
+            body = [f"T {label}"]
+            for a in g.attributes:
+                body.append(f"  @ {a.ns} {a.name} {_type_sig(a.type)} required={a.required}")
+            for st in g.states:
+                evs = []
+                for kind, arg in st.events:
+                    if kind == EV_SE:
+                        alt = g.leaves[arg[0]].alternatives[arg[1]]
+                        evs.append(f"SE({alt.ns} {alt.name} {_type_sig(alt.type)})")
+                    elif kind == EV_AT:
+                        evs.append(f"AT({g.attributes[arg].name})")
+                    else:
+                        evs.append(f"{kind}({arg})" if kind == EV_SE_URI else kind)
+                body.append(f"  {st.label} w={st.width} {' '.join(evs)}")
+            sections[label] = body
+    for label in sorted(sections):
+        lines += sections[label]
+    return lines
+
+
+def _type_sig(t) -> str:
+    if t is None:
+        return "untyped"
+    if isinstance(t, SimpleType):
+        if t.name is not None:
+            return t.name[1]
+        return (f"anon({t.builtin},{t.variety},{sorted((k, str(v)) for k, v in t.facets.items())},"
+                f"{t.enumeration},{_type_sig(t.item) if t.item else ''})")
+    if t.name is not None:
+        return t.name[1]
+    return f"anon-complex({t.content},{t.mixed})"

@@ -1,0 +1,759 @@
+"""
+XSD files → a schema model the EXI grammar builder works from.
+
+Only what EXI needs is kept: element declarations (global and local, with
+substitution groups, abstract and nillable flags), complex types (attribute
+uses, content particles, simple content, mixed), simple types (built-in
+ancestry, facets, enumerations, list and union), model groups and wildcards.
+
+The files are parsed with lxml with entity resolution, DTD loading and
+network access disabled; ``xs:import``/``xs:include`` are followed only to
+files beside the including file.  Circular imports are fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Union
+
+from lxml import etree
+
+from evsev2g.exi.errors import SchemaError
+
+__all__ = [
+    "XS", "XSI", "XML_NS", "QName", "SimpleType", "ComplexType", "AttributeUse",
+    "ElementDecl", "Particle", "ModelGroup", "Wildcard", "SchemaSet", "load_schema_set",
+    "builtin_type",
+]
+
+XS = "http://www.w3.org/2001/XMLSchema"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+#: A qualified name as ``(namespace URI, local name)``; ``""`` is no namespace.
+QName = tuple[str, str]
+
+UNBOUNDED = None
+
+
+@dataclass(eq=False)
+class SimpleType:
+    """
+    A simple type: atomic, list or union.
+
+    :ivar name: qname, or ``None`` when anonymous.
+    :ivar variety: ``"atomic"``, ``"list"`` or ``"union"``.
+    :ivar base: the type it restricts (``None`` for anySimpleType).
+    :ivar builtin: local name of the closest XSD built-in ancestor
+        (``"unsignedByte"``, ``"string"`` …); decides the EXI representation.
+    :ivar facets: effective facets merged along the derivation chain
+        (``minInclusive``, ``maxInclusive``, ``length``, ``minLength``,
+        ``maxLength``, ``totalDigits``, ``fractionDigits``, ``pattern``
+        (list) …); exclusive bounds are kept as given.
+    :ivar enumeration: lexical enumeration values in schema order, or ``None``.
+    :ivar item: item type of a list type.
+    :ivar members: member types of a union type.
+    """
+
+    name: QName | None
+    variety: str = "atomic"
+    base: "SimpleType | None" = None
+    builtin: str = "anySimpleType"
+    facets: dict = field(default_factory=dict)
+    enumeration: list | None = None
+    item: "SimpleType | None" = None
+    members: list = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """A readable name for messages."""
+        if self.name:
+            return self.name[1]
+        return f"anonymous {self.builtin}"
+
+    def derives_from(self, builtin: str) -> bool:
+        """
+        :param builtin: a built-in type's local name.
+        :returns: whether this type is that built-in or derived from it.
+        """
+        t = self
+        while t is not None:
+            if t.name == (XS, builtin):
+                return True
+            t = t.base
+        return False
+
+
+@dataclass(eq=False)
+class AttributeUse:
+    """
+    An attribute use of a complex type.
+
+    :ivar name: local name.
+    :ivar ns: namespace URI (``""`` when unqualified).
+    :ivar type: its :class:`SimpleType`.
+    :ivar required: ``use="required"``.
+    """
+
+    name: str
+    ns: str
+    type: SimpleType
+    required: bool = False
+
+    @property
+    def qname(self) -> QName:
+        """``(ns, name)``."""
+        return (self.ns, self.name)
+
+
+@dataclass(eq=False)
+class Wildcard:
+    """
+    An ``xs:any`` / ``xs:anyAttribute`` namespace constraint.
+
+    :ivar mode: ``"any"``, ``"not"`` (``##other``: any namespace but
+        ``namespaces[0]`` and no namespace) or ``"set"``.
+    :ivar namespaces: the URIs the constraint names.
+    """
+
+    mode: str
+    namespaces: tuple = ()
+
+
+@dataclass(eq=False)
+class ModelGroup:
+    """
+    ``xs:sequence``, ``xs:choice`` or ``xs:all``.
+
+    :ivar kind: ``"sequence"``, ``"choice"`` or ``"all"``.
+    :ivar particles: the :class:`Particle` list in schema order.
+    """
+
+    kind: str
+    particles: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Particle:
+    """
+    A term with occurrence bounds.
+
+    :ivar min: minOccurs.
+    :ivar max: maxOccurs, ``None`` for unbounded.
+    :ivar term: :class:`ElementDecl`, :class:`ModelGroup` or :class:`Wildcard`.
+    """
+
+    min: int
+    max: int | None
+    term: Union["ElementDecl", ModelGroup, Wildcard]
+
+
+@dataclass(eq=False)
+class ComplexType:
+    """
+    A complex type with its effective content (after extension/restriction).
+
+    :ivar name: qname or ``None`` when anonymous.
+    :ivar attributes: effective attribute uses.
+    :ivar attribute_wildcard: :class:`Wildcard` or ``None``.
+    :ivar content: ``"empty"``, ``"simple"`` or ``"element"``.
+    :ivar mixed: character data allowed between child elements.
+    :ivar simple_type: the content type when ``content == "simple"``.
+    :ivar particle: the content :class:`Particle` when ``content == "element"``.
+    :ivar abstract: the type is abstract.
+    """
+
+    name: QName | None
+    attributes: list = field(default_factory=list)
+    attribute_wildcard: Wildcard | None = None
+    content: str = "empty"
+    mixed: bool = False
+    simple_type: SimpleType | None = None
+    particle: Particle | None = None
+    abstract: bool = False
+    base: "ComplexType | SimpleType | None" = None
+
+    @property
+    def label(self) -> str:
+        """A readable name for messages."""
+        return self.name[1] if self.name else "anonymous type"
+
+
+@dataclass(eq=False)
+class ElementDecl:
+    """
+    An element declaration.
+
+    :ivar name: local name.
+    :ivar ns: namespace URI (``""`` when unqualified).
+    :ivar type: :class:`ComplexType` or :class:`SimpleType`.
+    :ivar is_global: declared at the top level of a schema document.
+    :ivar abstract: may not appear itself (still counted by EXI).
+    :ivar nillable: may carry ``xsi:nil``.
+    :ivar head: substitution group head, or ``None``.
+    """
+
+    name: str
+    ns: str
+    type: Union[ComplexType, SimpleType, None] = None
+    is_global: bool = False
+    abstract: bool = False
+    nillable: bool = False
+    head: "ElementDecl | None" = None
+
+    @property
+    def qname(self) -> QName:
+        """``(ns, name)``."""
+        return (self.ns, self.name)
+
+
+# -- built-in simple types --------------------------------------------------
+
+_BUILTIN_TREE = {
+    # name: (base, facets)
+    "anySimpleType": (None, {}),
+    "string": ("anySimpleType", {}),
+    "normalizedString": ("string", {}),
+    "token": ("normalizedString", {}),
+    "language": ("token", {}),
+    "Name": ("token", {}),
+    "NMTOKEN": ("token", {}),
+    "NCName": ("Name", {}),
+    "ID": ("NCName", {}),
+    "IDREF": ("NCName", {}),
+    "ENTITY": ("NCName", {}),
+    "boolean": ("anySimpleType", {}),
+    "decimal": ("anySimpleType", {}),
+    "integer": ("decimal", {"fractionDigits": 0}),
+    "nonPositiveInteger": ("integer", {"maxInclusive": 0}),
+    "negativeInteger": ("nonPositiveInteger", {"maxInclusive": -1}),
+    "long": ("integer", {"minInclusive": -(2**63), "maxInclusive": 2**63 - 1}),
+    "int": ("long", {"minInclusive": -(2**31), "maxInclusive": 2**31 - 1}),
+    "short": ("int", {"minInclusive": -(2**15), "maxInclusive": 2**15 - 1}),
+    "byte": ("short", {"minInclusive": -128, "maxInclusive": 127}),
+    "nonNegativeInteger": ("integer", {"minInclusive": 0}),
+    "unsignedLong": ("nonNegativeInteger", {"maxInclusive": 2**64 - 1}),
+    "unsignedInt": ("unsignedLong", {"maxInclusive": 2**32 - 1}),
+    "unsignedShort": ("unsignedInt", {"maxInclusive": 2**16 - 1}),
+    "unsignedByte": ("unsignedShort", {"maxInclusive": 255}),
+    "positiveInteger": ("nonNegativeInteger", {"minInclusive": 1}),
+    "float": ("anySimpleType", {}),
+    "double": ("anySimpleType", {}),
+    "duration": ("anySimpleType", {}),
+    "dateTime": ("anySimpleType", {}),
+    "time": ("anySimpleType", {}),
+    "date": ("anySimpleType", {}),
+    "gYearMonth": ("anySimpleType", {}),
+    "gYear": ("anySimpleType", {}),
+    "gMonthDay": ("anySimpleType", {}),
+    "gDay": ("anySimpleType", {}),
+    "gMonth": ("anySimpleType", {}),
+    "hexBinary": ("anySimpleType", {}),
+    "base64Binary": ("anySimpleType", {}),
+    "anyURI": ("anySimpleType", {}),
+    "QName": ("anySimpleType", {}),
+    "NOTATION": ("anySimpleType", {}),
+}
+_BUILTIN_LISTS = {"IDREFS": "IDREF", "ENTITIES": "ENTITY", "NMTOKENS": "NMTOKEN"}
+_BUILTINS: dict[str, SimpleType] = {}
+
+
+def builtin_type(name: str) -> SimpleType:
+    """
+    :param name: local name of an XSD built-in simple type.
+    :returns: the shared :class:`SimpleType` for it.
+    :raises KeyError: for an unknown name.
+    """
+    if not _BUILTINS:
+        for local, (base, facets) in _BUILTIN_TREE.items():
+            parent = _BUILTINS[base] if base else None
+            merged = dict(parent.facets) if parent else {}
+            merged.update(facets)
+            _BUILTINS[local] = SimpleType((XS, local), base=parent, builtin=local, facets=merged)
+        for local, item in _BUILTIN_LISTS.items():
+            _BUILTINS[local] = SimpleType((XS, local), variety="list", base=_BUILTINS["anySimpleType"],
+                                          builtin=local, item=_BUILTINS[item])
+    return _BUILTINS[name]
+
+
+_FACETS_INT = ("length", "minLength", "maxLength", "totalDigits", "fractionDigits")
+_FACETS_BOUND = ("minInclusive", "maxInclusive", "minExclusive", "maxExclusive")
+
+
+# -- reading the files ------------------------------------------------------
+
+def _xs(local: str) -> str:
+    return f"{{{XS}}}{local}"
+
+
+class _Document:
+    """One parsed schema file and its defaults."""
+
+    def __init__(self, path: Path, root) -> None:
+        self.path = path
+        self.root = root
+        self.tns = root.get("targetNamespace", "")
+        self.element_qualified = root.get("elementFormDefault") == "qualified"
+        self.attribute_qualified = root.get("attributeFormDefault") == "qualified"
+
+
+@dataclass
+class SchemaSet:
+    """
+    Every component of a set of schema files.
+
+    :ivar name: the set's name (``"iso15118-2"`` …).
+    :ivar elements: global element declarations by qname.
+    :ivar all_elements: every element declaration, global and local, in
+        reading order.
+    :ivar types: named types by qname.
+    :ivar substitutes: for each head qname, the declarations that reach it
+        through ``substitutionGroup`` (direct or indirect).
+    :ivar target_namespaces: namespaces the files define.
+    :ivar wildcard_namespaces: URIs named in wildcard namespace lists.
+    :ivar attributes: every attribute use seen (for the string tables).
+    """
+
+    name: str
+    elements: dict = field(default_factory=dict)
+    all_elements: list = field(default_factory=list)
+    types: dict = field(default_factory=dict)
+    substitutes: dict = field(default_factory=dict)
+    target_namespaces: set = field(default_factory=set)
+    wildcard_namespaces: set = field(default_factory=set)
+    attributes: list = field(default_factory=list)
+    complex_types: list = field(default_factory=list)
+
+
+class _Reader:
+    """Builds a :class:`SchemaSet` from schema documents, lazily and once per component."""
+
+    _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
+                           remove_comments=True, remove_pis=True, huge_tree=False)
+
+    def __init__(self, name: str) -> None:
+        self.set = SchemaSet(name)
+        self.docs: dict[Path, _Document] = {}
+        self.top: dict[tuple[str, QName], tuple[_Document, object]] = {}
+        self.built: dict[tuple[str, QName], object] = {}
+
+    # files
+    def load(self, path: Path) -> None:
+        path = path.resolve()
+        if path in self.docs:
+            return
+        parser = etree.XMLParser(**self._PARSER_OPTIONS)
+        try:
+            root = etree.parse(str(path), parser).getroot()
+        except (OSError, etree.XMLSyntaxError) as exc:
+            raise SchemaError(f"cannot read schema file {path}: {exc}") from None
+        if root.tag != _xs("schema"):
+            raise SchemaError(f"{path} is not an XML Schema document")
+        doc = _Document(path, root)
+        self.docs[path] = doc
+        if doc.tns:
+            self.set.target_namespaces.add(doc.tns)
+        for child in root:
+            tag = etree.QName(child).localname
+            if tag in ("import", "include", "redefine"):
+                loc = child.get("schemaLocation")
+                if not loc:
+                    continue
+                if "://" in loc or loc.startswith("/"):
+                    raise SchemaError(f"{path}: refusing non-local schemaLocation {loc!r}")
+                target = (path.parent / loc).resolve()
+                if target.parent != path.parent.resolve():
+                    raise SchemaError(f"{path}: schemaLocation {loc!r} leaves the schema folder")
+                self.load(target)
+            elif tag in ("element", "complexType", "simpleType", "attribute", "group", "attributeGroup"):
+                key = (tag, (doc.tns, child.get("name")))
+                self.top[key] = (doc, child)
+
+    def qname(self, el, value: str) -> QName:
+        prefix, _, local = value.rpartition(":")
+        uri = el.nsmap.get(prefix or None)
+        if uri is None:
+            if prefix:
+                raise SchemaError(f"unknown prefix {prefix!r} in {value!r}")
+            uri = ""
+        return (uri, local)
+
+    def lookup(self, kind: str, qn: QName):
+        key = (kind, qn)
+        if key in self.built:
+            return self.built[key]
+        if kind in ("simpleType", "type") and qn[0] == XS:
+            try:
+                return builtin_type(qn[1])
+            except KeyError:
+                if qn[1] == "anyType":
+                    return self._any_type()
+                raise SchemaError(f"unknown built-in type xs:{qn[1]}") from None
+        if kind == "type":
+            if ("complexType", qn) in self.top:
+                return self.lookup("complexType", qn)
+            return self.lookup("simpleType", qn)
+        found = self.top.get(key)
+        if found is None:
+            raise SchemaError(f"no {kind} named {{{qn[0]}}}{qn[1]} in schema set {self.set.name}")
+        doc, el = found
+        if kind == "complexType":
+            obj = ComplexType(qn)
+            self.built[key] = obj
+            self.fill_complex(doc, el, obj)
+            self.set.types[qn] = obj
+        elif kind == "simpleType":
+            obj = SimpleType(qn)
+            self.built[key] = obj
+            self.fill_simple(doc, el, obj)
+            self.set.types[qn] = obj
+        elif kind == "element":
+            obj = ElementDecl(qn[1], qn[0], is_global=True)
+            self.built[key] = obj
+            self.fill_element(doc, el, obj)
+            self.set.elements[qn] = obj
+        else:
+            obj = (doc, el)
+            self.built[key] = obj
+        return obj
+
+    def _any_type(self) -> ComplexType:
+        key = ("complexType", (XS, "anyType"))
+        if key not in self.built:
+            wild = Wildcard("any")
+            self.built[key] = ComplexType(
+                (XS, "anyType"), attribute_wildcard=wild, content="element", mixed=True,
+                particle=Particle(1, 1, ModelGroup("sequence", [Particle(0, UNBOUNDED, wild)])))
+        return self.built[key]
+
+    # elements
+    def fill_element(self, doc: _Document, el, obj: ElementDecl) -> None:
+        obj.abstract = el.get("abstract") == "true"
+        obj.nillable = el.get("nillable") == "true"
+        self.set.all_elements.append(obj)
+        if el.get("substitutionGroup"):
+            head = self.lookup("element", self.qname(el, el.get("substitutionGroup")))
+            obj.head = head
+        if el.get("type"):
+            obj.type = self.lookup("type", self.qname(el, el.get("type")))
+        else:
+            for child in el:
+                tag = etree.QName(child).localname
+                if tag == "complexType":
+                    obj.type = ComplexType(None)
+                    self.fill_complex(doc, child, obj.type)
+                elif tag == "simpleType":
+                    obj.type = SimpleType(None)
+                    self.fill_simple(doc, child, obj.type)
+            if obj.type is None:
+                obj.type = obj.head.type if obj.head is not None else self._any_type()
+
+    def local_element(self, doc: _Document, el) -> ElementDecl:
+        if el.get("ref"):
+            return self.lookup("element", self.qname(el, el.get("ref")))
+        form = el.get("form")
+        qualified = form == "qualified" if form else doc.element_qualified
+        obj = ElementDecl(el.get("name"), doc.tns if qualified else "")
+        self.fill_element(doc, el, obj)
+        return obj
+
+    # simple types
+    def fill_simple(self, doc: _Document, el, obj: SimpleType) -> None:
+        for child in el:
+            tag = etree.QName(child).localname
+            if tag == "restriction":
+                base = self.simple_base(doc, child)
+                self.restrict(doc, child, obj, base)
+            elif tag == "list":
+                obj.variety = "list"
+                obj.base = builtin_type("anySimpleType")
+                obj.builtin = "list"
+                if child.get("itemType"):
+                    obj.item = self.lookup("simpleType", self.qname(child, child.get("itemType")))
+                else:
+                    obj.item = SimpleType(None)
+                    self.fill_simple(doc, child.find(_xs("simpleType")), obj.item)
+            elif tag == "union":
+                obj.variety = "union"
+                obj.base = builtin_type("anySimpleType")
+                obj.builtin = "union"
+                for token in (child.get("memberTypes") or "").split():
+                    obj.members.append(self.lookup("simpleType", self.qname(child, token)))
+                for sub in child.findall(_xs("simpleType")):
+                    member = SimpleType(None)
+                    self.fill_simple(doc, sub, member)
+                    obj.members.append(member)
+
+    def simple_base(self, doc: _Document, el) -> SimpleType:
+        if el.get("base"):
+            base = self.lookup("type", self.qname(el, el.get("base")))
+            if isinstance(base, ComplexType):
+                if base.simple_type is None:
+                    raise SchemaError(f"simple restriction of complex type {base.label}")
+                return base.simple_type
+            return base
+        sub = el.find(_xs("simpleType"))
+        base = SimpleType(None)
+        self.fill_simple(doc, sub, base)
+        return base
+
+    def restrict(self, doc: _Document, el, obj: SimpleType, base: SimpleType) -> None:
+        obj.base = base
+        obj.variety = base.variety
+        obj.builtin = base.builtin
+        obj.item = base.item
+        obj.members = list(base.members)
+        facets = dict(base.facets)
+        enum = None
+        for facet in el:
+            tag = etree.QName(facet).localname
+            value = facet.get("value")
+            if tag == "enumeration":
+                enum = (enum or []) + [value]
+            elif tag == "pattern":
+                facets["pattern"] = facets.get("pattern", []) + [value]
+            elif tag in _FACETS_INT:
+                facets[tag] = int(value)
+            elif tag in _FACETS_BOUND:
+                facets[tag] = _bound(value, obj)
+                # an inclusive and an exclusive bound on the same side do not mix
+                other = {"minInclusive": "minExclusive", "minExclusive": "minInclusive",
+                         "maxInclusive": "maxExclusive", "maxExclusive": "maxInclusive"}[tag]
+                facets.pop(other, None)
+            elif tag == "whiteSpace":
+                facets[tag] = value
+        obj.facets = facets
+        obj.enumeration = enum if enum is not None else base.enumeration
+
+    # complex types
+    def fill_complex(self, doc: _Document, el, obj: ComplexType) -> None:
+        self.set.complex_types.append(obj)
+        obj.abstract = el.get("abstract") == "true"
+        obj.mixed = el.get("mixed") == "true"
+        attrs: list[AttributeUse] = []
+        particle = None
+        for child in el:
+            tag = etree.QName(child).localname
+            if tag == "simpleContent":
+                self.simple_content(doc, child, obj)
+                return
+            if tag == "complexContent":
+                self.complex_content(doc, child, obj)
+                return
+            if tag in ("sequence", "choice", "all", "group"):
+                particle = self.particle(doc, child)
+            elif tag in ("attribute", "attributeGroup", "anyAttribute"):
+                self.attribute_item(doc, child, attrs, obj)
+        obj.attributes = attrs
+        self.set_particle(obj, particle)
+
+    def set_particle(self, obj: ComplexType, particle: Particle | None) -> None:
+        if particle is not None and not _is_empty_particle(particle):
+            obj.content = "element"
+            obj.particle = particle
+        elif obj.mixed:
+            obj.content = "element"
+            obj.particle = Particle(1, 1, ModelGroup("sequence", []))
+        else:
+            obj.content = "empty"
+            obj.particle = None
+
+    def simple_content(self, doc: _Document, el, obj: ComplexType) -> None:
+        for child in el:
+            tag = etree.QName(child).localname
+            if tag not in ("extension", "restriction"):
+                continue
+            base = self.lookup("type", self.qname(child, child.get("base")))
+            obj.base = base
+            attrs = list(base.attributes) if isinstance(base, ComplexType) else []
+            obj.attribute_wildcard = base.attribute_wildcard if isinstance(base, ComplexType) else None
+            base_simple = base.simple_type if isinstance(base, ComplexType) else base
+            if base_simple is None:
+                raise SchemaError(f"simpleContent of {obj.label} over a type without simple content")
+            if tag == "restriction":
+                st = SimpleType(None)
+                inner = child.find(_xs("simpleType"))
+                if inner is not None:
+                    base_simple = SimpleType(None)
+                    self.fill_simple(doc, inner, base_simple)
+                self.restrict(doc, child, st, base_simple)
+                obj.simple_type = st
+            else:
+                obj.simple_type = base_simple
+            for item in child:
+                itag = etree.QName(item).localname
+                if itag in ("attribute", "attributeGroup", "anyAttribute"):
+                    self.attribute_item(doc, item, attrs, obj)
+            obj.attributes = attrs
+            obj.content = "simple"
+
+    def complex_content(self, doc: _Document, el, obj: ComplexType) -> None:
+        if el.get("mixed") is not None:
+            obj.mixed = el.get("mixed") == "true"
+        for child in el:
+            tag = etree.QName(child).localname
+            if tag not in ("extension", "restriction"):
+                continue
+            base = self.lookup("type", self.qname(child, child.get("base")))
+            if not isinstance(base, ComplexType):
+                raise SchemaError(f"complexContent of {obj.label} over simple type")
+            obj.base = base
+            attrs = list(base.attributes)
+            obj.attribute_wildcard = base.attribute_wildcard
+            own = None
+            for item in child:
+                itag = etree.QName(item).localname
+                if itag in ("sequence", "choice", "all", "group"):
+                    own = self.particle(doc, item)
+                elif itag in ("attribute", "attributeGroup", "anyAttribute"):
+                    self.attribute_item(doc, item, attrs, obj)
+            obj.attributes = attrs
+            if tag == "extension":
+                parts = [p for p in (base.particle, own) if p is not None and not _is_empty_particle(p)]
+                if len(parts) == 2:
+                    particle = Particle(1, 1, ModelGroup("sequence", parts))
+                else:
+                    particle = parts[0] if parts else None
+                if base.mixed:
+                    obj.mixed = True
+            else:
+                particle = own
+            self.set_particle(obj, particle)
+
+    def attribute_item(self, doc: _Document, el, attrs: list, obj: ComplexType) -> None:
+        tag = etree.QName(el).localname
+        if tag == "anyAttribute":
+            obj.attribute_wildcard = self.wildcard(doc, el)
+            return
+        if tag == "attributeGroup":
+            gdoc, group = self.lookup("attributeGroup", self.qname(el, el.get("ref")))
+            for item in group:
+                if etree.QName(item).localname in ("attribute", "attributeGroup", "anyAttribute"):
+                    self.attribute_item(gdoc, item, attrs, obj)
+            return
+        use = el.get("use", "optional")
+        if el.get("ref"):
+            qn = self.qname(el, el.get("ref"))
+            if qn[0] == XML_NS:
+                atype = builtin_type("string")
+            else:
+                adoc, adecl = self.lookup("attribute", qn)
+                atype = self.attribute_type(adoc, adecl)
+            name, ns = qn[1], qn[0]
+        else:
+            form = el.get("form")
+            qualified = form == "qualified" if form else doc.attribute_qualified
+            name, ns = el.get("name"), (doc.tns if qualified else "")
+            atype = self.attribute_type(doc, el)
+        for i, old in enumerate(attrs):
+            if old.qname == (ns, name):
+                del attrs[i]
+                break
+        if use == "prohibited":
+            return
+        au = AttributeUse(name, ns, atype, required=use == "required")
+        attrs.append(au)
+        self.set.attributes.append(au)
+
+    def attribute_type(self, doc: _Document, el) -> SimpleType:
+        if el.get("type"):
+            return self.lookup("simpleType", self.qname(el, el.get("type")))
+        sub = el.find(_xs("simpleType"))
+        if sub is None:
+            return builtin_type("anySimpleType")
+        st = SimpleType(None)
+        self.fill_simple(doc, sub, st)
+        return st
+
+    # particles
+    def particle(self, doc: _Document, el) -> Particle:
+        tag = etree.QName(el).localname
+        lo = int(el.get("minOccurs", "1"))
+        hi_text = el.get("maxOccurs", "1")
+        hi = UNBOUNDED if hi_text == "unbounded" else int(hi_text)
+        if tag == "element":
+            term = self.local_element(doc, el)
+        elif tag == "any":
+            term = self.wildcard(doc, el)
+        elif tag == "group":
+            gdoc, group = self.lookup("group", self.qname(el, el.get("ref")))
+            inner = [c for c in group if etree.QName(c).localname in ("sequence", "choice", "all")]
+            sub = self.particle(gdoc, inner[0])
+            term = sub.term
+        else:
+            term = ModelGroup(tag)
+            for child in el:
+                ctag = etree.QName(child).localname
+                if ctag in ("element", "any", "group", "sequence", "choice", "all"):
+                    p = self.particle(doc, child)
+                    if p.max is None or p.max > 0:
+                        term.particles.append(p)
+        return Particle(lo, hi, term)
+
+    def wildcard(self, doc: _Document, el) -> Wildcard:
+        spec = el.get("namespace", "##any").split()
+        if spec == ["##any"]:
+            return Wildcard("any")
+        if spec == ["##other"]:
+            return Wildcard("not", (doc.tns,))
+        uris = []
+        for token in spec:
+            if token == "##targetNamespace":
+                uris.append(doc.tns)
+            elif token == "##local":
+                uris.append("")
+            else:
+                uris.append(token)
+        self.set.wildcard_namespaces.update(uris)
+        return Wildcard("set", tuple(uris))
+
+    def finish(self) -> SchemaSet:
+        for kind, qn in list(self.top):
+            if kind in ("element", "complexType", "simpleType"):
+                self.lookup(kind, qn)
+        subs: dict[QName, list[ElementDecl]] = {}
+        for decl in self.set.elements.values():
+            head = decl.head
+            seen = set()
+            while head is not None and id(head) not in seen:
+                seen.add(id(head))
+                subs.setdefault(head.qname, []).append(decl)
+                head = head.head
+        self.set.substitutes = subs
+        return self.set
+
+
+def _bound(value: str, st: SimpleType):
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            return text
+
+
+def _is_empty_particle(p: Particle) -> bool:
+    if isinstance(p.term, ModelGroup):
+        return all(_is_empty_particle(c) for c in p.term.particles) or p.max == 0
+    return p.max == 0
+
+
+def load_schema_set(name: str, entry_files: list[Path]) -> SchemaSet:
+    """
+    Read a schema set.
+
+    :param name: the set's name, used in messages.
+    :param entry_files: the schema files to start from; everything they
+        import or include (from the same folder) is read too.
+    :returns: the :class:`SchemaSet`.
+    :raises SchemaError: on unreadable files, unresolvable references or
+        constructs EXI grammars cannot be built for.
+    """
+    reader = _Reader(name)
+    for path in entry_files:
+        reader.load(Path(path))
+    return reader.finish()
