@@ -386,7 +386,7 @@ def override(values: dict, schema: type, assignment: str) -> dict:
     key, sep, text = assignment.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError("--set", f"{assignment!r} is not KEY=VALUE")
+        raise ConfigError(key or repr(assignment), "expected KEY=VALUE")
     parts = key.split(".")
     result = dict(values)
     section, section_schema = result, schema

@@ -1,60 +1,86 @@
 """
-Fakes and builders for testing code that uses evsev2g, shipped with the
-package so that users can reuse them.
+Fakes for testing code that uses evsev2g, shipped so users can reuse them.
 
-Only pure-logic tests use these; everything that can run for real (sockets,
-TLS, namespaces) is tested for real.
+* :class:`RecordingSession` / :class:`RecordingSessionFactory`: sessions that
+  record what the transport hands them and can answer through a callback.
+* :class:`FakeSessionLink`: a connection as a session sees it, recording
+  what the session sends and whether it closed or aborted.
+* :class:`FakeSecurity`: a security provider with fixed credentials, or
+  none.
+* :func:`if_inet6_line`: one line of ``/proc/net/if_inet6``, to feed
+  :func:`evsev2g.netif.parse_if_inet6` a made-up host.
+* :class:`VarRecorder`: records the vars a charger seam publishes.
+* :func:`dc_charger`: a charger seam set up like EvseManager's DC charger.
+* :func:`din_request`, :func:`din_ev_status`, :func:`app_protocol_request`:
+  DIN 70121 and app-handshake requests with sensible defaults.
+* :class:`FakeCodec`: stands in for an EXI codec in session-logic tests.
+
+Each fake declares its interface; the tests check it with ``verifyObject``.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from pathlib import Path
 
 from typing import Any
 
 from zope.interface import implementer
 
 from evsev2g.charger import Charger
+from evsev2g.errors import CertificatesUnavailable
 from evsev2g.exi.message import Message
-from evsev2g.interfaces import ISessionLink
+from evsev2g.interfaces import ISecurity, ISession, ISessionFactory, ISessionLink
 from evsev2g.protocols.physical import physical_value
-
-__all__ = [
-    "VarRecorder",
-    "FakeSessionLink",
-    "dc_charger",
-    "din_request",
-    "din_ev_status",
-    "app_protocol_request",
-    "DIN_DC_SESSION",
-    "FakeCodec",
-]
+from evsev2g.security.credentials import TLSCredentials
 
 
-class VarRecorder:
+@implementer(ISession)
+class RecordingSession:
     """
-    Subscribes to a charger and records every var as ``(name, payload)``.
+    Records payloads and the end of its connection.
 
-    :ivar events: the recorded pairs in order.
+    :param link: the connection.
+    :param respond: called as ``respond(session, payload_type, payload)``
+        for each payload, or ``None``; use ``session.link`` to answer.
     """
 
-    def __init__(self, charger) -> None:
-        """:param charger: an ``ICharger`` to listen to."""
-        self.events: list[tuple[str, Any]] = []
-        charger.subscribe(self._record)
+    def __init__(self, link: ISessionLink, respond: Callable | None = None):
+        self.link = link
+        self.respond = respond
+        self.payloads: list[tuple[int, bytes]] = []
+        self.lost: list[str] = []
 
-    def _record(self, name: str, payload: Any) -> None:
-        self.events.append((name, payload))
+    def payload_received(self, payload_type: int, payload: bytes) -> None:
+        """Record the payload, then call :attr:`respond`."""
+        self.payloads.append((payload_type, payload))
+        if self.respond is not None:
+            self.respond(self, payload_type, payload)
 
-    def names(self) -> list[str]:
-        """The names of the recorded vars, in order."""
-        return [name for name, _ in self.events]
+    def connection_lost(self, reason: str) -> None:
+        """Record the reason."""
+        self.lost.append(reason)
 
-    def payloads(self, name: str) -> list[Any]:
-        """Every payload recorded for ``name``."""
-        return [payload for each, payload in self.events if each == name]
 
-    def clear(self) -> None:
-        """Forget what was recorded."""
-        self.events.clear()
+@implementer(ISessionFactory)
+class RecordingSessionFactory:
+    """
+    Makes :class:`RecordingSession` objects and keeps them in
+    :attr:`sessions`, oldest first.
+
+    :param respond: passed to every session.
+    """
+
+    def __init__(self, respond: Callable | None = None):
+        self.respond = respond
+        self.sessions: list[RecordingSession] = []
+
+    def new_session(self, link: ISessionLink) -> RecordingSession:
+        """:returns: a new recording session for ``link``."""
+        session = RecordingSession(link, self.respond)
+        self.sessions.append(session)
+        return session
 
 
 @implementer(ISessionLink)
@@ -99,6 +125,81 @@ class FakeSessionLink:
             self.aborted = True
             if self.session is not None:
                 self.session.connection_lost("aborted by the SECC")
+
+
+@implementer(ISecurity)
+class FakeSecurity:
+    """
+    A security provider with fixed answers.
+
+    :param credentials: what :meth:`tls_server_credentials` returns, or
+        ``None`` to raise :class:`CertificatesUnavailable` with ``problem``.
+    :param problem: the reason given when there are no credentials.
+    :param bundles: ``ca_type`` → path for :meth:`verify_file`.
+    """
+
+    def __init__(
+        self,
+        credentials: TLSCredentials | None = None,
+        problem: str = "no certificates (FakeSecurity)",
+        bundles: dict[str, Path] | None = None,
+    ):
+        self.credentials = credentials
+        self.problem = problem
+        self.bundles = bundles or {}
+
+    def tls_server_credentials(self) -> TLSCredentials:
+        """:returns: the fixed credentials, or raises."""
+        if self.credentials is None:
+            raise CertificatesUnavailable(self.problem)
+        return self.credentials
+
+    def verify_file(self, ca_type: str) -> Path:
+        """:returns: the fixed bundle path, or raises."""
+        if ca_type not in self.bundles:
+            raise CertificatesUnavailable(f"no {ca_type} root (FakeSecurity)")
+        return self.bundles[ca_type]
+
+
+def if_inet6_line(interface: str, index: int, address: str, flags: int = 0x80) -> str:
+    """
+    :param interface: the interface name.
+    :param index: its index.
+    :param address: an IPv6 address.
+    :param flags: address flags (0x80 permanent; 0x40 tentative).
+    :returns: the line ``/proc/net/if_inet6`` would show for it.
+    """
+    parsed = ipaddress.IPv6Address(address)
+    scope = 0x20 if parsed.is_link_local else 0x10 if parsed.is_loopback else 0x00
+    return f"{parsed.packed.hex()} {index:02x} 40 {scope:02x} {flags:02x} {interface:>8}"
+
+
+class VarRecorder:
+    """
+    Subscribes to a charger and records every var as ``(name, payload)``.
+
+    :ivar events: the recorded pairs in order.
+    """
+
+    def __init__(self, charger) -> None:
+        """:param charger: an ``ICharger`` to listen to."""
+        self.events: list[tuple[str, Any]] = []
+        charger.subscribe(self._record)
+
+    def _record(self, name: str, payload: Any) -> None:
+        self.events.append((name, payload))
+
+    def names(self) -> list[str]:
+        """The names of the recorded vars, in order."""
+        return [name for name, _ in self.events]
+
+    def payloads(self, name: str) -> list[Any]:
+        """Every payload recorded for ``name``."""
+        return [payload for each, payload in self.events if each == name]
+
+    def clear(self) -> None:
+        """Forget what was recorded."""
+        self.events.clear()
 
 
 def dc_charger(clock, **overrides) -> Charger:

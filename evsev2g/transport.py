@@ -272,7 +272,6 @@ class V2GTPConnection(Protocol):
             return
         self._gone = True
         self._cancel_timer()
-        self._registry.remove(self)
         why = self._why or _describe_reason(reason)
         self.log.info("{peer}: connection closed: {why}", peer=self._peer_text, why=why)
         session, self._session = self._session, None
@@ -281,6 +280,7 @@ class V2GTPConnection(Protocol):
                 session.connection_lost(why)
             except Exception:
                 self.log.failure("{peer}: the session raised in connection_lost", peer=self._peer_text)
+        self._registry.remove(self)
 
     # -- timers -------------------------------------------------------------
 
