@@ -53,18 +53,24 @@ def listen_in_range(
     else:
         low, high = port_range
         candidates = (rng or random.SystemRandom()).sample(range(low, high + 1), DYNAMIC_PORT_ATTEMPTS)
-    for candidate in candidates:
+    *tries, last = candidates
+    for candidate in tries:
         try:
             return listen(candidate)
         except CannotListenError as error:
-            cause = error.socketError
-            in_use = getattr(cause, "errno", None) == errno.EADDRINUSE
-            if in_use and candidate != candidates[-1]:
-                continue
-            reason = getattr(cause, "strerror", None) or str(cause)
-            where = error.interface or "any address"
-            raise StartupError(f"{what}: cannot listen on [{where}]:{candidate}: {reason}") from None
-    raise StartupError(f"{what}: no free port found")  # pragma: no cover - loop always returns or raises
+            if getattr(error.socketError, "errno", None) != errno.EADDRINUSE:
+                raise _cannot_listen(error, candidate, what) from None
+    try:
+        return listen(last)
+    except CannotListenError as error:
+        raise _cannot_listen(error, last, what) from None
+
+
+def _cannot_listen(error: CannotListenError, port: int, what: str) -> StartupError:
+    """The one-line start-up error for a port that could not be opened."""
+    cause = error.socketError
+    reason = getattr(cause, "strerror", None) or str(cause)
+    return StartupError(f"{what}: cannot listen on [{error.interface or 'any address'}]:{port}: {reason}")
 
 
 class PortService(Service):

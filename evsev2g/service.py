@@ -76,6 +76,18 @@ def tls_creator(config: Config, security: ISecurity) -> TLSServerCreator | None:
     return TLSServerCreator(credentials, key_log)
 
 
+def _exit_on_startup_error(start: Callable[[], None]) -> None:
+    """
+    Run a start step; a :class:`StartupError` becomes one log line and exit
+    status 1 (twistd has already begun logging, so no traceback is wanted).
+    """
+    try:
+        start()
+    except StartupError as error:
+        log.critical("cannot start: {problem}", problem=str(error))
+        raise SystemExit(1) from None
+
+
 class SECCService(MultiService):
     """
     The top-level service: owns the servers, reports start-up failures.
@@ -104,22 +116,18 @@ class SECCService(MultiService):
         """
         Open every port.
 
-        :raises SystemExit: with one line, when a port cannot be opened
-            (twistd then exits non-zero).
+        :raises SystemExit: status 1 after logging one line, when a port
+            cannot be opened.
         """
-        try:
-            super().privilegedStartService()
-        except StartupError as error:
-            log.critical("cannot start: {problem}", problem=str(error))
-            raise SystemExit(f"evsev2g: {error}") from None
+        _exit_on_startup_error(super().privilegedStartService)
 
     def startService(self) -> None:
-        """Start the servers and log where they are."""
-        try:
-            super().startService()
-        except StartupError as error:
-            log.critical("cannot start: {problem}", problem=str(error))
-            raise SystemExit(f"evsev2g: {error}") from None
+        """
+        Start the servers (opening ports not opened yet) and log where they are.
+
+        :raises SystemExit: as :meth:`privilegedStartService`.
+        """
+        _exit_on_startup_error(super().startService)
         offers = self.offers()
         log.info(
             "evsev2g {version} on {interface} [{address}]: TCP port {tcp}, TLS port {tls}, SDP {sdp}",

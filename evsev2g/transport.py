@@ -56,8 +56,8 @@ class ConnectionSettings:
     :param max_payload: the largest V2GTP payload accepted, bytes.
     :param max_connections: open connections at most (over all listeners
         sharing one :class:`ConnectionRegistry`).
-    :param io_timeout: seconds for the TLS handshake and for a stalled
-        frame, or ``None`` for no such bound (plain TCP).
+    :param io_timeout: seconds for the TLS handshake (TLS only) and for a
+        stalled frame, or ``None`` for no such bound (plain TCP).
     :param fin_wait: seconds an orderly close waits for the EV's FIN.
     """
 
@@ -197,14 +197,13 @@ class V2GTPConnection(Protocol):
             return
         self._registry.add(self)
         self.log.info("{peer}: {kind} connection accepted", peer=self._peer_text, kind=kind)
-        if self.secure and self._settings.io_timeout is not None:
-            self._start_timer(self._settings.io_timeout, f"TLS handshake not finished within {self._settings.io_timeout:g} s")
+        timeout = self._settings.io_timeout
+        if self.secure and timeout is not None:
+            self._start_timer(timeout, f"TLS handshake not finished within {timeout:g} s")
         try:
             self._session = self._session_factory.new_session(self)
         except Exception:
-            self.log.failure("{peer}: the session factory failed; dropping the connection", peer=self._peer_text)
-            self._why = "no session could be made"
-            self.abort()
+            self._drop("the session factory failed", failed=True)
 
     def handshakeCompleted(self) -> None:
         """The TLS handshake is done: stop its timer, log what was agreed."""
@@ -232,14 +231,13 @@ class V2GTPConnection(Protocol):
                 if self._closing or self._gone:
                     return
         except V2GTPError as error:
-            self._why = f"V2GTP: {error}"
-            self.log.warn("{peer}: closing without an answer: {problem}", peer=self._peer_text, problem=self._why)
-            self.abort()
+            self._drop(f"V2GTP: {error}")
             return
-        if self.secure and self._settings.io_timeout is not None:
+        timeout = self._settings.io_timeout
+        if timeout is not None:
             self._cancel_timer()
             if self._parser.mid_frame:
-                self._start_timer(self._settings.io_timeout, f"a V2GTP frame stalled for {self._settings.io_timeout:g} s")
+                self._start_timer(timeout, f"a V2GTP frame stalled for {timeout:g} s")
 
     def _deliver(self, payload_type: int, payload: bytes) -> None:
         """Hand one frame to the session; a session error drops the connection."""
@@ -248,9 +246,7 @@ class V2GTPConnection(Protocol):
         try:
             self._session.payload_received(payload_type, payload)
         except Exception:
-            self.log.failure("{peer}: the session raised on a payload; dropping the connection", peer=self._peer_text)
-            self._why = "the session failed on a payload"
-            self.abort()
+            self._drop("the session failed on a payload", failed=True)
 
     def readConnectionLost(self) -> None:
         """The EV sent its FIN (plain TCP): finish closing our side too."""
@@ -298,8 +294,20 @@ class V2GTPConnection(Protocol):
     def _time_out(self, why: str) -> None:
         """A timer ran out: say why and drop the connection."""
         self._timer = None
+        self._drop(why)
+
+    def _drop(self, why: str, failed: bool = False) -> None:
+        """
+        Drop the connection without an answer, logging why.
+
+        :param why: the reason, also given to the session.
+        :param failed: log the exception being handled (a bug), not a warning.
+        """
         self._why = why
-        self.log.warn("{peer}: dropping the connection: {why}", peer=self._peer_text, why=why)
+        if failed:
+            self.log.failure("{peer}: dropping the connection: {why}", peer=self._peer_text, why=why)
+        else:
+            self.log.warn("{peer}: dropping the connection: {why}", peer=self._peer_text, why=why)
         self.abort()
 
 

@@ -15,26 +15,15 @@ from evsev2g.errors import StartupError
 from evsev2g.security import layout
 from evsev2g.testing import RecordingSessionFactory
 from evsev2g.tls import CIPHER_SUITE, KEY_LOG_NAME, KeyLog, TLSServerCreator, build_context, key_log_path
-from evsev2g.transport import ConnectionRegistry, ConnectionSettings, V2GTPListenerService, V2GTPServerFactory
 from evsev2g.v2gtp import build_frame
 
+from tests.listeners import EXI, echo, start_listener
 from tests.netclient import converse, tls12_client_context, tls13_only_context
-
-EXI = 0x8001
-
-
-def echo(session, payload_type, payload):
-    """Answer each payload with itself."""
-    session.link.send(payload, payload_type)
 
 
 def tls_listener(reactor, loopback, credentials, sessions, io_timeout=15.0, key_log=None):
     """A started TLS listener on ::1 at a free dynamic port."""
-    settings = ConnectionSettings(secure=True, max_payload=1024, max_connections=4, io_timeout=io_timeout)
-    factory = V2GTPServerFactory(sessions, settings, ConnectionRegistry(), reactor)
-    service = V2GTPListenerService(reactor, loopback, 0, factory, TLSServerCreator(credentials, key_log))
-    service.startService()
-    return service
+    return start_listener(reactor, loopback, sessions, TLSServerCreator(credentials, key_log), io_timeout=io_timeout)
 
 
 def test_context_settings(credentials):

@@ -4,15 +4,20 @@ framing, the seam, closing, timers and limits.  Real sockets are in
 ``test_transport_sockets.py``.
 """
 
+import errno
+import random
+
 import pytest
 from twisted.internet.address import IPv6Address
-from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.error import CannotListenError, ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from zope.interface.verify import verifyObject
 
+from evsev2g.errors import StartupError
 from evsev2g.interfaces import ISecurity, ISession, ISessionFactory, ISessionLink
+from evsev2g.ports import listen_in_range
 from evsev2g.testing import FakeSecurity, FakeSessionLink, RecordingSession, RecordingSessionFactory
 from evsev2g.transport import ConnectionRegistry, ConnectionSettings, V2GTPServerFactory
 from evsev2g.v2gtp import build_frame
@@ -121,16 +126,21 @@ def test_orderly_close_half_closes_then_waits_for_the_fin():
     assert sessions.sessions[0].lost == ["closed cleanly"]
 
 
-def test_orderly_close_gives_up_after_fin_wait():
-    """An EV that never sends its FIN is dropped after 3 s (EvseV2G's wait)."""
-    connection, sessions, clock = connect()
-    connection.close()
-    clock.advance(2.9)
+def assert_dropped_after(connection, sessions, clock, seconds, why):
+    """The connection survives until just before ``seconds``, is dropped just after, and the session hears why."""
+    clock.advance(seconds - 0.1)
     assert not connection.transport.aborted
     clock.advance(0.2)
     assert connection.transport.aborted
     lose(connection, ConnectionLost)
-    assert sessions.sessions[0].lost == ["the EV did not close its side within 3 s"]
+    assert sessions.sessions[0].lost == [why]
+
+
+def test_orderly_close_gives_up_after_fin_wait():
+    """An EV that never sends its FIN is dropped after 3 s (EvseV2G's wait)."""
+    connection, sessions, clock = connect()
+    connection.close()
+    assert_dropped_after(connection, sessions, clock, 3.0, "the EV did not close its side within 3 s")
 
 
 def test_tls_close_sends_close_notify():
@@ -155,12 +165,7 @@ def test_ev_half_close_ends_the_connection():
 def test_handshake_timeout_with_clock():
     """A TLS connection whose handshake does not finish within tls_timeout is dropped."""
     connection, sessions, clock = connect(secure=True, io_timeout=15.0)
-    clock.advance(14.9)
-    assert not connection.transport.aborted
-    clock.advance(0.2)
-    assert connection.transport.aborted
-    lose(connection, ConnectionLost)
-    assert sessions.sessions[0].lost == ["TLS handshake not finished within 15 s"]
+    assert_dropped_after(connection, sessions, clock, 15.0, "TLS handshake not finished within 15 s")
 
 
 def test_handshake_completion_stops_the_timer():
@@ -182,12 +187,7 @@ def test_stalled_frame_times_out_on_tls():
     connection.dataReceived(frame[:4])
     clock.advance(1.5)
     connection.dataReceived(frame[4:9])
-    clock.advance(1.5)
-    assert not connection.transport.aborted
-    clock.advance(0.6)
-    assert connection.transport.aborted
-    lose(connection, ConnectionLost)
-    assert sessions.sessions[0].lost == ["a V2GTP frame stalled for 2 s"]
+    assert_dropped_after(connection, sessions, clock, 2.0, "a V2GTP frame stalled for 2 s")
 
 
 def test_connection_limit():
@@ -260,3 +260,21 @@ def test_recording_session_records():
     session.payload_received(EXI, b"a")
     session.connection_lost("gone")
     assert (session.payloads, session.lost) == ([(EXI, b"a")], ["gone"])
+
+
+def test_port_zero_retries_ports_in_use():
+    """Port 0 tries random ports of the range until one is free; a fixed port in use is one StartupError line."""
+    tried = []
+
+    def listen(port):
+        tried.append(port)
+        if len(tried) < 3:
+            raise CannotListenError("::1", port, OSError(errno.EADDRINUSE, "Address already in use"))
+        return port
+
+    assert listen_in_range(listen, 0, (50000, 50100), "TCP server", random.Random(1)) == tried[-1]
+    assert len(tried) == 3 and all(50000 <= port <= 50100 for port in tried)
+    tried.clear()
+    with pytest.raises(StartupError, match=r"^TCP server: cannot listen on \[::1\]:50001: Address already in use$"):
+        listen_in_range(listen, 50001, (50000, 50100), "TCP server")
+    assert tried == [50001]

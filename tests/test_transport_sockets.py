@@ -6,32 +6,17 @@ connection's error leaving the others alone.
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from evsev2g.transport import ConnectionRegistry, ConnectionSettings, V2GTPListenerService, V2GTPServerFactory
 from evsev2g.testing import RecordingSessionFactory
 from evsev2g.v2gtp import build_frame
 
+from tests.listeners import EXI, echo, start_listener
 from tests.netclient import converse
-
-EXI = 0x8001
-
-
-def echo(session, payload_type, payload):
-    """Answer each payload with itself."""
-    session.link.send(payload, payload_type)
-
-
-def tcp_listener(reactor, loopback, sessions, max_payload=1024):
-    """A started plain-TCP listener on ::1 at a free dynamic port."""
-    settings = ConnectionSettings(secure=False, max_payload=max_payload, max_connections=4)
-    service = V2GTPListenerService(reactor, loopback, 0, V2GTPServerFactory(sessions, settings, ConnectionRegistry(), reactor))
-    service.startService()
-    return service
 
 
 @pytest_twisted.ensureDeferred
 async def test_port_zero_picks_the_dynamic_range(reactor, loopback):
     """Port 0 means any free port in 49152-65535 (ISO 15118-2 Table 15)."""
-    service = tcp_listener(reactor, loopback, RecordingSessionFactory())
+    service = start_listener(reactor, loopback, RecordingSessionFactory())
     try:
         assert 49152 <= service.port_number <= 65535
         assert service.listening_port.getHost().host == "::1"
@@ -43,7 +28,7 @@ async def test_port_zero_picks_the_dynamic_range(reactor, loopback):
 async def test_split_and_coalesced_frames(reactor, loopback):
     """Frames split over many TCP reads and several frames in one read all arrive whole, in order."""
     sessions = RecordingSessionFactory(echo)
-    service = tcp_listener(reactor, loopback, sessions)
+    service = start_listener(reactor, loopback, sessions)
     try:
         frames = [build_frame(EXI, bytes([n]) * (n * 37 + 1)) for n in range(1, 6)]
         stream = b"".join(frames)
@@ -62,7 +47,7 @@ async def test_split_and_coalesced_frames(reactor, loopback):
 async def test_bad_frame_closes_only_that_connection(reactor, loopback):
     """A bad header closes that connection without an answer; another connection goes on."""
     sessions = RecordingSessionFactory(echo)
-    service = tcp_listener(reactor, loopback, sessions, max_payload=1000)
+    service = start_listener(reactor, loopback, sessions, max_payload=1000)
     try:
         port = service.port_number
         good = build_frame(EXI, b"ping")

@@ -138,75 +138,54 @@ def create_test_pki(
     if not replace and (directory / layout.SECC_LEAF).exists():
         raise PKIExists(f"{directory} already holds a PKI ({layout.SECC_LEAF}); pass --force to replace it")
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    signing = ("digital_signature",)
-
-    v2g = _root("V2G Root CA", "V2G", now)
-    cpo1, cpo2, secc = _chain(
-        [
-            sub_ca("CPO Sub-CA 1", "V2G", 1460, 1),
-            sub_ca("CPO Sub-CA 2", "V2G", 365, 0),
-            leaf(evse_id, "CPO", 60, ("digital_signature", "key_agreement")),
-        ],
-        v2g,
-        now,
-    )
-    cps1, cps2, cps = _chain(
-        [
-            sub_ca("CPS Sub-CA 1", "V2G", 1460, 1),
-            sub_ca("CPS Sub-CA 2", "CPS", 730, 0),
-            leaf("CPS Leaf", "CPS", 90, signing),
-        ],
-        v2g,
-        now,
-    )
-    mo = _root("MO Root CA", "MO", now)
-    mo1, mo2, contract = _chain(
-        [
-            sub_ca("MO Sub-CA 1", "MO", 1460, 1),
-            sub_ca("MO Sub-CA 2", "MO", 1460, 0, CA_USAGE | {"digital_signature", "content_commitment"}),
-            leaf(emaid, "MO", 730, ("digital_signature", "content_commitment", "key_agreement")),
-        ],
-        mo,
-        now,
-    )
-    oem = _root("OEM Root CA", "OEM", now)
-    oem1, oem2, provisioning = _chain(
-        [
-            sub_ca("OEM Sub-CA 1", "OEM", 1460, 1),
-            sub_ca("OEM Sub-CA 2", "OEM", 1460, 0),
-            leaf(pcid, "OEM", 1460, ("digital_signature", "key_agreement")),
-        ],
-        oem,
-        now,
-    )
-
-    password = secrets.token_urlsafe(18)
-    issued = {
-        layout.V2G_ROOT: v2g, layout.CPO_SUB_CA1: cpo1, layout.CPO_SUB_CA2: cpo2, layout.SECC_LEAF: secc,
-        layout.CPS_SUB_CA1: cps1, layout.CPS_SUB_CA2: cps2, layout.CPS_LEAF: cps,
-        layout.MO_ROOT: mo, layout.MO_SUB_CA1: mo1, layout.MO_SUB_CA2: mo2, layout.CONTRACT_LEAF: contract,
-        layout.OEM_ROOT: oem, layout.OEM_SUB_CA1: oem1, layout.OEM_SUB_CA2: oem2, layout.OEM_LEAF: provisioning,
+    roots = {
+        layout.V2G_ROOT: _root("V2G Root CA", "V2G", now),
+        layout.MO_ROOT: _root("MO Root CA", "MO", now),
+        layout.OEM_ROOT: _root("OEM Root CA", "OEM", now),
     }
+    mo_sub2_usage = CA_USAGE | {"digital_signature", "content_commitment"}  # signs SalesTariffs
+    # Each chain: its root, then (file, profile) from Sub-CA 1 down to the
+    # leaf, then the file holding leaf + Sub-CA 2 + Sub-CA 1.
+    chains = [
+        (layout.V2G_ROOT, [
+            (layout.CPO_SUB_CA1, sub_ca("CPO Sub-CA 1", "V2G", 1460, 1)),
+            (layout.CPO_SUB_CA2, sub_ca("CPO Sub-CA 2", "V2G", 365, 0)),
+            (layout.SECC_LEAF, leaf(evse_id, "CPO", 60, ("digital_signature", "key_agreement"))),
+        ], layout.CPO_CERT_CHAIN),
+        (layout.V2G_ROOT, [
+            (layout.CPS_SUB_CA1, sub_ca("CPS Sub-CA 1", "V2G", 1460, 1)),
+            (layout.CPS_SUB_CA2, sub_ca("CPS Sub-CA 2", "CPS", 730, 0)),
+            (layout.CPS_LEAF, leaf("CPS Leaf", "CPS", 90, ("digital_signature",))),
+        ], layout.CPS_CERT_CHAIN),
+        (layout.MO_ROOT, [
+            (layout.MO_SUB_CA1, sub_ca("MO Sub-CA 1", "MO", 1460, 1)),
+            (layout.MO_SUB_CA2, sub_ca("MO Sub-CA 2", "MO", 1460, 0, mo_sub2_usage)),
+            (layout.CONTRACT_LEAF, leaf(emaid, "MO", 730, ("digital_signature", "content_commitment", "key_agreement"))),
+        ], layout.CONTRACT_CERT_CHAIN),
+        (layout.OEM_ROOT, [
+            (layout.OEM_SUB_CA1, sub_ca("OEM Sub-CA 1", "OEM", 1460, 1)),
+            (layout.OEM_SUB_CA2, sub_ca("OEM Sub-CA 2", "OEM", 1460, 0)),
+            (layout.OEM_LEAF, leaf(pcid, "OEM", 1460, ("digital_signature", "key_agreement"))),
+        ], layout.OEM_CERT_CHAIN),
+    ]
+    issued = dict(roots)
+    for root_file, members, chain_file in chains:
+        made = _chain([profile for _, profile in members], roots[root_file], now)
+        issued.update(zip([relative for relative, _ in members], made))
+        _write(directory / chain_file, _pem(*(item.certificate for item in reversed(made))))
     for relative, item in issued.items():
         _write(directory / relative, _pem(item.certificate))
-    for relative in (layout.V2G_ROOT, layout.MO_ROOT, layout.OEM_ROOT):
-        der = issued[relative].certificate.public_bytes(serialization.Encoding.DER)
-        _write(directory / relative.with_suffix(".der"), der)
-    chains = {
-        layout.CPO_CERT_CHAIN: (secc, cpo2, cpo1),
-        layout.CPS_CERT_CHAIN: (cps, cps2, cps1),
-        layout.CONTRACT_CERT_CHAIN: (contract, mo2, mo1),
-        layout.OEM_CERT_CHAIN: (provisioning, oem2, oem1),
-    }
-    for relative, members in chains.items():
-        _write(directory / relative, _pem(*(m.certificate for m in members)))
-    _write(directory / layout.SECC_LEAF_KEY, _key_pem(secc.key, password.encode()), secret=True)
+    for relative, item in roots.items():
+        _write(directory / relative.with_suffix(".der"), item.certificate.public_bytes(serialization.Encoding.DER))
+
+    password = secrets.token_urlsafe(18)
+    _write(directory / layout.SECC_LEAF_KEY, _key_pem(issued[layout.SECC_LEAF].key, password.encode()), secret=True)
     _write(directory / layout.SECC_LEAF_PASSWORD, password.encode() + b"\n", secret=True)
-    for relative, item in (
-        (layout.CPS_LEAF_KEY, cps),
-        (layout.CONTRACT_LEAF_KEY, contract),
-        (layout.OEM_LEAF_KEY, provisioning),
-        (layout.MO_SUB_CA2_KEY, mo2),
+    for key_file, owner in (
+        (layout.CPS_LEAF_KEY, layout.CPS_LEAF),
+        (layout.CONTRACT_LEAF_KEY, layout.CONTRACT_LEAF),
+        (layout.OEM_LEAF_KEY, layout.OEM_LEAF),
+        (layout.MO_SUB_CA2_KEY, layout.MO_SUB_CA2),
     ):
-        _write(directory / relative, _key_pem(item.key), secret=True)
+        _write(directory / key_file, _key_pem(issued[owner].key), secret=True)
     return CreatedPKI(directory, password, issued)

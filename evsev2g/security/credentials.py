@@ -53,16 +53,21 @@ def subject_line(certificate: x509.Certificate) -> str:
     return certificate.subject.rfc4514_string()
 
 
+def _read(path: Path) -> bytes:
+    """A file's bytes, or CertificatesUnavailable saying why not."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise CertificatesUnavailable(f"cannot read {path}: {error.strerror}") from None
+
+
 def read_certificates(path: Path) -> list[x509.Certificate]:
     """
     :param path: a PEM file with one or more certificates.
     :returns: the certificates in file order.
     :raises CertificatesUnavailable: the file is missing or holds none.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise CertificatesUnavailable(f"cannot read {path}: {error.strerror}") from None
+    data = _read(path)
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -77,10 +82,7 @@ def read_private_key(path: Path, password: bytes | None) -> ec.EllipticCurvePriv
     :raises CertificatesUnavailable: missing file, wrong or missing
         password, or not an elliptic-curve key.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise CertificatesUnavailable(f"cannot read {path}: {error.strerror}") from None
+    data = _read(path)
     try:
         key = serialization.load_pem_private_key(data, password=password or None)
     except TypeError:

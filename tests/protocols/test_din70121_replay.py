@@ -122,10 +122,10 @@ def fill_gap(machine, name, sid, codec):
     """Generated requests until ``name`` is allowed (de-duplication gaps)."""
     filled = 0
     while name not in ALLOWED[machine.state] and filled < len(ORDER):
-        position = max((ORDER.index(n) for n in ALLOWED[machine.state] if n in ORDER), default=-1)
-        candidates = [n for n in ORDER if n in ALLOWED[machine.state]]
-        step = candidates[0] if candidates else ORDER[position]
-        reply = machine.handle(din_request(step, sid if machine.session_id else b"\x00"))
+        steps = [step for step in ORDER if step in ALLOWED[machine.state]]
+        if not steps:
+            break
+        reply = machine.handle(din_request(steps[0], sid if machine.session_id else b"\x00"))
         codec.encode(reply.message)
         filled += 1
     return filled
