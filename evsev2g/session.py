@@ -463,4 +463,25 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         settings_from_config(config),
     )
     factory.preload()
+    release_freed_memory()
     return factory
+
+
+def release_freed_memory() -> None:
+    """
+    Give the memory freed after building the codecs back to the operating
+    system (glibc keeps it otherwise: building the grammars peaks about
+    25 MB above what the codecs keep).  A no-op where ``malloc_trim`` does
+    not exist.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
