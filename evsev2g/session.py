@@ -40,6 +40,7 @@ from evsev2g.protocols.apphandshake import enabled_versions, load_protocol_versi
 from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, random_session_id
 from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
+from evsev2g.v2gtp import build_frame
 
 __all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory", "EXI_PAYLOAD_TYPE"]
 
@@ -263,13 +264,15 @@ class V2GSession:
             self.log.info("{session}: {direction} {name}: {xml}", session=self.label, direction=direction, name=name, xml=xml)
         if wanted:
             message_id = _MESSAGE_IDS.get(name, name)
+            # EvseV2G's ``exi`` fields carry the whole V2GTP frame.
+            framed = build_frame(EXI_PAYLOAD_TYPE, data)
             try:
                 charger.publish(
                     "v2g_messages",
-                    {"id": message_id, "xml": xml, "exi": data.hex(), "exi_base64": base64.b64encode(data).decode("ascii")},
+                    {"id": message_id, "xml": xml, "exi": framed.hex(), "exi_base64": base64.b64encode(framed).decode("ascii")},
                 )
             except ValueError:
-                charger.publish("v2g_messages", {"id": "UnknownMessage", "xml": xml, "exi": data.hex()})
+                charger.publish("v2g_messages", {"id": "UnknownMessage", "xml": xml, "exi": framed.hex()})
 
     # -- timers and the end -------------------------------------------------------
 

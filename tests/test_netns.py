@@ -77,12 +77,13 @@ class NetnsPair:
             ip("netns", "del", ns, check=False)
 
 
-@pytest.fixture(scope="module")
-def netns_pair():
-    """A veth pair between two fresh namespaces; skips only where the kernel refuses namespaces."""
+def prepared(pair):
+    """
+    Create ``pair`` for one test (module) and remove it afterwards, also on
+    failure; skips only where the kernel refuses namespaces.
+    """
     if shutil.which("ip") is None:
         pytest.skip("iproute2 (the `ip` command) is not installed; .ci/run installs it")
-    pair = NetnsPair()
     try:
         ip("netns", "add", pair.secc_ns)
     except subprocess.CalledProcessError as error:
@@ -93,6 +94,12 @@ def netns_pair():
         yield pair
     finally:
         pair.delete()
+
+
+@pytest.fixture(scope="module")
+def netns_pair():
+    """A veth pair between two fresh namespaces; skips only where the kernel refuses namespaces."""
+    yield from prepared(NetnsPair())
 
 
 class SECC:

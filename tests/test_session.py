@@ -11,10 +11,12 @@ from evsev2g.protocols.apphandshake import load_protocol_versions
 from evsev2g.protocols.context import ProtocolSettings
 from evsev2g.session import SessionFactory, SessionSettings
 from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
-from evsev2g.testing import FakeCodec, FakeSessionLink, VarRecorder, app_protocol_request, din_request
+from evsev2g.testing import DIN_DC_SESSION, FakeCodec, FakeSessionLink, VarRecorder, app_protocol_request, din_request
 from evsev2g.timers import Timers
 
 DIN = "urn:din:70121:2012:MsgDef"
+#: The requests of a DIN DC session up to the first CurrentDemand.
+UP_TO_CHARGING = DIN_DC_SESSION[: DIN_DC_SESSION.index("CurrentDemandReq") + 1]
 SID = bytes.fromhex("1122334455667788")
 
 
@@ -54,6 +56,12 @@ def handshake(rig, link, session):
     return rig.send(link, session, app_protocol_request((DIN, 2, 0, 1, 1)))
 
 
+def set_up(rig, link, session):
+    """Handshake and SessionSetup."""
+    handshake(rig, link, session)
+    rig.send(link, session, din_request("SessionSetupReq"))
+
+
 def test_interfaces():
     """The factory and its sessions provide the seam's interfaces."""
     rig = Rig()
@@ -68,8 +76,7 @@ def test_whole_session_with_the_simulator():
     link, session, vars_ = rig.connect()
     assert handshake(rig, link, session).ResponseCode == "OK_SuccessfulNegotiation"
     sid = b"\x00"
-    for name in ("SessionSetupReq", "ServiceDiscoveryReq", "ServicePaymentSelectionReq", "ContractAuthenticationReq",
-                 "ChargeParameterDiscoveryReq", "CableCheckReq", "PreChargeReq", "PowerDeliveryReq", "CurrentDemandReq"):
+    for name in UP_TO_CHARGING:
         response = rig.send(link, session, din_request(name, sid))
         body = response.Body.children[0][1]
         assert body.ResponseCode.startswith("OK"), (name, body.ResponseCode)
@@ -92,8 +99,7 @@ def test_sequence_timeout():
     """No request for V2G_SECC_Sequence_Timeout: the session ends and the connection closes ([V2G2-443])."""
     rig = Rig(timers=Timers(sequence_timeout=60))
     link, session, vars_ = rig.connect()
-    handshake(rig, link, session)
-    rig.send(link, session, din_request("SessionSetupReq"))
+    set_up(rig, link, session)
     rig.clock.advance(59.9)
     assert not link.closed
     rig.send(link, session, din_request("ServiceDiscoveryReq", SID))
@@ -137,8 +143,7 @@ def test_failed_response_closes_with_policy():
     """terminate_connection_on_failed_response: any FAILED answer is sent, then the connection closes."""
     rig = Rig(terminate_connection_on_failed_response=True)
     link, session, _ = rig.connect()
-    handshake(rig, link, session)
-    rig.send(link, session, din_request("SessionSetupReq"))
+    set_up(rig, link, session)
     rig.send(link, session, din_request("ServiceDiscoveryReq", SID))
     response = rig.send(link, session, din_request("ServicePaymentSelectionReq", SID, SelectedPaymentOption="Contract"))
     assert response.Body.ServicePaymentSelectionRes.ResponseCode == "FAILED_PaymentSelectionInvalid"
@@ -149,8 +154,7 @@ def test_sequence_error_closes():
     """FAILED_SequenceError is sent and the connection closes."""
     rig = Rig()
     link, session, _ = rig.connect()
-    handshake(rig, link, session)
-    rig.send(link, session, din_request("SessionSetupReq"))
+    set_up(rig, link, session)
     response = rig.send(link, session, din_request("CurrentDemandReq", SID))
     assert response.Body.CurrentDemandRes.ResponseCode == "FAILED_SequenceError"
     assert link.closed
@@ -172,8 +176,7 @@ def test_disconnect_mid_charge_then_new_session():
     link, session, vars_ = rig.connect()
     handshake(rig, link, session)
     sid = b"\x00"
-    for name in ("SessionSetupReq", "ServiceDiscoveryReq", "ServicePaymentSelectionReq", "ContractAuthenticationReq",
-                 "ChargeParameterDiscoveryReq", "CableCheckReq", "PreChargeReq", "PowerDeliveryReq", "CurrentDemandReq"):
+    for name in UP_TO_CHARGING:
         rig.send(link, session, din_request(name, sid))
         sid = SID
     session.connection_lost("connection reset")
@@ -209,7 +212,7 @@ def test_v2g_messages_emitted_to_subscribers():
     rig.send(link, session, din_request("SessionSetupReq"))
     assert [each["id"] for each in seen] == ["SupportedAppProtocolReq", "SupportedAppProtocolRes", "SessionSetupReq", "SessionSetupRes"]
     assert seen[-1]["xml"] == "<V2G_Message/>"
-    assert bytes.fromhex(seen[-1]["exi"]) == link.sent[-1][1]
+    assert bytes.fromhex(seen[-1]["exi"]) == b"\x01\xfe\x80\x01" + len(link.sent[-1][1]).to_bytes(4, "big") + link.sent[-1][1]
 
 
 def test_foreign_payload_type_ignored():

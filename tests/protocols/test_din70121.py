@@ -240,11 +240,15 @@ def test_session_stop_allowed_before_charging():
     assert h.vars.names()[-1] == "dlink_terminate"
 
 
-def test_session_stop_not_allowed_in_charge_loop():
-    """SessionStop inside the charge loop is a sequence error."""
+@pytest.mark.parametrize("request_name", ["SessionStopReq", "PowerDeliveryReq", "CableCheckReq"])
+def test_sequence_errors_in_the_charge_loop(request_name):
+    """
+    Inside the charge loop SessionStop, PowerDelivery(ReadyToCharge) again and
+    earlier steps are sequence errors: FAILED_SequenceError and close.
+    """
     h = Harness()
     h.run_to("CurrentDemandReq")
-    code, _, reply = h.send("SessionStopReq")
+    code, _, reply = h.send(request_name)
     assert code == "FAILED_SequenceError" and reply.close
 
 
@@ -443,14 +447,6 @@ def test_emergency_shutdown_from_the_charger():
     assert "dc_open_contactor" in h.vars.names()
     code, _, reply = h.send("SessionStopReq")
     assert code == "OK" and reply.close
-
-
-def test_power_delivery_ready_again_after_charging():
-    """PowerDelivery(ReadyToCharge) after the charge loop began: FAILED_SequenceError and close."""
-    h = Harness()
-    h.run_to("CurrentDemandReq")
-    code, _, reply = h.send("PowerDeliveryReq")
-    assert code == "FAILED_SequenceError" and reply.close
 
 
 def test_tariff_selection_invalid():

@@ -22,20 +22,10 @@ from twisted.internet.task import Clock
 from evsev2g.exi import load_codec
 from evsev2g.protocols.context import ProtocolContext
 from evsev2g.protocols.din70121 import ALLOWED, DINStateMachine
-from evsev2g.testing import VarRecorder, dc_charger, din_request
+from evsev2g.testing import DIN_DC_SESSION, VarRecorder, dc_charger, din_request
 
-#: The DIN DC sequence, to fill de-duplication gaps.
-ORDER = [
-    "SessionSetupReq",
-    "ServiceDiscoveryReq",
-    "ServicePaymentSelectionReq",
-    "ContractAuthenticationReq",
-    "ChargeParameterDiscoveryReq",
-    "CableCheckReq",
-    "PreChargeReq",
-    "PowerDeliveryReq",
-    "CurrentDemandReq",
-]
+#: The DIN DC sequence up to the charge loop, to fill de-duplication gaps.
+ORDER = list(DIN_DC_SESSION[: DIN_DC_SESSION.index("CurrentDemandReq") + 1])
 
 
 #: Response codes that follow from the request alone (not from the state

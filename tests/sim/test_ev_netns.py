@@ -11,13 +11,12 @@ parallel runs never collide) and are deleted afterwards, also on failure.
 """
 
 import secrets
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.test_netns import SECC, NetnsPair, ip
+from tests.test_netns import SECC, NetnsPair, prepared
 
 pytestmark = pytest.mark.netns
 
@@ -34,19 +33,7 @@ class CoreNetnsPair(NetnsPair):
 @pytest.fixture
 def core_pair():
     """A fresh veth pair between two namespaces, removed afterwards."""
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (the `ip` command) is not installed; .ci/run installs it")
-    pair = CoreNetnsPair()
-    try:
-        ip("netns", "add", pair.secc_ns)
-    except subprocess.CalledProcessError as error:
-        pytest.skip(f"the kernel refused a network namespace: {error.stderr.strip()}")
-    ip("netns", "del", pair.secc_ns)
-    try:
-        pair.create()
-        yield pair
-    finally:
-        pair.delete()
+    yield from prepared(CoreNetnsPair())
 
 
 def test_whole_session_found_with_sdp_across_namespaces(core_pair):

@@ -33,6 +33,19 @@ def quick_ev(secc, **overrides):
     return EVSettings(**values)
 
 
+def when_charging(secc, action):
+    """An EV progress callback that does ``action(charger)`` once, when current flows."""
+    done = []
+
+    def progress(report):
+        if report["state"] == "charging" and report["current"] > 0 and not done:
+            done.append(True)
+            for charger in list(secc.sessions.backend.evses):
+                action(charger)
+
+    return progress
+
+
 class Recorders:
     """Records the vars of every session the backend sees."""
 
@@ -80,13 +93,8 @@ async def test_emergency_stop_from_the_charger(reactor, secc):
     """send_error(Error_EmergencyShutdown) mid-charge: the EV sees it, stops (exit 3) and the session ends."""
     recorders = Recorders(secc.sessions.backend)
 
-    def shut_down_when_charging(report):
-        if report["state"] == "charging" and report["current"] > 0:
-            for charger in list(secc.sessions.backend.evses):
-                if not charger.emergency:
-                    charger.send_error("Error_EmergencyShutdown")
-
-    result = await run_ev(reactor, quick_ev(secc, capacity_wh=5000, target_soc=90), shut_down_when_charging)
+    act = when_charging(secc, lambda charger: charger.send_error("Error_EmergencyShutdown"))
+    result = await run_ev(reactor, quick_ev(secc, capacity_wh=5000, target_soc=90), act)
     assert result.code in (2, 3), result.reason
     assert "EmergencyShutdown" in result.reason or "FAILED" in result.reason
     await deferLater(reactor, 0.1, lambda: None)
@@ -99,13 +107,8 @@ async def test_charger_stop_uses_evse_shutdown(reactor, secc):
     """stop_charging mid-charge: the EV sees EVSE_Shutdown, stops the DIN way and the session ends with SessionStop."""
     recorders = Recorders(secc.sessions.backend)
 
-    def stop_when_charging(report):
-        if report["state"] == "charging" and report["current"] > 0:
-            for charger in list(secc.sessions.backend.evses):
-                if charger.stop_requested_at is None:
-                    charger.stop_charging(True)
-
-    result = await run_ev(reactor, quick_ev(secc, capacity_wh=5000, target_soc=90), stop_when_charging)
+    act = when_charging(secc, lambda charger: charger.stop_charging(True))
+    result = await run_ev(reactor, quick_ev(secc, capacity_wh=5000, target_soc=90), act)
     assert result.code == 3 and "EVSE_Shutdown" in result.reason
     await deferLater(reactor, 0.1, lambda: None)
     names = recorders.sessions[0].names()
@@ -171,12 +174,13 @@ async def test_several_evs_at_once(reactor, secc):
 
 @pytest_twisted.ensureDeferred
 async def test_sdp_on_loopback_then_session(reactor):
-    """The EV discovers the SECC with SDP (unicast to ::1 on lo) and charges."""
+    """While another connection hangs mid-frame, the EV discovers the SECC with SDP (unicast to ::1 on lo) and charges."""
     probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     probe.bind(("::1", 0))
     sdp_port = probe.getsockname()[1]
     probe.close()
     running = start_secc(reactor, FAST + ["enable_sdp_server=true", f"sdp_port={sdp_port}"])
+    hanging = await connectProtocol(TCP6ClientEndpoint(reactor, running.host, running.port), Hang())
     try:
         from evsev2g.sim import ev as ev_module
 
@@ -199,4 +203,5 @@ async def test_sdp_on_loopback_then_session(reactor):
         result = await ev.run()
         assert result.code == 0, result.reason
     finally:
+        hanging.transport.abortConnection()
         await running.service.stopService()
