@@ -99,6 +99,14 @@ class V2GSession:
         self._last_request: str | None = None
         self._timer = None
         factory.backend.session_started(self.charger)
+        # EvseV2G publishes this once when ready; a session-scoped seam
+        # publishes it at each session start: every protocol configuration
+        # enables, whatever update_supported_app_protocols restricts later.
+        flags = factory.settings.protocol_flags
+        self.charger.publish(
+            "supported_app_protocols_secc",
+            {"app_protocols": [v.name for v in factory.versions if v.config_key is None or flags.get(v.config_key, True)]},
+        )
         self._stop_observing = self.charger.observe(self._charger_command)
         self._arm_sequence_timer()
 

@@ -229,3 +229,18 @@ def test_handshake_refused_while_charger_stops():
     link, session, _ = rig.connect()
     session.charger.stop_charging(True)
     assert handshake(rig, link, session).ResponseCode == "Failed_NoNegotiation"
+
+
+def test_supported_app_protocols_published_at_session_start():
+    """supported_app_protocols_secc lists the protocols configuration enables, at session start."""
+    rig = Rig()
+    seen = []
+    original = rig.backend.session_started
+
+    def started(charger):
+        original(charger)
+        charger.subscribe(lambda name, payload: seen.append(payload), names=["supported_app_protocols_secc"])
+
+    rig.backend.session_started = started
+    rig.connect()
+    assert seen == [{"app_protocols": ["DIN70121"]}]
