@@ -38,6 +38,7 @@ class Rig:
         )
 
     def connect(self):
+        """A new connection: ``(link, session, var recorder)``."""
         link = FakeSessionLink()
         session = self.factory.new_session(link)
         link.session = session
@@ -45,6 +46,7 @@ class Rig:
         return link, session, recorder
 
     def send(self, link, session, message):
+        """Deliver ``message``; returns the decoded answer or ``None``."""
         before = len(link.sent)
         session.payload_received(0x8001, self.codec.encode(message))
         if len(link.sent) == before:
@@ -53,6 +55,7 @@ class Rig:
 
 
 def handshake(rig, link, session):
+    """Negotiate DIN; returns the supportedAppProtocolRes."""
     return rig.send(link, session, app_protocol_request((DIN, 2, 0, 1, 1)))
 
 

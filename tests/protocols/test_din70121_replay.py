@@ -93,6 +93,7 @@ def captured_sessions(shared_dir):
 
 
 def ready_machine(sid):
+    """A DIN state machine whose charger is ready for everything at once."""
     clock = Clock()
     charger = dc_charger(clock)
     charger.authorization_response("Accepted", "NoCertificateAvailable")
@@ -105,6 +106,7 @@ def ready_machine(sid):
 
 
 def name_of(message):
+    """The body element name of a V2G_Message."""
     return message.Body.children[0][0]
 
 

@@ -120,10 +120,12 @@ class Hang(Protocol):
     """Connects, sends half a V2GTP header and then nothing."""
 
     def connectionMade(self):
+        """Send three bytes of a header, then nothing."""
         self.lost = Deferred()
         self.transport.write(b"\x01\xfe\x80")
 
     def connectionLost(self, reason):
+        """Tell the test."""
         self.lost.callback(None)
 
 

@@ -10,6 +10,7 @@ from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
 
 
 def make(**settings):
+    """A simulator backend with ``settings`` serving one session's charger, on a Clock."""
     clock = Clock()
     backend = SimulatedCharger(clock, SimulatorSettings(**settings))
     charger = Charger(clock)
