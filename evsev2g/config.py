@@ -77,7 +77,11 @@ class SimulatorConfig:
         100, Whole(0, 100000, "A/s"), "How fast the output current follows the EV's target (0: at once)."
     )
     evse_id: str = setting("DE*EVS*E0001", Text("an EVSE ID"), "EVSEID for ISO 15118-2 (setup.evse_id).")
-    evse_id_din: str = setting("49*EVS*0001", Text("a DIN SPEC 91286 EVSE ID"), "EVSEID sent in DIN 70121 SessionSetupRes.")
+    evse_id_din: str = setting(
+        "49A80737A45678",
+        Text("hex digits (DIN SPEC 91286 EVSE ID)"),
+        "EVSEID sent in DIN 70121 SessionSetupRes, as hex digits (anything else sends the single byte 00)."
+    )
 
     def check_together(self) -> None:
         """

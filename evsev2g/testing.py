@@ -212,7 +212,7 @@ def dc_charger(clock, **overrides) -> Charger:
     :returns: the charger.
     """
     charger = Charger(clock, name="test")
-    charger.setup({"evse_id": "DE*TST*E1", "evse_id_din": "49*TST*1"}, "None", False)
+    charger.setup({"evse_id": "DE*TST*E1", "evse_id_din": "49A80737A45679"}, "None", False)
     charger.session_setup(["ExternalPayment"], False, False)
     charger.set_powersupply_capabilities(
         {

@@ -40,16 +40,20 @@ class DINBodies:
 
     def evse_id(self) -> bytes:
         """
-        The DIN EVSEID (hexBinary, at most 32 bytes): the bytes of
-        ``setup``'s ``evse_id_din`` when given, else the single byte 0x00 the
-        standard uses for "no ID".  (EvseV2G sends the ISO-2 ``evse_id``
-        instead; DIN has its own field for a reason.)
+        The DIN EVSEID (hexBinary, at most 32 bytes): ``setup``'s
+        ``evse_id_din`` read as hex digits (as EVerest configures it, e.g.
+        ``49A80737A45678``), else the single byte 0x00 that the chargers in
+        the real captures send for "no ID".  (EvseV2G sends the ASCII bytes of
+        the ISO-2 ``evse_id`` instead and ignores ``evse_id_din``.)
         """
         evse = self.charger.evse_id or {}
-        din = evse.get("evse_id_din")
+        din = (evse.get("evse_id_din") or "").strip()
         if din:
-            raw = din.encode("ascii", "replace")
-            if len(raw) <= 32:
+            try:
+                raw = bytes.fromhex(din)
+            except ValueError:
+                raw = b""
+            if 0 < len(raw) <= 32:
                 return raw
         return b"\x00"
 

@@ -64,7 +64,7 @@ class SimulatorSettings:
     tick: float = 0.1
     meter_interval: float = 1.0
     evse_id: str = "DE*EVS*E0001"
-    evse_id_din: str = "49*EVS*0001"
+    evse_id_din: str = "49A80737A45678"
     meter_id: str = "SIM-METER-1"
     energy_transfer_modes: tuple = ("DC_extended",)
 

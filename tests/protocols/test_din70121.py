@@ -83,7 +83,7 @@ def test_full_dc_session_vars_and_answers():
     h = Harness()
     code, body, _ = h.send("SessionSetupReq")
     assert code == "OK_NewSessionEstablished"
-    assert body.EVSEID == b"49*TST*1"
+    assert body.EVSEID == bytes.fromhex("49A80737A45679")
     assert h.vars.payloads("evcc_id") == ["0A:0B:0C:0D:0E:0F"]
     code, body, _ = h.send("ServiceDiscoveryReq")
     assert body.PaymentOptions.getlist("PaymentOption") == ["ExternalPayment"]
@@ -517,3 +517,12 @@ def test_din_disabled_for_ac_only_charger():
     charger.update_energy_transfer_modes(["AC_three_phase_core"])
     assert not plugin.usable_with(charger)
     assert State.HANDSHAKEN is not None
+
+
+@pytest.mark.parametrize("evse_id_din, expected", [("49A80737A45678", bytes.fromhex("49A80737A45678")), ("49*EVS*1", b"\x00"), ("", b"\x00")])
+def test_din_evse_id(evse_id_din, expected):
+    """The DIN EVSEID is evse_id_din read as hex digits, else the single byte 00 real chargers send."""
+    h = Harness()
+    h.charger.setup({"evse_id": "DE*TST*E1", "evse_id_din": evse_id_din}, "None", False)
+    _, body, _ = h.send("SessionSetupReq")
+    assert body.EVSEID == expected

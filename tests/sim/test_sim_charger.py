@@ -26,7 +26,7 @@ def test_backend_interface():
 def test_configures_the_charger_like_evse_manager():
     """At session start the charger gets EVSEID, capabilities, limits, modes and dlink_ready."""
     _, _, charger = make(max_current=125)
-    assert charger.evse_id["evse_id_din"] == "49*EVS*0001"
+    assert charger.evse_id["evse_id_din"] == "49A80737A45678"
     assert charger.capabilities["max_export_current_A"] == 125
     assert charger.energy_transfer_modes == ["DC_extended"]
     assert charger.link_ready and charger.isolation_status == "Invalid"
