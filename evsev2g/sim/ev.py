@@ -252,11 +252,12 @@ class SimulatedEV:
             host, port = await self._discover()
             self._enter("connecting")
             endpoint = TCP6ClientEndpoint(self.reactor, host, port, timeout=5)
-            self.link = V2GTPClient(self.reactor)
+            link = V2GTPClient(self.reactor)
             try:
-                await connectProtocol(endpoint, self.link)
+                await connectProtocol(endpoint, link)
             except Exception as error:
                 raise EVStop(1, f"cannot connect to [{host}]:{port}: {error}") from None
+            self.link = link
             await self._session()
             await self.link.close()
             return self._result(0, f"charged to {self.soc:.1f} % and stopped cleanly")
@@ -494,7 +495,9 @@ def run_ev(reactor, settings: EVSettings, progress: Callable[[dict], None] = lam
         for session problems; those are in the result).
     """
     ev = SimulatedEV(reactor, settings, codecs or load_ev_codecs(), progress)
-    return ensureDeferred(ev.run())
+    return ensureDeferred(ev.run()).addErrback(
+        lambda failure: EVResult(1, f"EV simulator error: {failure.type.__name__}: {failure.getErrorMessage()}", ev.soc, ev.energy_wh, ev.latencies, ev.states)
+    )
 
 
 class ProgressPrinter:

@@ -245,6 +245,10 @@ class V2GTPClient(Protocol):
 
         :returns: a ``Deferred`` firing when it is gone.
         """
-        if not self.closed:
+        if self.transport is None:
+            self.closed = True
+            if not self.closed_d.called:
+                self.closed_d.callback(None)
+        elif not self.closed:
             self.transport.loseConnection()
         return self.closed_d
