@@ -196,8 +196,9 @@ class Text(Check):
 @attrs.frozen
 class Directory(Check):
     """
-    A directory path.  Relative paths in a file are relative to the file's
-    directory; relative paths on the command line to the current directory.
+    A directory path (``~`` expanded).  Relative paths in a file are
+    relative to the file's directory; relative paths on the command line to
+    the current directory.
     Whether it exists is checked by whoever uses it.
     """
 
@@ -208,7 +209,7 @@ class Directory(Check):
         if isinstance(value, Path):
             return value if value.is_absolute() else base / value
         if isinstance(value, str) and value.strip():
-            return (base / value).absolute()
+            return (base / Path(value).expanduser()).absolute()
         raise self.reject(key, value)
 
     def format(self, value):

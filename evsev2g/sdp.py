@@ -74,7 +74,8 @@ def _parse(datagram: bytes, payload_type: PayloadType, payload: struct.Struct) -
     """Check size and header of an SDP datagram; unpack its payload."""
     size = HEADER_SIZE + payload.size
     if len(datagram) != size:
-        raise MalformedSDP(f"{len(datagram)} bytes, an SDP {payload_type.name.lower()} has {size}")
+        kind = "request" if payload_type == PayloadType.SDP_REQUEST else "response"
+        raise MalformedSDP(f"{len(datagram)} bytes; an SDP {kind} has {size}")
     try:
         header = parse_header(datagram, frozenset({payload_type}), payload.size)
     except V2GTPError as error:

@@ -165,6 +165,7 @@ def build_service(
     registry = ConnectionRegistry()
 
     def listener(port: int, tls: TLSServerCreator | None) -> V2GTPListenerService:
+        """One TCP or TLS server under ``top``, sharing the connection registry."""
         settings = ConnectionSettings(
             secure=tls is not None,
             max_payload=config.v2gtp_max_payload,

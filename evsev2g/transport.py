@@ -382,6 +382,7 @@ class V2GTPListenerService(PortService):
         kind = "TLS server" if self.tls is not None else "TCP server"
 
         def listen(port):
+            """Open the port on the serving address."""
             return self._reactor.listenTCP(port, factory, backlog=8, interface=self.serving.host)
 
         return listen_in_range(listen, self._port, self._port_range, kind)

@@ -90,3 +90,41 @@ def converse(port, chunks=(), context=None, pause=0.05, read_for=TIMEOUT, want=N
         outcome.elapsed = time.monotonic() - start
         sock.close()
     return outcome
+
+
+def read_then_linger(port, frame, context=None, linger=0.0):
+    """
+    Send one frame, read until the server's EOF, then keep our side open
+    for ``linger`` seconds, and report whether the server had dropped the
+    connection by then (raw bytes sent after that are refused with a reset;
+    the server is closing anyway, so they reach no session).
+
+    :returns: ``(received, seconds until EOF, server_reset)``; the last is
+        ``None`` on TLS, where it is not probed.
+    """
+    raw = socket.create_connection(("::1", port), timeout=TIMEOUT)
+    sock = context.wrap_socket(raw) if context is not None else raw
+    start = time.monotonic()
+    sock.sendall(frame)
+    received = b""
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += data
+    except ssl.SSLEOFError:
+        pass
+    until_eof = time.monotonic() - start
+    time.sleep(linger)
+    reset = None
+    if context is None:
+        reset = False
+        try:
+            sock.send(b"\x00")  # on a connection the server dropped, this is refused (RST)
+            time.sleep(0.1)
+            sock.send(b"\x00")
+        except (ConnectionResetError, BrokenPipeError):
+            reset = True
+    sock.close()
+    return received, until_eof, reset

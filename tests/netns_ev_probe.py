@@ -4,7 +4,8 @@ The EV side of the network-namespace tests, run with ``ip netns exec``.
 Sends SDP requests to ff02::1 port 15118 on one interface the way an EV
 does (resend after 250 ms, at most 50 times [V2G2-159], [V2G2-161]), then
 connects to the announced address and port (TLS when announced) and sends
-one V2GTP frame.  Prints one JSON object.  Plain sockets only: no evsev2g
+one V2GTP frame; finally tries a plain TCP connection to the default TCP
+port 61341.  Prints one JSON object.  Plain sockets only: no evsev2g
 code on the EV side.
 
 Usage: python netns_ev_probe.py IFACE {tls,no-tls} [--malformed]
@@ -78,11 +79,21 @@ def connect(iface: str, address: str, port: int, secure: bool) -> dict:
     return result
 
 
+def plain_tcp_open(iface: str, address: str, port: int) -> bool:
+    """Whether a plain TCP connection to the port is accepted."""
+    try:
+        socket.create_connection((f"{address}%{iface}", port), timeout=5).close()
+        return True
+    except ConnectionRefusedError:
+        return False
+
+
 def main() -> None:
     """Run the probe and print the JSON result."""
     iface, wanted = sys.argv[1], sys.argv[2]
     result = sdp(iface, 0x00 if wanted == "tls" else 0x10, "--malformed" in sys.argv)
     result["connection"] = connect(iface, result["address"], result["port"], result["security"] == 0x00)
+    result["tcp_61341_open"] = plain_tcp_open(iface, result["address"], 61341)
     print(json.dumps(result))
 
 

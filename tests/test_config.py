@@ -95,6 +95,8 @@ def test_relative_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_config(path).certs_dir == sub / "certs"
     assert load_config(path, ["certs_dir=other"]).certs_dir == tmp_path / "other"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_config(path, ["certs_dir=~/certs"]).certs_dir == tmp_path / "home" / "certs"
 
 
 def test_empty_file_gives_defaults(tmp_path):

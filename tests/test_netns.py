@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ class NetnsPair:
         ip("link", "add", self.secc_if, "netns", self.secc_ns, "type", "veth", "peer", "name", self.ev_if, "netns", self.ev_ns)
         for ns, iface in ((self.secc_ns, self.secc_if), (self.ev_ns, self.ev_if)):
             subprocess.run(
-                ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{iface}.accept_dad=0"],
+                ["ip", "netns", "exec", ns, "sh", "-c", f"echo 0 > /proc/sys/net/ipv6/conf/{iface}/accept_dad"],
                 check=True, capture_output=True, timeout=30,
             )
             ip("-n", ns, "link", "set", "lo", "up")
@@ -72,9 +73,15 @@ class NetnsPair:
         return shown.split("inet6 ")[1].split("/")[0]
 
     def delete(self):
-        """Remove both namespaces (and with them the veth pair)."""
+        """Remove both namespaces (and with them the veth pair), retrying while the kernel says busy."""
         for ns in (self.secc_ns, self.ev_ns):
-            ip("netns", "del", ns, check=False)
+            for _ in range(20):
+                if ns not in ip("netns", "list").stdout.split():
+                    break
+                ip("netns", "del", ns, check=False)
+                time.sleep(0.1)
+            else:
+                warnings.warn(f"network namespace {ns} could not be deleted; remove it with: ip netns del {ns}")
 
 
 def prepared(pair):
@@ -156,7 +163,7 @@ def probe(pair, wanted, *flags) -> dict:
     ],
 )
 def test_sdp_and_connection_across_namespaces(netns_pair, test_pki, mode, device, answers):
-    """Multicast SDP to ff02::1 gets a unicast answer with our link-local address; the security byte follows tls_security; the announced server takes V2GTP."""
+    """Multicast SDP to ff02::1 gets a unicast answer with our link-local address; the security byte follows tls_security; the announced server takes V2GTP; force leaves no plain TCP server."""
     pair = netns_pair
     secc_address = pair.link_local(pair.secc_ns, pair.secc_if)
     ev_address = pair.link_local(pair.ev_ns, pair.ev_if)
@@ -176,6 +183,7 @@ def test_sdp_and_connection_across_namespaces(netns_pair, test_pki, mode, device
             assert result["sender"].split("%")[0] == secc_address
             if security == 0x00:
                 assert result["connection"]["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"]
+            assert result["tcp_61341_open"] == (mode != "force")
             secc.wait_for(f"[{ev_address}%{pair.secc_if}]:")
             secc.wait_for("Payload: 8000ee01")
     finally:

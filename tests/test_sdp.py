@@ -38,13 +38,13 @@ def test_build_response_bytes():
 @pytest.mark.parametrize(
     "hex_datagram, problem",
     [
-        ("01fe90000000000000", "9 bytes, an SDP sdp_request has 10"),
+        ("01fe90000000000000", "9 bytes; an SDP request has 10"),
         ("01fe9000000000000000", "payload length 0"),
         ("01fe7000000000020000", "payload type 0x7000"),
         ("fffe9000000000020000", "protocol version 0xFF"),
         ("01ff9000000000020000", "inverse 0xFF"),
         ("01fe9000000000030000", "payload length 3"),
-        ("01fe900000000002000000", "11 bytes"),
+        ("01fe900000000002000000", "11 bytes; an SDP request has 10"),
         ("01fe9000", "4 bytes"),
         ("", "0 bytes"),
         ("01fe9000000000020500", "security byte 0x05 is reserved"),

@@ -9,7 +9,6 @@ import ssl
 import pytest
 import pytest_twisted
 from OpenSSL import SSL
-from twisted.internet.threads import deferToThread
 
 from evsev2g.errors import StartupError
 from evsev2g.security import layout
@@ -17,8 +16,8 @@ from evsev2g.testing import RecordingSessionFactory
 from evsev2g.tls import CIPHER_SUITE, KEY_LOG_NAME, KeyLog, TLSServerCreator, build_context, key_log_path
 from evsev2g.v2gtp import build_frame
 
-from tests.listeners import EXI, echo, start_listener
-from tests.netclient import converse, tls12_client_context, tls13_only_context
+from tests.listeners import EXI, answer_and_close, echo, exchange_then_stop, start_listener
+from tests.netclient import converse, read_then_linger, tls12_client_context, tls13_only_context
 
 
 def tls_listener(reactor, loopback, credentials, sessions, io_timeout=15.0, key_log=None):
@@ -38,12 +37,9 @@ async def test_tls12_handshake_with_the_iso_suite(reactor, loopback, credentials
     """An EV limited to TLS 1.2, ECDHE-ECDSA-AES128-SHA256 and P-256 verifies our chain against the V2G root and talks V2GTP."""
     sessions = RecordingSessionFactory(echo)
     service = tls_listener(reactor, loopback, credentials, sessions)
-    try:
-        context = tls12_client_context(cafile=test_pki.path(layout.V2G_ROOT))
-        frame = build_frame(EXI, b"\x80\x00\xdb\xab")
-        outcome = await deferToThread(converse, service.port_number, [frame], context=context, want=len(frame))
-    finally:
-        await service.stopService()
+    context = tls12_client_context(cafile=test_pki.path(layout.V2G_ROOT))
+    frame = build_frame(EXI, b"\x80\x00\xdb\xab")
+    outcome = await exchange_then_stop(service, converse, [frame], context=context, want=len(frame))
     assert outcome.tls == ("TLSv1.2", CIPHER_SUITE)
     assert outcome.received == frame
     assert outcome.ticket is False
@@ -64,11 +60,8 @@ async def test_handshake_refused(reactor, loopback, credentials, context_factory
     """A client without TLS 1.2, the ISO suite or P-256 cannot complete the handshake."""
     sessions = RecordingSessionFactory(echo)
     service = tls_listener(reactor, loopback, credentials, sessions)
-    try:
-        with pytest.raises(ssl.SSLError):
-            await deferToThread(converse, service.port_number, [build_frame(EXI, b"x")], context=context_factory())
-    finally:
-        await service.stopService()
+    with pytest.raises(ssl.SSLError):
+        await exchange_then_stop(service, converse, [build_frame(EXI, b"x")], context=context_factory())
     assert all(session.payloads == [] for session in sessions.sessions), what
 
 
@@ -77,11 +70,8 @@ async def test_plain_tcp_to_the_tls_port_gets_no_v2gtp_answer(reactor, loopback,
     """A plain-TCP client speaking V2GTP to the TLS server is dropped; its bytes never reach a session."""
     sessions = RecordingSessionFactory(echo)
     service = tls_listener(reactor, loopback, credentials, sessions)
-    try:
-        frame = build_frame(EXI, b"plain")
-        outcome = await deferToThread(converse, service.port_number, [frame])
-    finally:
-        await service.stopService()
+    frame = build_frame(EXI, b"plain")
+    outcome = await exchange_then_stop(service, converse, [frame])
     assert outcome.ended in ("eof", "reset")
     assert frame not in outcome.received
     assert all(session.payloads == [] for session in sessions.sessions)
@@ -93,11 +83,8 @@ async def test_key_log_lines_after_a_handshake(reactor, loopback, credentials, t
     key_log = KeyLog(key_log_path(tmp_path))
     service = tls_listener(reactor, loopback, credentials, RecordingSessionFactory(echo), key_log=key_log)
     client_log = tmp_path / "client_keys.log"
-    try:
-        frame = build_frame(EXI, b"k")
-        await deferToThread(converse, service.port_number, [frame], context=tls12_client_context(keylog=client_log), want=len(frame))
-    finally:
-        await service.stopService()
+    frame = build_frame(EXI, b"k")
+    await exchange_then_stop(service, converse, [frame], context=tls12_client_context(keylog=client_log), want=len(frame))
     server_lines = (tmp_path / KEY_LOG_NAME).read_text().splitlines()
     assert server_lines and all(re.fullmatch(r"CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}", line) for line in server_lines)
     client_lines = [line for line in client_log.read_text().splitlines() if not line.startswith("#")]
@@ -116,11 +103,20 @@ async def test_handshake_timeout_closes_an_idle_connection(reactor, loopback, cr
     """A TCP connection to the TLS port that never sends a ClientHello is closed after tls_timeout."""
     sessions = RecordingSessionFactory()
     service = tls_listener(reactor, loopback, credentials, sessions, io_timeout=0.3)
-    try:
-        outcome = await deferToThread(converse, service.port_number, [], read_for=5.0)
-    finally:
-        await service.stopService()
+    outcome = await exchange_then_stop(service, converse, [], read_for=5.0)
     assert outcome.ended in ("eof", "reset")
     assert 0.25 <= outcome.elapsed < 3.0
     assert sessions.sessions[0].lost == ["TLS handshake not finished within 0.3 s"]
     assert "dropping the connection: TLS handshake not finished within 0.3 s" in log_events.text()
+
+
+@pytest_twisted.ensureDeferred
+async def test_orderly_close_sends_the_answer_then_close_notify(reactor, loopback, credentials):
+    """On TLS, close() flushes the answer and ends with close_notify, which the EV sees as end of stream at once."""
+    sessions = RecordingSessionFactory(answer_and_close)
+    service = tls_listener(reactor, loopback, credentials, sessions)
+    frame = build_frame(EXI, b"bye")
+    received, until_eof, _ = await exchange_then_stop(service, read_then_linger, frame, tls12_client_context())
+    assert received == frame
+    assert until_eof < 2
+    assert len(sessions.sessions[0].lost) == 1

@@ -9,8 +9,8 @@ from twisted.internet.threads import deferToThread
 from evsev2g.testing import RecordingSessionFactory
 from evsev2g.v2gtp import build_frame
 
-from tests.listeners import EXI, echo, start_listener
-from tests.netclient import converse
+from tests.listeners import EXI, answer_and_close, echo, exchange_then_stop, start_listener
+from tests.netclient import converse, read_then_linger
 
 
 @pytest_twisted.ensureDeferred
@@ -67,3 +67,27 @@ async def test_bad_frame_closes_only_that_connection(reactor, loopback):
     finally:
         await service.stopService()
     assert [s.payloads for s in sessions.sessions][-1] == [(EXI, b"ping"), (EXI, b"ping")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_orderly_close_over_a_real_socket(reactor, loopback):
+    """close(): the EV reads the answer, then our FIN; when the EV closes too, the session hears a clean close."""
+    sessions = RecordingSessionFactory(answer_and_close)
+    service = start_listener(reactor, loopback, sessions, fin_wait=5.0)
+    frame = build_frame(EXI, b"stop")
+    received, until_eof, reset = await exchange_then_stop(
+        service, read_then_linger, frame, until=lambda: sessions.sessions and sessions.sessions[0].lost
+    )
+    assert received == frame and until_eof < 2 and not reset
+    assert sessions.sessions[0].lost == ["closed cleanly"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_orderly_close_gives_up_on_a_silent_ev(reactor, loopback):
+    """An EV that keeps its side open after our FIN is dropped after the FIN wait."""
+    sessions = RecordingSessionFactory(answer_and_close)
+    service = start_listener(reactor, loopback, sessions, fin_wait=0.3)
+    frame = build_frame(EXI, b"stop")
+    received, _, reset = await exchange_then_stop(service, read_then_linger, frame, None, 1.0)
+    assert received == frame and reset
+    assert sessions.sessions[0].lost == ["the EV did not close its side within 0.3 s"]

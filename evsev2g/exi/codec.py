@@ -30,7 +30,7 @@ from evsev2g.exi.bits import BitReader, BitWriter
 from evsev2g.exi.codegen import generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
-from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width, qname_key
+from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
 from evsev2g.exi.message import Message
 from evsev2g.exi.runtime import (DecodeContext, Limits, failed, make_node, runtime_namespace,
                                  simple_child, simple_write)
@@ -457,4 +457,3 @@ def load_codec(name: str, *, limits: Limits | None = None, schema_dir: Path | No
     return codec
 
 
-_ = qname_key

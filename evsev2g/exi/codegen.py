@@ -22,7 +22,7 @@ state ``s``.
 from __future__ import annotations
 
 from evsev2g.exi.grammar import (EV_AT, EV_CH, EV_EE, EV_SE, EV_SE_ANY, EV_SE_URI, GrammarSet,
-                                 TypeGrammar, second_level)
+                                 TypeGrammar)
 from evsev2g.exi.values import representation
 from evsev2g.exi.xsd import ComplexType, SimpleType
 
@@ -240,10 +240,8 @@ class Generator:
                     alts.append((representation(alt.type), None, alt.name, alt.ns))
             table = self.const("A", alts)
             out(body, f"r_, f_, nm_, ns_ = {table}[t - {lo}]")
-            out(body, "if f_ is None:")
-            out(body + 1, "val, p = simple_child(v, n, p, x, r_, (ns_, nm_))")
-            out(body, "else:")
-            out(body + 1, "val, p = globals()[f_](v, n, p, x, nm_, ns_)")
+            dispatch(out, body, "val, p = simple_child(v, n, p, x, r_, (ns_, nm_))",
+                     "val, p = globals()[f_](v, n, p, x, nm_, ns_)")
             out(body, "ch.append((nm_, val))")
         if needs_count:
             out(body, "cnt += 1")
@@ -252,22 +250,9 @@ class Generator:
         if len(classes) == 1:
             self.read_state(out, body, g, offs, g.after_leaf[(leaf.index, classes[0])])
         else:
-            first = True
-            for cls in classes:
-                if cls == "lt":
-                    test = f"cnt < {leaf.min}"
-                elif cls == "max":
-                    test = f"cnt >= {leaf.max}"
-                else:
-                    test = None
-                if test is None:
-                    continue
-                out(body, f"{'if' if first else 'elif'} {test}:")
-                first = False
+            for keyword, test, cls in count_branches(leaf):
+                out(body, f"{keyword} {test}:" if test else "else:")
                 self.read_state(out, body + 1, g, offs, g.after_leaf[(leaf.index, cls)])
-            if "mid" in classes:
-                out(body, "else:")
-                self.read_state(out, body + 1, g, offs, g.after_leaf[(leaf.index, "mid")])
 
     def dec_alternative(self, out, ind: int, alt) -> None:
         if isinstance(alt.type, ComplexType):
@@ -467,25 +452,13 @@ class Generator:
             tname = self.const("B", table)
             out(body, f"codes_, f_, r_ = {tname}[name_]")
             out(body, "c_, w_ = codes_[s]; acc = (acc << w_) | c_; nb += w_")
-            out(body, "if f_ is None:")
-            out(body + 1, "acc, nb = simple_write(acc, nb, r_, val, name_)")
-            out(body, "else:")
-            out(body + 1, "acc, nb = globals()[f_](val, acc, nb)")
+            dispatch(out, body, "acc, nb = simple_write(acc, nb, r_, val, name_)",
+                     "acc, nb = globals()[f_](val, acc, nb)")
         out(body, "i += 1")
         if needs_count:
             out(body, "cnt += 1")
-            first = True
-            for cls in classes:
-                if cls == "lt":
-                    test_c = f"cnt < {leaf.min}"
-                elif cls == "max":
-                    test_c = f"cnt >= {leaf.max}"
-                else:
-                    continue
-                out(body, f"{'if' if first else 'elif'} {test_c}: s = {g.after_leaf[(leaf.index, cls)]}")
-                first = False
-            if "mid" in classes:
-                out(body, f"else: s = {g.after_leaf[(leaf.index, 'mid')]}")
+            for keyword, test, cls in count_branches(leaf):
+                out(body, (f"{keyword} {test}: " if test else "else: ") + f"s = {g.after_leaf[(leaf.index, cls)]}")
         else:
             out(body, f"s = {g.after_leaf[(leaf.index, classes[0])]}")
 
@@ -527,6 +500,32 @@ class Generator:
         out(ind, f"acc, nb = value_write(acc, nb, {rname}, val, {label!r})")
 
 
+def count_branches(leaf) -> list:
+    """
+    How generated code picks the state after an occurrence of a repeatable
+    leaf from its count: ``[(keyword, test, count class)]`` forming an
+    ``if``/``elif``/``else`` chain.
+    """
+    tests = []
+    for cls in leaf.classes():
+        if cls == "lt":
+            tests.append((f"cnt < {leaf.min}", cls))
+        elif cls == "max":
+            tests.append((f"cnt >= {leaf.max}", cls))
+    branches = [("if" if i == 0 else "elif", test, cls) for i, (test, cls) in enumerate(tests)]
+    if "mid" in leaf.classes():
+        branches.append(("else", None, "mid"))
+    return branches
+
+
+def dispatch(out, ind: int, simple_stmt: str, complex_stmt: str) -> None:
+    """Emit the branch between a simple-typed (``f_ is None``) and a complex alternative."""
+    out(ind, "if f_ is None:")
+    out(ind + 1, simple_stmt)
+    out(ind, "else:")
+    out(ind + 1, complex_stmt)
+
+
 def _shape(g: TypeGrammar):
     from evsev2g.exi.message import Shape
     declared, repeated = set(), set()
@@ -563,4 +562,3 @@ def generate(gset: GrammarSet) -> tuple[str, dict, Generator]:
     return "\n".join(gen.src.lines) + "\n", gen.consts, gen
 
 
-_ = second_level  # the runtime helpers in codec use it

@@ -64,6 +64,7 @@ class ElementFragmentGrammar:
         """
         attrs, children, value = {}, [], None
         state0 = True
+        n = len(self.elements)
         while True:
             start = r.p
             if state0:
@@ -76,33 +77,20 @@ class ElementFragmentGrammar:
                         val, r.p = representation(st).read(r.v, r.n, r.p, x.limits)
                     attrs[qn[1]] = val
                     continue
-                if code in (self.at_any0, self.se_any0):
-                    raise ExiError("wildcard event in an element fragment is not supported", bit=start,
-                                   context="ElementFragment")
-                if self.se0 <= code < self.se_any0:
-                    children.append(child_decoder(r, code - self.se0))
-                    state0 = False
-                    continue
-                if code == self.ee0:
-                    break
-                if code == self.ch0:
-                    text, r.p = x.tables.read(r.v, r.n, r.p, qname, x.limits.max_string)
-                    children.append(("#text", text))
-                    state0 = False
-                    continue
-                raise ExiError("second-level event in an element fragment is not supported", bit=start,
-                               context="ElementFragment")
-            code = r.bits(self.width1)
-            if code < self.se_any1:
+                code -= self.se0  # the content events share the layout of the later state
+            else:
+                code = r.bits(self.width1)
+            state0 = False
+            if 0 <= code < n:
                 children.append(child_decoder(r, code))
-                continue
-            if code == self.ee1:
+            elif code == self.ee1:
                 break
-            if code == self.ch1:
+            elif code == self.ch1:
                 text, r.p = x.tables.read(r.v, r.n, r.p, qname, x.limits.max_string)
                 children.append(("#text", text))
-                continue
-            raise ExiError("unsupported event in an element fragment", bit=start, context="ElementFragment")
+            else:
+                raise ExiError("wildcard or second-level event in an element fragment is not supported",
+                               bit=start, context="ElementFragment")
         if len(children) == 1 and children[0][0] == "#text":
             value, children = children[0][1], []
         return Message(qname[1], children, ns=qname[0], attrs=attrs, value=value)

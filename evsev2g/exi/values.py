@@ -25,7 +25,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-from evsev2g.exi.bits import MAX_UINT_OCTETS, read_bits, read_uint, write_uint
+from evsev2g.exi.bits import read_bits, read_uint, write_uint
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.xsd import SimpleType
 
@@ -623,4 +623,3 @@ def _read_datetime(kind: str, v: int, n: int, p: int) -> tuple[str, int]:
     return out, p
 
 
-_ = MAX_UINT_OCTETS  # re-exported limit lives in bits
