@@ -29,6 +29,7 @@ from evsev2g.config_types import (
     Text,
     Whole,
     build_section,
+    group,
     override,
     setting,
 )
@@ -43,6 +44,77 @@ DYNAMIC_PORTS = (49152, 65535)
 ANY_DYNAMIC_PORT = 0
 
 _port = Whole(*DYNAMIC_PORTS, also={ANY_DYNAMIC_PORT: "any free port in that range"})
+
+
+@attrs.frozen
+class SimulatorConfig:
+    """
+    The simulated charger (``backend: simulator``): what it can deliver and
+    how fast it reacts.  Durations in ms, limits in V, A, W.
+    """
+
+    auth_delay_ms: int = setting(
+        1000, Whole(0, 600000, "ms"), "Delay from require_auth_eim to the simulated authorization (0: at once)."
+    )
+    authorization: str = setting(
+        "Accepted",
+        Choice(("Accepted", "Blocked", "Expired", "Invalid", "NoCredit", "Unknown")),
+        "The authorization status the simulator answers.",
+    )
+    cable_check_ms: int = setting(1000, Whole(0, 600000, "ms"), "Duration of the simulated cable check.")
+    isolation_status: str = setting(
+        "Valid", Choice(("Valid", "Warning", "Fault", "Invalid")), "The isolation status the cable check finds."
+    )
+    max_voltage: int = setting(920, Whole(50, 1500, "V"), "Maximum output voltage.")
+    min_voltage: int = setting(150, Whole(0, 1500, "V"), "Minimum output voltage.")
+    max_current: int = setting(250, Whole(1, 10000, "A"), "Maximum output current.")
+    min_current: int = setting(0, Whole(0, 10000, "A"), "Minimum output current.")
+    max_power: int = setting(150000, Whole(1000, 1000000, "W"), "Maximum output power.")
+    voltage_slew_rate: int = setting(
+        400, Whole(0, 100000, "V/s"), "How fast the output voltage follows the EV's target (0: at once)."
+    )
+    current_slew_rate: int = setting(
+        100, Whole(0, 100000, "A/s"), "How fast the output current follows the EV's target (0: at once)."
+    )
+    evse_id: str = setting("DE*EVS*E0001", Text("an EVSE ID"), "EVSEID for ISO 15118-2 (setup.evse_id).")
+    evse_id_din: str = setting(
+        "49A80737A45678",
+        Text("hex digits (DIN SPEC 91286 EVSE ID)"),
+        "EVSEID sent in DIN 70121 SessionSetupRes, as hex digits (anything else sends the single byte 00)."
+    )
+
+    def check_together(self) -> None:
+        """
+        :raises ConfigError: when a minimum exceeds its maximum.
+        """
+        if self.min_voltage > self.max_voltage:
+            raise ConfigError("simulator.min_voltage", f"must not exceed simulator.max_voltage ({self.max_voltage})")
+        if self.min_current > self.max_current:
+            raise ConfigError("simulator.min_current", f"must not exceed simulator.max_current ({self.max_current})")
+
+
+@attrs.frozen
+class TimersConfig:
+    """
+    SECC timers ([V2G2-443], [V2G2-712], [V2G2-700], [V2G2-704]; DIN Tables
+    75–77).  The defaults are the standard's; test benches shorten them.
+    """
+
+    sequence_timeout_ms: int = setting(
+        60000, Whole(100, 600000, "ms"), "V2G_SECC_Sequence_Timeout: silence before the SECC ends the session."
+    )
+    ongoing_ms: int = setting(
+        55000, Whole(100, 600000, "ms"), "V2G_SECC_Ongoing_Performance_Time: longest EVSEProcessing=Ongoing loop."
+    )
+    cable_check_ms: int = setting(
+        38000, Whole(100, 600000, "ms"), "V2G_SECC_CableCheck_Performance_Time: longest cable check."
+    )
+    pre_charge_ms: int = setting(
+        5000, Whole(100, 600000, "ms"), "V2G_SECC_PreCharge_Performance_Time: pre-charge past it is logged."
+    )
+    stop_charging_grace_ms: int = setting(
+        10000, Whole(100, 600000, "ms"), "After stop_charging the EV has this long to stop before answers turn FAILED."
+    )
 
 
 @attrs.frozen
@@ -121,9 +193,15 @@ class Config:
     )
     max_connections: int = setting(
         4,
-        Whole(1, 64),
+        Whole(1, 1024),
         "Open TCP and TLS connections at most; one more is closed at once.",
     )
+
+    log_v2g_messages: bool = setting(
+        False, Flag(), "Log every V2G message received and sent as XML (decoded EXI)."
+    )
+    simulator: SimulatorConfig = group(SimulatorConfig, "The simulated charger (backend: simulator).")
+    timers: TimersConfig = group(TimersConfig, "SECC timers named after the standard; defaults are the standard's.")
 
     @property
     def tls_timeout_seconds(self) -> float:

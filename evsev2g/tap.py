@@ -15,6 +15,7 @@ from evsev2g import session
 from evsev2g.config import Config, load_config
 from evsev2g.errors import ConfigError, StartupError
 from evsev2g.netif import ServingAddress, interface_names, read_addresses, resolve_device
+from evsev2g.sdp_service import always
 from evsev2g.service import build_service
 
 
@@ -75,6 +76,10 @@ def makeService(options: Options, reactor=None):
         from twisted.internet import reactor
     sessions = session.build_session_factory(options.config, reactor)
     try:
-        return build_service(options.config, options.serving, reactor, sessions)
+        # SDP answers only while the charger backend's data link is up
+        # (EvseV2G gates SDP on dlink_ready the same way), when the session
+        # factory can tell.
+        answering = getattr(sessions, "link_ready", always)
+        return build_service(options.config, options.serving, reactor, sessions, answering=answering)
     except StartupError as error:
         raise SystemExit(f"twistd evsev2g: {error}") from None

@@ -84,12 +84,13 @@ class NetnsPair:
                 warnings.warn(f"network namespace {ns} could not be deleted; remove it with: ip netns del {ns}")
 
 
-@pytest.fixture(scope="module")
-def netns_pair():
-    """A veth pair between two fresh namespaces; skips only where the kernel refuses namespaces."""
+def prepared(pair):
+    """
+    Create ``pair`` for one test (module) and remove it afterwards, also on
+    failure; skips only where the kernel refuses namespaces.
+    """
     if shutil.which("ip") is None:
         pytest.skip("iproute2 (the `ip` command) is not installed; .ci/run installs it")
-    pair = NetnsPair()
     try:
         ip("netns", "add", pair.secc_ns)
     except subprocess.CalledProcessError as error:
@@ -100,6 +101,12 @@ def netns_pair():
         yield pair
     finally:
         pair.delete()
+
+
+@pytest.fixture(scope="module")
+def netns_pair():
+    """A veth pair between two fresh namespaces; skips only where the kernel refuses namespaces."""
+    yield from prepared(NetnsPair())
 
 
 class SECC:
@@ -178,7 +185,7 @@ def test_sdp_and_connection_across_namespaces(netns_pair, test_pki, mode, device
                 assert result["connection"]["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"]
             assert result["tcp_61341_open"] == (mode != "force")
             secc.wait_for(f"[{ev_address}%{pair.secc_if}]:")
-            secc.wait_for("payload type 0x8001, 4 bytes: 8000ee01")
+            secc.wait_for("Payload: 8000ee01")
     finally:
         secc.stop()
     log = "".join(secc.lines)
