@@ -98,3 +98,270 @@ class ISessionFactory(Interface):
         :param link: the new connection, an :class:`ISessionLink`.
         :returns: an :class:`ISession` bound to ``link``.
         """
+
+
+# -- security provider ------------------------------------------------------
+
+
+class ISecurity(Interface):
+    """
+    What evsev2g needs of EVerest's ``evse_security``: the TLS server's
+    chain and key, and the CA bundles to verify against.
+
+    The file-based provider (``evsev2g.security.files.FileSecurity``) reads
+    a certificate directory in EvseSecurity's layout; an EVerest bridge
+    provider would ask the EvseSecurity module.  Called from the reactor
+    thread at start-up.
+    """
+
+    def tls_server_credentials():
+        """
+        The SECC's TLS server chain and key, checked and ready to use
+        (EvseV2G asks ``get_all_valid_certificates_info`` for type V2G).
+
+        :returns: an ``evsev2g.security.credentials.TLSCredentials``.
+        :raises evsev2g.errors.CertificatesUnavailable: when there is no
+            usable chain; the message says which file or certificate and why.
+        """
+
+    def verify_file(ca_type):
+        """
+        The CA bundle to verify certificates of a kind against (EvseSecurity's
+        ``get_verify_file``).
+
+        :param ca_type: ``"V2G"``, ``"MO"``, ``"CSMS"`` or ``"MF"`` (EVerest's
+            ``CaCertificateType``).
+        :returns: the bundle's path, a ``pathlib.Path`` to a PEM file.
+        :raises evsev2g.errors.CertificatesUnavailable: when there is none.
+        :raises ValueError: for an unknown ``ca_type``.
+        """
+
+
+# -- protocol versions -------------------------------------------------------
+
+
+class IProtocolVersion(Interface):
+    """
+    A protocol-version plugin: one application protocol the SECC can
+    negotiate in supportedAppProtocol (DIN SPEC 70121, ISO 15118-2, later
+    ISO 15118-20).
+
+    Plugins are objects providing this interface and ``twisted.plugin.IPlugin``
+    in a module of the :mod:`evsev2g.plugins` drop-in package; the app
+    handshake finds them with ``twisted.plugin.getPlugins`` and checks each
+    with ``verifyObject``.
+    """
+
+    name = Attribute(
+        "The EVerest SupportedAppProtocol name (``str``): ``DIN70121``, "
+        "``ISO15118D2`` or ``ISO15118D20``; also what ``selected_protocol`` "
+        "reports."
+    )
+    namespace = Attribute("The protocol namespace URI offered by the EV (``str``), e.g. ``urn:din:70121:2012:MsgDef``.")
+    version_major = Attribute("Major version number (``int``); must equal the EV's for a match [V2G2-170].")
+    version_minor = Attribute("Minor version number (``int``); a different one gives OK_SuccessfulNegotiationWithMinorDeviation.")
+    schema = Attribute("Name of the EXI schema the codec loads for this protocol (``str``, e.g. ``din70121``).")
+    config_key = Attribute(
+        "The configuration flag that enables it (``str``, e.g. ``supported_DIN70121``), or "
+        "``None`` when it is always enabled."
+    )
+
+    def usable_with(charger):
+        """
+        Whether the charger as configured can serve this protocol (DIN 70121 is
+        DC only, for instance).
+
+        :param charger: the session's :class:`ICharger`.
+        :returns: ``bool``.
+        """
+
+    def new_state_machine(context):
+        """
+        Make the state machine for one session that negotiated this protocol.
+
+        :param context: an ``evsev2g.protocols.context.ProtocolContext``
+            (charger, clock, settings, session-id source).
+        :returns: an :class:`IProtocolStateMachine`.
+        """
+
+
+class IProtocolStateMachine(Interface):
+    """
+    The state machine of one protocol in one session: a plain object, request
+    message in, reply out, time from the injected clock.  It never touches a
+    socket; the session encodes, sends and closes.
+    """
+
+    def handle(request):
+        """
+        Answer one decoded request.
+
+        :param request: the ``V2G_Message`` as an
+            :class:`evsev2g.exi.message.Message`.
+        :returns: an ``evsev2g.protocols.context.Reply`` (response message,
+            whether to close the connection after sending it), or a
+            ``Deferred`` firing with one for answers that must wait.
+        """
+
+    def finish(reason):
+        """
+        The session is over (connection closed, timed out, stopped): publish
+        what the charger must hear at the end (``current_demand_finished``,
+        ``dc_open_contactor``, ``hlc_session_failed``, one of ``dlink_*``).
+        Called exactly once.
+
+        :param reason: a short ``str`` for the log.
+        :returns: ``None``.
+        """
+
+
+# -- charger seam ------------------------------------------------------------
+
+
+class ICharger(Interface):
+    """
+    The charger seam of one V2G session, shaped like EVerest's
+    ``ISO15118_charger`` and ``iso15118_extensions``: commands are methods
+    taking the EVerest types as JSON-like values (checked; a bad one raises
+    ``ValueError``), vars are events delivered to subscribers.  The stored
+    command values are attributes (see ``evsev2g.charger.Charger``).
+
+    Every command of the interfaces is a method of the same name:
+    ``setup``, ``set_charging_parameters``, ``session_setup``, ``bpt_setup``,
+    ``set_powersupply_capabilities``, ``authorization_response``,
+    ``ac_contactor_closed``, ``dlink_ready``, ``cable_check_finished``,
+    ``receipt_is_required``, ``stop_charging``, ``pause_charging``,
+    ``no_energy_pause_charging``, ``update_supported_app_protocols``,
+    ``update_energy_transfer_modes``, ``update_ac_max_current``,
+    ``update_ac_parameters``, ``update_ac_maximum_limits``,
+    ``update_ac_minimum_limits``, ``update_ac_target_values``,
+    ``update_ac_present_power``, ``update_dc_maximum_limits``,
+    ``update_dc_minimum_limits``, ``update_isolation_status``,
+    ``update_dc_present_values``, ``update_meter_info``, ``send_error``,
+    ``reset_error``, ``set_get_certificate_response``.
+    """
+
+    clock = Attribute("The ``IReactorTime`` the seam stamps commands with.")
+    link_ready = Attribute("``bool``: the last ``dlink_ready`` value.")
+
+    def command(name, **arguments):
+        """
+        Run a command by name.
+
+        :param name: the command's name in the EVerest interface.
+        :param arguments: its arguments by name.
+        :returns: the command's result (``bool`` for
+            ``update_supported_app_protocols``, else ``None``).
+        :raises ValueError: unknown command or arguments of the wrong shape.
+        """
+
+    def subscribe(callback, names=None):
+        """
+        Receive vars as ``callback(name, payload)``.
+
+        :param callback: called synchronously from the reactor thread.
+        :param names: var names to receive, or ``None`` for all.
+        :returns: a no-argument function that ends the subscription.
+        """
+
+    def observe(callback):
+        """
+        Be told of every command after it took effect, as
+        ``callback(name, arguments)``.
+
+        :returns: a no-argument function that ends the observation.
+        """
+
+    def publish(name, payload=None):
+        """
+        Emit a var (used by the state machines).
+
+        :param name: the var's name in the EVerest interface.
+        :param payload: the payload in EVerest's JSON shape.
+        :raises ValueError: unknown var or a payload of the wrong shape.
+        """
+
+    def publish_on_change(name, payload):
+        """
+        Emit a var unless the last value published this session was equal.
+
+        :returns: ``True`` when it was published.
+        """
+
+    def wants(name):
+        """
+        :returns: whether publishing var ``name`` would reach a subscriber.
+        """
+
+
+class IChargerBackend(Interface):
+    """
+    What sits behind the charger seam: the embedded simulator, or the
+    bridge to EVerest (EvseManager, EvseSecurity, OCPP over MQTT).
+
+    The backend is told of each V2G session's :class:`ICharger` when the
+    session starts and when it ends.  It configures the new charger
+    (``setup``, capabilities, limits, ``session_setup`` …), subscribes to its
+    vars, and sends later commands to it.  A backend serving one EVSE routes
+    its commands to that EVSE's active session; the simulator gives every
+    session its own simulated EVSE.
+    """
+
+    link_ready = Attribute(
+        "``bool``: whether the data link is up (``dlink_ready``); SDP answers "
+        "only while it is ``True``."
+    )
+
+    def session_started(charger):
+        """
+        A V2G session begins (a TCP/TLS connection was accepted).
+
+        :param charger: that session's :class:`ICharger`, not yet used by the
+            state machines.
+        :returns: ``None``.
+        """
+
+    def session_ended(charger):
+        """
+        The session of ``charger`` is over; its final vars have been
+        published.  The backend drops every reference to it.
+
+        :returns: ``None``.
+        """
+
+
+# -- value-added services ----------------------------------------------------
+
+
+class IValueAddedService(Interface):
+    """
+    A value-added service plugin (ISO 15118-2 ServiceList entries other than
+    charging: internet access, use-case information, vendor services),
+    found with ``twisted.plugin.getPlugins`` in :mod:`evsev2g.plugins` and
+    checked with ``verifyObject``; a broken one is logged by name and skipped.
+    DIN 70121 offers no such services; ISO 15118-2 uses them (later issue).
+    """
+
+    service_id = Attribute("ServiceID (``int``, 2–65535; 1 is charging).")
+    service_name = Attribute("ServiceName (``str`` ≤ 32 characters) or ``None``.")
+    service_category = Attribute("ServiceCategory: ``Internet``, ``ContractCertificate`` or ``OtherCustom``.")
+    free_service = Attribute("FreeService (``bool``).")
+
+    def parameter_sets(session):
+        """
+        The ParameterSets offered in ServiceDetailRes.
+
+        :param session: the session's protocol context.
+        :returns: a ``list`` of ``(parameter_set_id, {name: value})`` pairs
+            (values ``bool``, ``int``, ``str`` or physical values as
+            ``(value, unit)``), possibly empty.
+        """
+
+    def selected(session, parameter_set_id):
+        """
+        The EV selected this service in PaymentServiceSelectionReq.
+
+        :param session: the session's protocol context.
+        :param parameter_set_id: the ``int`` set id, or ``None``.
+        :returns: ``None``.
+        """

@@ -1,18 +1,85 @@
 """
-twistd glue: command-line options and makeService (placeholder until the
-service skeleton lands).
+``twistd evsev2g``: command-line options and makeService.
+
+``twistd -n evsev2g --config FILE --set KEY=VALUE …`` reads the YAML file
+(every key optional; see ``tap_config.yaml``), applies the overrides in
+order, checks everything and resolves ``device``.  A bad value stops twistd
+with one line naming the key and what it allows, and exit status 1.
 """
 
-from twisted.application import service
+from __future__ import annotations
+
 from twisted.python import usage
+
+from evsev2g import session
+from evsev2g.config import Config, load_config
+from evsev2g.errors import ConfigError, StartupError
+from evsev2g.netif import ServingAddress, interface_names, read_addresses, resolve_device
+from evsev2g.sdp_service import always
+from evsev2g.service import build_service
 
 
 class Options(usage.Options):
-    """Options for ``twistd evsev2g``."""
+    """
+    Options of ``twistd evsev2g``.
 
-    optParameters = [["config", "c", None, "YAML configuration file"]]
+    After parsing, :attr:`config` is the checked :class:`Config` and
+    :attr:`serving` the interface and address to serve on.
+    """
+
+    synopsis = "[--config FILE] [--set KEY=VALUE ...]"
+    longdesc = (
+        "SECC for DIN SPEC 70121 and ISO 15118-2, a drop-in for EVerest's EvseV2G. "
+        "Keys and defaults: see tap_config.yaml. --set takes precedence over the file; "
+        "relative paths in the file are relative to the file."
+    )
+    optParameters = [["config", "c", None, "YAML configuration file (default: every key at its default)"]]
+
+    config: Config
+    serving: ServingAddress
+
+    def __init__(self):
+        super().__init__()
+        self["set"] = []
+
+    def opt_set(self, assignment: str) -> None:
+        """Override one configuration key: KEY=VALUE (repeatable; typed by the key)."""
+        self["set"].append(assignment)
+
+    opt_s = opt_set
+
+    def postOptions(self) -> None:
+        """
+        Load and check the configuration, resolve the device.
+
+        :raises SystemExit: with one line naming the key and what it
+            allows, when anything is wrong.
+        """
+        try:
+            self.config = load_config(self["config"], self["set"])
+            self.serving = resolve_device(self.config.device, read_addresses(), interface_names())
+        except ConfigError as error:
+            raise SystemExit(f"twistd evsev2g: {error}") from None
 
 
-def makeService(options):
-    """Build the top-level service."""
-    return service.MultiService()
+def makeService(options: Options, reactor=None):
+    """
+    Build the service tree (only this function touches the global reactor).
+
+    :param options: parsed :class:`Options`.
+    :param reactor: the reactor to use; the global one when ``None``.
+    :returns: a ``MultiService`` with the TCP, TLS and SDP servers.
+    :raises SystemExit: with one line when the service cannot be built
+        (TLS forced without certificates …).
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    sessions = session.build_session_factory(options.config, reactor)
+    try:
+        # SDP answers only while the charger backend's data link is up
+        # (EvseV2G gates SDP on dlink_ready the same way), when the session
+        # factory can tell.
+        answering = getattr(sessions, "link_ready", always)
+        return build_service(options.config, options.serving, reactor, sessions, answering=answering)
+    except StartupError as error:
+        raise SystemExit(f"twistd evsev2g: {error}") from None

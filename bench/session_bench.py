@@ -1,0 +1,269 @@
+"""
+Session bench: 1, 10 and 100 concurrent EV simulators against one SECC
+process on loopback, in CurrentDemand loops.
+
+The SECC is ``twistd -n evsev2g`` (simulated charger, TCP on ::1) in its own
+process; the EVs run in other processes (several EVs per process, at most
+``--evs-per-process``), so they do not steal the SECC's measurements.  For
+each run it prints:
+
+- the EV-observed response latency per message type: count, p50, p99, max;
+- the SECC's CPU time per message (user + system, from /proc, over the whole
+  run divided by the requests answered);
+- the SECC's resident memory after the run and its peak (VmRSS, VmHWM).
+
+Targets (issue 4): CurrentDemandRes p99 ≤ 2 ms with 1 session and ≤ 25 ms
+(V2G_SECC_Msg_Performance_Time for CurrentDemand) with 100 sessions; RSS ≤
+80 MB with 100 sessions.  The script prints PASS/MISS per target; it is a
+measurement, not a test, and its exit status is 0 either way unless
+something broke.
+
+Usage: python bench/session_bench.py [--sessions 1 10 100] [--loops 200]
+       [--interval 0.05] [--evs-per-process 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TWISTD = str(Path(sys.executable).parent / "twistd")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# -- the EV worker process -------------------------------------------------------
+
+
+def worker(port: int, count: int, loops: int, interval: float, stagger: float) -> None:
+    """Run ``count`` EV simulators at once; print their results as JSON."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import gatherResults
+    from twisted.internet.task import deferLater
+
+    from evsev2g.sim.ev import EVSettings, load_ev_codecs, run_ev
+
+    codecs = load_ev_codecs()
+    settings = EVSettings(
+        host="::1",
+        port=port,
+        capacity_wh=1e6,
+        start_soc=20,
+        target_soc=90,
+        poll_interval=0.02,
+        current_demand_interval=interval,
+        max_current_demands=loops,
+    )
+    outcome = {}
+
+    def one(index):
+        return deferLater(reactor, index * stagger, lambda: None).addCallback(lambda _: run_ev(reactor, settings, codecs=codecs))
+
+    def done(results):
+        outcome["results"] = [
+            {"code": r.code, "reason": r.reason, "latencies": r.latencies} for r in results
+        ]
+        reactor.stop()
+
+    def failed(failure):
+        outcome["error"] = failure.getTraceback()
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: gatherResults([one(i) for i in range(count)]).addCallbacks(done, failed))
+    reactor.run()
+    sys.stdout.write(json.dumps(outcome))
+
+
+# -- the SECC process --------------------------------------------------------------
+
+
+class SECCProcess:
+    """``twistd -n evsev2g`` on ::1 with the simulated charger."""
+
+    def __init__(self, max_connections: int) -> None:
+        self.process = subprocess.Popen(
+            [
+                TWISTD, "-n", "--pidfile=", "evsev2g", "--config", str(ROOT / "tap_config.yaml"),
+                "--set", "device=lo", "--set", "tls_security=prohibit", "--set", "enable_sdp_server=false",
+                "--set", "tcp_port=0", "--set", f"max_connections={max_connections}",
+                "--set", "simulator.auth_delay_ms=100", "--set", "simulator.cable_check_ms=100",
+                "--set", "simulator.voltage_slew_rate=0", "--set", "simulator.current_slew_rate=0",
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
+        )
+        self.port = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if "TCP port" in line:
+                words = line.replace(",", "").split()
+                self.port = int(words[words.index("TCP") + 2])
+                break
+        if self.port is None:
+            self.stop()
+            raise SystemExit("the SECC did not start")
+        # keep draining its log so it never blocks on a full pipe
+        import threading
+
+        self.log_lines = 0
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        for _ in self.process.stdout:
+            self.log_lines += 1
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the SECC so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) in MB."""
+        values = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, amount, _ = line.split()
+                values[key[:-1]] = int(amount) / 1024.0
+        return values["VmRSS"], values["VmHWM"]
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def run(sessions: int, loops: int, interval: float, per_process: int) -> dict:
+    """One bench run with ``sessions`` EVs; returns the figures."""
+    secc = SECCProcess(max_connections=max(4, sessions + 4))
+    try:
+        rss_idle, _ = secc.memory_mb()
+        cpu_before = secc.cpu_seconds()
+        counts = []
+        remaining = sessions
+        while remaining:
+            take = min(per_process, remaining)
+            counts.append(take)
+            remaining -= take
+        stagger = min(0.02, 2.0 / max(sessions, 1))
+        started = time.monotonic()
+        workers = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", str(secc.port), str(count), str(loops), str(interval), str(stagger)],
+                stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
+            )
+            for count in counts
+        ]
+        rss_peak_during = 0.0
+        while any(w.poll() is None for w in workers):
+            rss_peak_during = max(rss_peak_during, secc.memory_mb()[0])
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        outputs = [json.loads(w.stdout.read() or "{}") for w in workers]
+        cpu = secc.cpu_seconds() - cpu_before
+        rss, hwm = secc.memory_mb()
+    finally:
+        secc.stop()
+    latencies: dict[str, list[float]] = {}
+    failures = []
+    for output in outputs:
+        if "error" in output:
+            failures.append(output["error"])
+            continue
+        for result in output["results"]:
+            if result["code"] != 0:
+                failures.append(result["reason"])
+            for name, values in result["latencies"].items():
+                latencies.setdefault(name, []).extend(values)
+    messages = sum(len(v) for v in latencies.values()) + sessions  # + one handshake each
+    return {
+        "sessions": sessions,
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "failures": failures,
+        "cpu_per_message_us": cpu / messages * 1e6 if messages else 0.0,
+        "cpu_seconds": cpu,
+        "messages": messages,
+        "rss_idle": rss_idle,
+        "rss": max(rss, rss_peak_during),
+        "hwm": hwm,
+    }
+
+
+def report(figures: dict) -> None:
+    """Print one run's table."""
+    out = sys.stdout
+    out.write(
+        f"\n== {figures['sessions']} concurrent session(s): {figures['messages']} requests in {figures['elapsed']:.1f} s,"
+        f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message,"
+        f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB)\n"
+    )
+    out.write(f"{'response':<30}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
+    for name, values in sorted(figures["latencies"].items(), key=lambda item: -len(item[1])):
+        out.write(
+            f"{name:<30}{len(values):>8}{percentile(values, 0.5) * 1000:>10.2f}"
+            f"{percentile(values, 0.99) * 1000:>10.2f}{max(values) * 1000:>10.2f}\n"
+        )
+    if figures["failures"]:
+        out.write(f"!! {len(figures['failures'])} EV session(s) not clean, e.g.: {figures['failures'][0]}\n")
+
+
+def targets(all_figures: list[dict]) -> None:
+    """Print the issue's targets against the figures."""
+    out = sys.stdout
+    out.write("\nTargets:\n")
+    for figures in all_figures:
+        values = figures["latencies"].get("CurrentDemandRes", [])
+        if not values:
+            continue
+        p99 = percentile(values, 0.99) * 1000
+        if figures["sessions"] == 1:
+            out.write(f"  CurrentDemandRes p99, 1 session:    {p99:6.2f} ms (≤ 2 ms)   {'PASS' if p99 <= 2 else 'MISS'}\n")
+        if figures["sessions"] >= 100:
+            out.write(f"  CurrentDemandRes p99, {figures['sessions']} sessions: {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}\n")
+            out.write(f"  SECC RSS, {figures['sessions']} sessions:          {figures['rss']:6.1f} MB (≤ 80 MB) {'PASS' if figures['rss'] <= 80 else 'MISS'}\n")
+
+
+def main(argv=None) -> int:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 100], help="concurrent EVs per run")
+    parser.add_argument("--loops", type=int, default=200, help="CurrentDemand requests per EV (default %(default)s)")
+    parser.add_argument("--interval", type=float, default=0.05, help="s between an EV's CurrentDemand requests (default %(default)s)")
+    parser.add_argument("--evs-per-process", type=int, default=10, help="EV simulators per worker process (default %(default)s)")
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    arguments = parser.parse_args(argv)
+    if arguments.worker:
+        port, count, loops, interval, stagger = arguments.worker
+        worker(int(port), int(count), int(loops), float(interval), float(stagger))
+        return 0
+    sys.stdout.write(f"evsev2g session bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")
+    all_figures = []
+    for sessions in arguments.sessions:
+        figures = run(sessions, arguments.loops, arguments.interval, arguments.evs_per_process)
+        report(figures)
+        all_figures.append(figures)
+    targets(all_figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

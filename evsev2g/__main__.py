@@ -1,0 +1,148 @@
+"""
+``python -m evsev2g demo``: a whole DIN SPEC 70121 DC session on this
+machine, nothing else needed.
+
+It starts the SECC (the real service: TCP server, sessions, EXI codec, DIN
+state machine) with the simulated charger on ``::1``, runs the EV simulator
+against it and shows the session as it runs: the EV's progress and what the
+SECC tells the charger.  Exit status 0 after a clean session.
+
+The real service runs under twistd: ``twistd -n evsev2g --config FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+__all__ = ["main", "demo"]
+
+#: Charger vars the demo shows as they are published (the rest is noise).
+SHOWN_VARS = (
+    "evcc_id",
+    "selected_payment_option",
+    "require_auth_eim",
+    "requested_energy_transfer_mode",
+    "start_cable_check",
+    "start_pre_charge",
+    "v2g_setup_finished",
+    "current_demand_started",
+    "current_demand_finished",
+    "dc_open_contactor",
+    "hlc_session_failed",
+    "dlink_terminate",
+    "dlink_error",
+)
+
+
+class ChargerEcho:
+    """Shows the vars the SECC publishes to the (simulated) charger."""
+
+    def __init__(self, out, started: float) -> None:
+        """
+        :param out: a text stream.
+        :param started: ``time.monotonic()`` at the start, for time stamps.
+        """
+        self.out = out
+        self.started = started
+
+    def attach(self, backend) -> None:
+        """Subscribe to every session's charger the backend is handed."""
+        original = backend.session_started
+
+        def session_started(charger) -> None:
+            original(charger)
+            charger.subscribe(self._show, names=SHOWN_VARS)
+
+        backend.session_started = session_started
+
+    def _show(self, name: str, payload) -> None:
+        detail = "" if payload is None else f" {payload}"
+        self.out.write(f"{time.monotonic() - self.started:6.2f} s  SECC → charger: {name}{detail}\n")
+        self.out.flush()
+
+
+def demo(arguments) -> int:
+    """
+    Run the demo.
+
+    :param arguments: the parsed command line.
+    :returns: the exit status.
+    """
+    from twisted.internet import reactor
+    from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver
+
+    from evsev2g.sim.ev import EVResult, EVSettings, ProgressPrinter, run_ev
+    from evsev2g.sim.loopback import start_secc
+
+    out = sys.stdout
+    level = LogLevel.info if arguments.verbose or arguments.xml else LogLevel.warn
+    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(defaultLogLevel=level)])
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    started = time.monotonic()
+    overrides = [
+        f"simulator.auth_delay_ms={arguments.auth_delay_ms}",
+        "simulator.cable_check_ms=1000",
+    ]
+    if arguments.xml:
+        overrides.append("log_v2g_messages=true")
+    try:
+        secc = start_secc(reactor, overrides)
+    except Exception as error:  # configuration or port problems: one line
+        sys.stderr.write(f"evsev2g demo: cannot start the SECC: {error}\n")
+        return 1
+    ChargerEcho(out, started).attach(secc.sessions.backend)
+    out.write(f"SECC with the simulated charger listening on [{secc.host}]:{secc.port} (TCP)\n")
+    settings = EVSettings(
+        host=secc.host,
+        port=secc.port,
+        start_soc=arguments.start_soc,
+        target_soc=arguments.target_soc,
+        capacity_wh=arguments.capacity,
+        max_current=125.0,
+        max_power=50000.0,
+    )
+    outcome: list[EVResult] = []
+
+    def finished(result: EVResult) -> None:
+        outcome.append(result)
+        secc.service.stopService().addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(lambda: run_ev(reactor, settings, ProgressPrinter(out, prefix=" EV")).addCallback(finished))
+    reactor.run()
+    result = outcome[0] if outcome else EVResult(1, "interrupted")
+    latency = result.latencies.get("CurrentDemandRes", [])
+    if latency:
+        ordered = sorted(latency)
+        out.write(
+            f"CurrentDemandRes latency seen by the EV: median {ordered[len(ordered) // 2] * 1000:.2f} ms,"
+            f" max {ordered[-1] * 1000:.2f} ms over {len(ordered)} requests\n"
+        )
+    out.write(f"Session {'OK' if result.code == 0 else 'FAILED'}: {result.reason}; {result.energy_wh / 1000.0:.3f} kWh delivered\n")
+    out.flush()
+    return result.code
+
+
+def main(argv=None) -> int:
+    """
+    The command line of ``python -m evsev2g``.
+
+    :param argv: arguments (default ``sys.argv[1:]``).
+    :returns: the exit status.
+    """
+    parser = argparse.ArgumentParser(prog="python -m evsev2g", description=__doc__.strip().splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("demo", help="SECC + simulated charger + EV simulator on ::1, one whole DIN DC session")
+    run.add_argument("--start-soc", type=float, default=60.0, help="EV SoC at plug-in, %% (default %(default)s)")
+    run.add_argument("--target-soc", type=float, default=80.0, help="EV stops at this SoC, %% (default %(default)s)")
+    run.add_argument("--capacity", type=float, default=500.0, help="EV battery capacity in Wh, small for a short demo (default %(default)s)")
+    run.add_argument("--auth-delay-ms", type=int, default=1000, help="simulated EIM authorization delay (default %(default)s)")
+    run.add_argument("--xml", action="store_true", help="log every V2G message as XML (to stderr)")
+    run.add_argument("--verbose", "-v", action="store_true", help="log SECC info lines to stderr")
+    arguments = parser.parse_args(argv)
+    return demo(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

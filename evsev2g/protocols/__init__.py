@@ -1,0 +1,9 @@
+"""
+Protocol-version plugins and their state machines.
+
+:mod:`~evsev2g.protocols.apphandshake` negotiates the protocol among the
+registered :class:`evsev2g.interfaces.IProtocolVersion` plugins;
+:mod:`~evsev2g.protocols.din70121` is the DIN SPEC 70121 DC state machine.
+State machines are plain objects: request message in, reply out, time from
+an injected clock.  They know nothing of sockets or EXI bytes.
+"""

@@ -1,0 +1,87 @@
+"""
+What a protocol state machine is given (:class:`ProtocolContext`) and what
+it returns (:class:`Reply`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from twisted.logger import Logger
+
+from evsev2g.exi.message import Message
+from evsev2g.timers import Timers
+
+__all__ = ["ProtocolSettings", "ProtocolContext", "Reply", "random_session_id"]
+
+
+def random_session_id() -> bytes:
+    """
+    A fresh SessionID: 8 random bytes, never all zero ([V2G2-750]; DIN's
+    sessionIDType is hexBinary of at most 8 bytes).
+
+    :returns: ``bytes`` of length 8.
+    """
+    while True:
+        value = os.urandom(8)
+        if any(value):
+            return value
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """
+    The configuration a state machine reads.
+
+    :ivar terminate_connection_on_failed_response: close right after any
+        FAILED response (EvseV2G key).
+    :ivar auth_timeout_eim: seconds to wait for EIM authorization, 0 = for
+        ever (EvseV2G key; we apply it to DIN too).
+    :ivar auth_timeout_pnc: the same for Plug&Charge (ISO 15118-2).
+    :ivar timers: the SECC timers.
+    """
+
+    terminate_connection_on_failed_response: bool = False
+    auth_timeout_eim: float = 300.0
+    auth_timeout_pnc: float = 55.0
+    timers: Timers = field(default_factory=Timers)
+
+
+@dataclass
+class ProtocolContext:
+    """
+    Everything one session's state machine works with.
+
+    :ivar charger: the session's :class:`evsev2g.interfaces.ICharger`.
+    :ivar clock: ``IReactorTime`` for all time-keeping.
+    :ivar settings: :class:`ProtocolSettings`.
+    :ivar new_session_id: makes the SessionID for SessionSetupRes.
+    :ivar log: a ``Logger`` whose lines name the session.
+    :ivar label: a short name of the session for log lines (the peer).
+    """
+
+    charger: object
+    clock: object
+    settings: ProtocolSettings = field(default_factory=ProtocolSettings)
+    new_session_id: Callable[[], bytes] = random_session_id
+    log: Logger = field(default_factory=Logger)
+    label: str = ""
+
+
+@dataclass
+class Reply:
+    """
+    A state machine's answer to one request.
+
+    :ivar message: the response ``V2G_Message`` (or handshake response).
+    :ivar close: close the connection after sending it.
+    :ivar failed: the response code is a FAILED one.
+    :ivar name: the response body's element name, e.g. ``"CurrentDemandRes"``.
+    """
+
+    message: Message
+    close: bool = False
+    failed: bool = False
+    name: str = ""

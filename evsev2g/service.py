@@ -1,0 +1,187 @@
+"""
+The service tree of one SECC: the TCP and TLS servers and the SDP server
+under one ``MultiService``, built from a :class:`~evsev2g.config.Config`.
+
+Listeners start before SDP, so SDP never announces a port that is not open
+yet.  Which servers exist follows ``tls_security``: ``prohibit`` → TCP only;
+``force`` → TLS only; ``allow`` → both, or TCP only when the security
+provider has no usable certificate (said once in the log, with the command
+that makes a test PKI).  ``force`` without a usable certificate refuses to
+start with that same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.application.service import MultiService
+from twisted.logger import Logger
+
+import evsev2g
+from evsev2g.config import Config
+from evsev2g.errors import CertificatesUnavailable, StartupError
+from evsev2g.interfaces import ISecurity, ISessionFactory
+from evsev2g.netif import ServingAddress
+from evsev2g.sdp import Offers
+from evsev2g.sdp_service import SDPProtocol, SDPService, always
+from evsev2g.security.files import FileSecurity
+from evsev2g.tls import KeyLog, TLSServerCreator, key_log_path
+from evsev2g.transport import (
+    ConnectionRegistry,
+    ConnectionSettings,
+    V2GTPListenerService,
+    V2GTPServerFactory,
+)
+
+log = Logger()
+
+
+def no_certificates(config: Config, problem: str) -> str:
+    """
+    :param config: the configuration (for ``certs_dir``).
+    :param problem: what the security provider found wrong.
+    :returns: the one line saying so and how to make a test PKI.
+    """
+    return (
+        f"no usable TLS server certificate in {config.certs_dir} ({problem}); "
+        f"create a test PKI with: python -m evsev2g.pki create {config.certs_dir}"
+    )
+
+
+def tls_creator(config: Config, security: ISecurity) -> TLSServerCreator | None:
+    """
+    The TLS connection creator, if TLS is wanted and possible.
+
+    :param config: the configuration.
+    :param security: the security provider.
+    :returns: the creator, or ``None`` for ``prohibit`` and for ``allow``
+        without a usable certificate (logged once).
+    :raises StartupError: ``force`` without a usable certificate, or key
+        logging into a directory that does not exist.
+    """
+    if config.tls_security == "prohibit":
+        return None
+    try:
+        credentials = security.tls_server_credentials()
+    except CertificatesUnavailable as error:
+        message = no_certificates(config, str(error))
+        if config.tls_security == "force":
+            raise StartupError(f"tls_security is force, but {message}") from None
+        log.warn("TLS server off, serving TCP only: {message}", message=message)
+        return None
+    key_log = None
+    if config.tls_key_logging:
+        key_log = KeyLog(key_log_path(config.tls_key_logging_path))
+        log.warn("TLS key logging is on (testing only): secrets go to {path}", path=str(key_log.path))
+    return TLSServerCreator(credentials, key_log)
+
+
+def _exit_on_startup_error(start: Callable[[], None]) -> None:
+    """
+    Run a start step; a :class:`StartupError` becomes one log line and exit
+    status 1 (twistd has already begun logging, so no traceback is wanted).
+    """
+    try:
+        start()
+    except StartupError as error:
+        log.critical("cannot start: {problem}", problem=str(error))
+        raise SystemExit(1) from None
+
+
+class SECCService(MultiService):
+    """
+    The top-level service: owns the servers, reports start-up failures.
+
+    :param config: the configuration.
+    :param serving: the interface and address served.
+    """
+
+    def __init__(self, config: Config, serving: ServingAddress):
+        super().__init__()
+        self.config = config
+        self.serving = serving
+        self.tcp: V2GTPListenerService | None = None
+        self.tls: V2GTPListenerService | None = None
+        self.sdp: SDPService | None = None
+
+    def offers(self) -> Offers:
+        """:returns: the servers running now, for SDP answers."""
+        return Offers(
+            self.serving.packed,
+            self.tcp.port_number if self.tcp is not None else None,
+            self.tls.port_number if self.tls is not None else None,
+        )
+
+    def privilegedStartService(self) -> None:
+        """
+        Open every port.
+
+        :raises SystemExit: status 1 after logging one line, when a port
+            cannot be opened.
+        """
+        _exit_on_startup_error(super().privilegedStartService)
+
+    def startService(self) -> None:
+        """
+        Start the servers (opening ports not opened yet) and log where they are.
+
+        :raises SystemExit: as :meth:`privilegedStartService`.
+        """
+        _exit_on_startup_error(super().startService)
+        offers = self.offers()
+        log.info(
+            "evsev2g {version} on {interface} [{address}]: TCP port {tcp}, TLS port {tls}, SDP {sdp}",
+            version=evsev2g.__version__, interface=self.serving.interface, address=self.serving.address,
+            tcp=offers.tcp_port or "off", tls=offers.tls_port or "off",
+            sdp=f"UDP port {self.sdp.port_number}" if self.sdp is not None else "off",
+        )
+
+
+def build_service(
+    config: Config,
+    serving: ServingAddress,
+    reactor,
+    sessions: ISessionFactory,
+    security: ISecurity | None = None,
+    answering: Callable[[], bool] = always,
+) -> SECCService:
+    """
+    Assemble the SECC's services.
+
+    :param config: the configuration.
+    :param serving: the interface and address to serve on.
+    :param reactor: provides ``IReactorTCP``, ``IReactorTime`` and
+        ``IReactorSocket``.
+    :param sessions: makes the session of each connection.
+    :param security: the security provider (default: files in ``certs_dir``).
+    :param answering: whether SDP answers right now (default: always).
+    :returns: the top-level service, not started.
+    :raises StartupError: when TLS is forced but unusable, or key logging
+        has nowhere to go.
+    """
+    security = security if security is not None else FileSecurity(config.certs_dir)
+    creator = tls_creator(config, security)
+    top = SECCService(config, serving)
+    registry = ConnectionRegistry()
+
+    def listener(port: int, tls: TLSServerCreator | None) -> V2GTPListenerService:
+        """One TCP or TLS server under ``top``, sharing the connection registry."""
+        settings = ConnectionSettings(
+            secure=tls is not None,
+            max_payload=config.v2gtp_max_payload,
+            max_connections=config.max_connections,
+            io_timeout=config.tls_timeout_seconds if tls is not None else None,
+        )
+        factory = V2GTPServerFactory(sessions, settings, registry, reactor)
+        service = V2GTPListenerService(reactor, serving, port, factory, tls)
+        service.setServiceParent(top)
+        return service
+
+    if config.tls_security != "force":
+        top.tcp = listener(config.tcp_port, None)
+    if creator is not None:
+        top.tls = listener(config.tls_port, creator)
+    if config.enable_sdp_server:
+        top.sdp = SDPService(reactor, serving, config.sdp_port, SDPProtocol(serving, top.offers, answering))
+        top.sdp.setServiceParent(top)
+    return top

@@ -1,0 +1,130 @@
+"""
+Blocking EV-side clients for real-socket tests, run in a thread so the
+reactor keeps serving (``deferToThread``).  Plain ``socket``/``ssl``: no
+evsev2g code on the EV side, so symmetric bugs cannot hide.
+"""
+
+import socket
+import ssl
+import time
+
+TIMEOUT = 5.0
+
+
+def tls12_client_context(cafile=None, ciphers="ECDHE-ECDSA-AES128-SHA256", curve="prime256v1", keylog=None):
+    """
+    An EV-like TLS client context: TLS 1.2 only, the ISO 15118-2 suite, P-256.
+
+    :param cafile: the V2G root to verify the server chain, or ``None`` not to verify.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    if cafile is None:
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.load_verify_locations(cafile)
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(ciphers)
+    context.set_ecdh_curve(curve)
+    if keylog is not None:
+        context.keylog_filename = str(keylog)
+    return context
+
+
+def tls13_only_context():
+    """A client that speaks nothing but TLS 1.3."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
+class Outcome:
+    """What a client saw: bytes received, how it ended, TLS details."""
+
+    def __init__(self):
+        self.received = b""
+        self.ended = None  # "eof", "reset", "timeout"
+        self.tls = None  # (version, cipher) after a handshake
+        self.ticket = None
+        self.elapsed = 0.0
+
+
+def converse(port, chunks=(), context=None, pause=0.05, read_for=TIMEOUT, want=None, host="::1", connect_only=False):
+    """
+    Connect, send each chunk (pausing between them so they arrive as
+    separate reads), then read until EOF, reset, timeout, or ``want`` bytes.
+
+    :returns: an :class:`Outcome`.
+    """
+    outcome = Outcome()
+    start = time.monotonic()
+    raw = socket.create_connection((host, port), timeout=TIMEOUT)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = raw
+    try:
+        if context is not None:
+            sock = context.wrap_socket(raw)
+            outcome.tls = (sock.version(), sock.cipher()[0])
+            outcome.ticket = sock.session.has_ticket if sock.session is not None else None
+        for chunk in chunks:
+            sock.sendall(chunk)
+            time.sleep(pause)
+        if connect_only:
+            return outcome
+        sock.settimeout(read_for)
+        while want is None or len(outcome.received) < want:
+            data = sock.recv(65536)
+            if not data:
+                outcome.ended = "eof"
+                break
+            outcome.received += data
+    except (ConnectionResetError, BrokenPipeError):
+        outcome.ended = "reset"
+    except ssl.SSLEOFError:
+        outcome.ended = "eof"
+    except socket.timeout:
+        outcome.ended = "timeout"
+    finally:
+        outcome.elapsed = time.monotonic() - start
+        sock.close()
+    return outcome
+
+
+def read_then_linger(port, frame, context=None, linger=0.0):
+    """
+    Send one frame, read until the server's EOF, then keep our side open
+    for ``linger`` seconds, and report whether the server had dropped the
+    connection by then (raw bytes sent after that are refused with a reset;
+    the server is closing anyway, so they reach no session).
+
+    :returns: ``(received, seconds until EOF, server_reset)``; the last is
+        ``None`` on TLS, where it is not probed.
+    """
+    raw = socket.create_connection(("::1", port), timeout=TIMEOUT)
+    sock = context.wrap_socket(raw) if context is not None else raw
+    start = time.monotonic()
+    sock.sendall(frame)
+    received = b""
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += data
+    except ssl.SSLEOFError:
+        pass
+    until_eof = time.monotonic() - start
+    time.sleep(linger)
+    reset = None
+    if context is None:
+        reset = False
+        try:
+            sock.send(b"\x00")  # on a connection the server dropped, this is refused (RST)
+            time.sleep(0.1)
+            sock.send(b"\x00")
+        except (ConnectionResetError, BrokenPipeError):
+            reset = True
+    sock.close()
+    return received, until_eof, reset

@@ -1,0 +1,107 @@
+"""Tests for :mod:`evsev2g.sim.charger`: the simulated charger on the seam, with a Clock."""
+
+import pytest
+from twisted.internet.task import Clock
+from zope.interface.verify import verifyObject
+
+from evsev2g.charger import Charger
+from evsev2g.interfaces import IChargerBackend
+from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
+
+
+def make(**settings):
+    """A simulator backend with ``settings`` serving one session's charger, on a Clock."""
+    clock = Clock()
+    backend = SimulatedCharger(clock, SimulatorSettings(**settings))
+    charger = Charger(clock)
+    backend.session_started(charger)
+    return clock, backend, charger
+
+
+def test_backend_interface():
+    """SimulatedCharger provides IChargerBackend."""
+    assert verifyObject(IChargerBackend, SimulatedCharger(Clock()))
+
+
+def test_configures_the_charger_like_evse_manager():
+    """At session start the charger gets EVSEID, capabilities, limits, modes and dlink_ready."""
+    _, _, charger = make(max_current=125)
+    assert charger.evse_id["evse_id_din"] == "49A80737A45678"
+    assert charger.capabilities["max_export_current_A"] == 125
+    assert charger.energy_transfer_modes == ["DC_extended"]
+    assert charger.link_ready and charger.isolation_status == "Invalid"
+
+
+def test_authorizes_after_the_delay():
+    """require_auth_eim is answered Accepted after auth_delay."""
+    clock, _, charger = make(auth_delay=2)
+    charger.publish("require_auth_eim")
+    clock.advance(1.9)
+    assert charger.authorized is None
+    clock.advance(0.1)
+    assert charger.authorized is True
+
+
+def test_cable_check_and_isolation():
+    """start_cable_check leads to isolation Valid and cable_check_finished(True)."""
+    clock, _, charger = make(cable_check_duration=1.5)
+    charger.publish("start_cable_check")
+    clock.advance(1.5)
+    assert charger.cable_check_ok is True and charger.isolation_status == "Valid"
+
+
+def test_isolation_fault_fails_the_cable_check():
+    """A simulated isolation fault makes the cable check fail."""
+    clock, _, charger = make(cable_check_duration=0, isolation_status="Fault")
+    charger.publish("start_cable_check")
+    assert charger.cable_check_ok is False
+
+
+def test_follows_target_within_limits_and_meters():
+    """The output follows the EV's target with the slew rate, within the limits, and energy is metered."""
+    clock, backend, charger = make(voltage_slew_rate=100, current_slew_rate=50, max_current=80, max_power=30000, tick=0.1)
+    evse = backend.evses[charger]
+    charger.publish("start_pre_charge")
+    charger.publish("dc_ev_target_voltage_current", {"dc_ev_target_voltage": 400, "dc_ev_target_current": 2})
+    clock.advance(1.0)
+    assert charger.dc_present_values["evse_present_voltage"] == pytest.approx(100, abs=1)
+    assert charger.dc_present_values["evse_present_current"] <= 2
+    clock.pump([0.1] * 40)
+    assert charger.dc_present_values["evse_present_voltage"] == 400
+    charger.publish("current_demand_started")
+    charger.publish("dc_ev_target_voltage_current", {"dc_ev_target_voltage": 400, "dc_ev_target_current": 150})
+    clock.pump([0.1] * 30)
+    # 150 A asked, 80 A max, 30 kW / 400 V = 75 A
+    assert charger.dc_present_values["evse_present_current"] == pytest.approx(75)
+    clock.pump([0.1] * 36)
+    assert evse.energy_wh > 0
+    assert charger.meter_info["energy_Wh_import"]["total"] > 0
+    charger.publish("dc_open_contactor")
+    clock.pump([0.1] * 100)
+    assert charger.dc_present_values == {"evse_present_voltage": 0, "evse_present_current": 0}
+    assert not evse._loop.running
+
+
+def test_sessions_have_separate_evses():
+    """Two sessions get two simulated EVSEs; ending one leaves the other alone."""
+    clock = Clock()
+    backend = SimulatedCharger(clock, SimulatorSettings(auth_delay=1))
+    first, second = Charger(clock), Charger(clock)
+    backend.session_started(first)
+    backend.session_started(second)
+    first.publish("require_auth_eim")
+    backend.session_ended(first)
+    clock.advance(2)
+    assert first.authorized is None  # its pending authorization was cancelled
+    second.publish("require_auth_eim")
+    clock.advance(2)
+    assert second.authorized is True
+    assert list(backend.evses) == [second]
+
+
+def test_settings_checked():
+    """Inconsistent simulator settings are refused."""
+    with pytest.raises(ValueError):
+        SimulatorSettings(min_voltage=900, max_voltage=500)
+    with pytest.raises(ValueError):
+        SimulatorSettings(tick=0)

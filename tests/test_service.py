@@ -1,0 +1,156 @@
+"""
+The whole service tree (:mod:`evsev2g.service`, :mod:`evsev2g.tap`) in
+process on ``lo``: SDP answers per ``tls_security`` and the announced
+servers really answer.
+"""
+
+import socket
+import struct
+
+import pytest
+import pytest_twisted
+from twisted.internet.threads import deferToThread
+
+from evsev2g import session as session_module
+from evsev2g.config import load_config
+from evsev2g.sdp import SDPRequest, Security, TransportProtocol, build_request, parse_response
+from evsev2g.service import build_service
+from evsev2g.tap import Options, makeService
+from evsev2g.testing import FakeSecurity, RecordingSessionFactory
+from evsev2g.v2gtp import build_frame
+
+from tests.listeners import EXI, echo
+from tests.netclient import converse, tls12_client_context
+
+
+def sdp_ask(port: int, security: Security) -> tuple[str, int, Security]:
+    """Blocking EV-side SDP exchange with the server on ::1 (run in a thread)."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.25)
+        request = bytes([0x01, 0xFE, 0x90, 0x00, 0, 0, 0, 2, security, 0x00])
+        for _ in range(20):  # an EV resends after 250 ms [V2G2-159]
+            sock.sendto(request, ("::1", port))
+            try:
+                answer = sock.recv(64)
+                break
+            except socket.timeout:
+                continue
+        else:
+            raise AssertionError("no SDP answer")
+    assert answer[:8] == bytes.fromhex("01fe900100000014")
+    address = socket.inet_ntop(socket.AF_INET6, answer[8:24])
+    port_number, security_byte, transport = struct.unpack("!HBB", answer[24:28])
+    assert transport == 0x00
+    return address, port_number, Security(security_byte)
+
+
+def lo_config(tmp_path, mode, certs_dir):
+    """A configuration for lo with every port free."""
+    return load_config(
+        None,
+        [f"tls_security={mode}", "device=lo", "tcp_port=0", "tls_port=0", "sdp_port=0", f"certs_dir={certs_dir}"],
+    )
+
+
+@pytest.mark.parametrize(
+    "mode, with_certs, asked, expected",
+    [
+        ("prohibit", True, Security.TLS, Security.NO_TLS),
+        ("allow", True, Security.TLS, Security.TLS),
+        ("allow", True, Security.NO_TLS, Security.NO_TLS),
+        ("allow", False, Security.TLS, Security.NO_TLS),
+        ("force", True, Security.NO_TLS, Security.TLS),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_sdp_announces_a_server_that_answers(reactor, loopback, test_pki, tmp_path, mode, with_certs, asked, expected):
+    """SDP's answer follows tls_security, and the announced address and port serve V2GTP (TLS when announced)."""
+    certs = test_pki.directory if with_certs else tmp_path / "no-certs"
+    config = lo_config(tmp_path, mode, certs)
+    sessions = RecordingSessionFactory(echo)
+    service = build_service(config, loopback, reactor, sessions)
+    service.startService()
+    try:
+        address, port, security = await deferToThread(sdp_ask, service.sdp.port_number, asked)
+        assert (address, security) == ("::1", expected)
+        context = tls12_client_context() if security == Security.TLS else None
+        frame = build_frame(EXI, b"\x80\x01")
+        outcome = await deferToThread(converse, port, [frame], context=context, want=len(frame))
+        assert outcome.received == frame
+    finally:
+        await service.stopService()
+    assert (service.tcp is None) == (mode == "force")
+    assert (service.tls is None) == (mode == "prohibit" or not with_certs)
+    assert sessions.sessions[0].link.secure == (expected == Security.TLS)
+
+
+def test_allow_without_certificates_logs_how_to_make_them(loopback, tmp_path, log_events):
+    """allow without a usable certificate serves TCP only and says once how to create a test PKI."""
+    config = lo_config(tmp_path, "allow", tmp_path / "certs")
+    service = build_service(config, loopback, None, RecordingSessionFactory())
+    assert service.tls is None and service.tcp is not None
+    [line] = [line for line in log_events.text().splitlines() if "TLS server off" in line]
+    assert line.endswith(f"create a test PKI with: python -m evsev2g.pki create {tmp_path / 'certs'}")
+
+
+def test_force_without_certificates_refuses_to_start(tmp_path, monkeypatch):
+    """force without a usable certificate: makeService stops twistd with that same message."""
+    options = Options()
+    options.parseOptions(["--set", "device=lo", "--set", "tls_security=force", "--set", f"certs_dir={tmp_path}/certs"])
+    with pytest.raises(SystemExit) as caught:
+        makeService(options, reactor=object())
+    message = str(caught.value.code)
+    assert message.startswith("twistd evsev2g: tls_security is force, but no usable TLS server certificate in ")
+    assert message.endswith(f"create a test PKI with: python -m evsev2g.pki create {tmp_path}/certs")
+
+
+def test_make_service_gets_sessions_from_build_session_factory(tmp_path, monkeypatch, test_pki):
+    """makeService takes its sessions from session.build_session_factory(config, reactor), the seam the core replaces."""
+    calls = []
+    sessions = RecordingSessionFactory()
+
+    def spy(config, reactor):
+        calls.append((config, reactor))
+        return sessions
+
+    monkeypatch.setattr(session_module, "build_session_factory", spy)
+    options = Options()
+    options.parseOptions(["--set", "device=lo", "--set", f"certs_dir={test_pki.directory}"])
+    marker = object()
+    service = makeService(options, reactor=marker)
+    assert calls == [(options.config, marker)]
+    assert service.tcp.factory.session_factory is sessions and service.tls.factory.session_factory is sessions
+    assert [child.name for child in service] == ["tcp", "tls", "sdp"]
+
+
+def test_sdp_can_be_disabled(loopback, tmp_path):
+    """enable_sdp_server: false builds no SDP service (a proxy such as IsoMux does SDP)."""
+    config = load_config(None, ["device=lo", "enable_sdp_server=false", "tls_security=prohibit"])
+    service = build_service(config, loopback, None, RecordingSessionFactory(), FakeSecurity())
+    assert service.sdp is None and [child.name for child in service] == ["tcp"]
+
+
+def test_options_load_file_and_overrides(tmp_path):
+    """--config and repeated --set build the config; the device is resolved."""
+    path = tmp_path / "c.yaml"
+    path.write_text("tls_security: prohibit\ntcp_port: 50000\n")
+    options = Options()
+    options.parseOptions(["--config", str(path), "--set", "device=lo", "-s", "tcp_port=50001"])
+    assert (options.config.tls_security, options.config.tcp_port) == ("prohibit", 50001)
+    assert options.serving.address == "::1"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--set", "tls_security=on"], "twistd evsev2g: --set: tls_security: 'on' is not allowed (allowed: prohibit, allow, force)"),
+        (["--set", "device=nosuch7"], "twistd evsev2g: device: 'nosuch7' does not exist; would do: "),
+        (["--set", "colour=blue"], "twistd evsev2g: --set: colour: unknown key (known keys: "),
+    ],
+)
+def test_options_errors_are_one_line(argv, expected):
+    """Config errors end option parsing with SystemExit carrying one line."""
+    with pytest.raises(SystemExit) as caught:
+        Options().parseOptions(argv)
+    message = str(caught.value.code)
+    assert message.startswith(expected) and "\n" not in message
