@@ -6,7 +6,7 @@ EXIficient runs as one JVM (``tests/exi/oracle.py``) configured with the V2G
 options and the official XSDs of ``../shared/xsd``.  Per kind (documents of
 appHandshake, DIN 70121 and ISO 15118-2; fragments of the ISO-2 and DIN
 MsgDef sets and of xmldsig alone) the test compares
-``EVSEV2G_DIFF_EXAMPLES`` messages (default 150; the seed is
+``EVSEV2G_DIFF_EXAMPLES`` messages (default 300; the seed is
 ``EVSEV2G_DIFF_SEED``): EXIficient's encoding of ``to_xml(m)`` must equal
 ``encode(m)`` and our decoding of EXIficient's bytes must equal ``m``.  The
 only accepted divergence (empty values, see
@@ -26,7 +26,7 @@ from evsev2g.exi import load_codec
 from tests.exi.differential import KINDS, difference, oracle_xsds, run_kind
 from tests.exi.oracle import OracleError, OracleUnavailable, start_oracle
 
-EXAMPLES = int(os.environ.get("EVSEV2G_DIFF_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("EVSEV2G_DIFF_EXAMPLES", "300"))
 SEED = os.environ.get("EVSEV2G_DIFF_SEED", "ci")
 
 
