@@ -256,9 +256,12 @@ def start_oracle(xsds: dict) -> Oracle:
     java = shutil.which("java")
     if java is None:
         raise OracleUnavailable("java is not installed")
-    jar = find_jar()
-    classes = compile_harness(jar)
-    return Oracle(java, os.pathsep.join([str(jar), str(classes)]), xsds)
+    try:
+        jar = find_jar()
+        classes = compile_harness(jar)
+        return Oracle(java, os.pathsep.join([str(jar), str(classes)]), xsds)
+    except OSError as exc:                          # an unwritable cache, a broken JDK …
+        raise OracleUnavailable(f"cannot set up the EXIficient oracle: {exc}") from None
 
 
 def main(argv: list[str]) -> int:
