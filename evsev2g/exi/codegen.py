@@ -26,7 +26,7 @@ from evsev2g.exi.grammar import (EV_AT, EV_CH, EV_EE, EV_SE, EV_SE_ANY, EV_SE_UR
 from evsev2g.exi.values import representation
 from evsev2g.exi.xsd import ComplexType, SimpleType
 
-__all__ = ["generate", "EE", "CH", "BAD", "AT_BASE", "ESC_BASE"]
+__all__ = ["generate", "EE", "CH", "BAD", "AT_BASE", "ESC_BASE", "WINDOW"]
 
 EE, CH, BAD, AT_BASE, ESC_BASE = -1, -2, -3, 1000, -10
 
@@ -180,6 +180,8 @@ class Generator:
         out(ind, "ch = []")
         out(ind, "at = {}")
         out(ind, "val = None")
+        if has_loops(g):
+            out(ind, f"m_ = p + {WINDOW}")
         self.read_state(out, ind, g, offs, 0)
         for i, au in enumerate(g.attributes):
             out(ind, f"if t == {AT_BASE + i}:")
@@ -190,10 +192,15 @@ class Generator:
             out(ind, "if t == -2:")
             self.dec_value(out, ind + 1, ctype.simple_type, None)
             self.read_state(out, ind + 1, g, offs, g.simple_end)
+            # no CH: only a second-level EE may end the element (EXIficient's empty value)
+            out(ind, "else:")
+            out(ind + 1, f"t, p = escape(v, n, p, t, {gref})")
+            out(ind + 1, f"val = empty_value({self.rep(ctype.simple_type)}, p)")
         elif ctype.content == "element":
             if not g.forward:
                 out(ind, "while True:")
                 ind += 1
+                trim_stream(out, ind)
             for leaf in g.leaves:
                 self.dec_leaf(out, ind, g, offs, leaf)
             if not g.forward:
@@ -227,6 +234,7 @@ class Generator:
         else:
             out(ind + 1, f"while {cond}:")
             body = ind + 2
+            trim_stream(out, body)
         if leaf.wildcard is not None:
             out(body, f"raise wildcard(v, n, p, {self.const('G', g, key=('G', id(g)))})")
         elif count == 1:
@@ -347,6 +355,8 @@ class Generator:
         out(1, "s = 0")
         out(1, "i = 0")
         out(1, "kids = ()")
+        if splits_output(g):
+            out(1, "parts_ = None")
         out(1, "try:")
         ind = 2
         if ctype.content == "simple":
@@ -379,6 +389,8 @@ class Generator:
         else:
             out(ind, "if node.children: raise unexpected_children(node)")
         out(ind, f"c_, w_ = {enc[EE]}[s]; acc = (acc << w_) | c_; nb += w_")
+        if splits_output(g):
+            out(ind, "if parts_: acc, nb = join_bits(parts_, acc, nb)")
         out(ind, "return acc, nb")
         out(1, "except ExiError as e:")
         out(2, "e.path.insert(0, getattr(node, 'name', '?'))")
@@ -388,7 +400,7 @@ class Generator:
         out(0, "")
 
     def enc_content(self, out, ind: int, g: TypeGrammar, offs, enc) -> None:
-        sortable = g.forward and g.unique_names and not g.type.mixed
+        sortable = sortable_children(g)
         out(ind, "kids = node.children")
         if sortable:
             order = {}
@@ -401,6 +413,7 @@ class Generator:
         if not sortable:
             out(ind, "while i < L:")
             ind += 1
+            split_output(out, ind)
             out(ind, "start = i")
             if g.type.mixed:
                 out(ind, "while i < L and kids[i][0] == '#text':")
@@ -439,6 +452,8 @@ class Generator:
             out(ind + 1, "cnt = 0")
         out(ind + 1, f"while i < L and {test}{guard}:")
         body = ind + 2
+        if leaf.max != 1:
+            split_output(out, body)
         out(body, "name_, val = kids[i]")
         if len(names) == 1:
             out(body, f"c_, w_ = {enc[lo]}[s]; acc = (acc << w_) | c_; nb += w_")
@@ -498,6 +513,49 @@ class Generator:
         """Emit code checking and writing ``val`` (no CH/EE around it)."""
         rname = self.rep(st)
         out(ind, f"acc, nb = value_write(acc, nb, {rname}, val, {label!r})")
+
+
+#: Bits read or written in a loop before the stream int is trimmed or the
+#: output int set aside.  The stream and the output are single Python ints,
+#: and shifting one costs time in proportion to its length; without this,
+#: long lists (1024 PMaxScheduleEntry) would cost time quadratic in the
+#: message size.
+WINDOW = 8192
+
+
+def has_loops(g: TypeGrammar) -> bool:
+    """Whether a type's decoder has loops (repeated leaves, or loops over groups)."""
+    return not g.forward or any(leaf.max != 1 for leaf in g.leaves)
+
+
+def sortable_children(g: TypeGrammar) -> bool:
+    """Whether the encoder may put hand-built children in schema order by name."""
+    return g.forward and g.unique_names and not g.type.mixed
+
+
+def splits_output(g: TypeGrammar) -> bool:
+    """Whether a type's encoder has loops (see :func:`split_output`)."""
+    return g.type.content == "element" and (not sortable_children(g)
+                                            or any(leaf.max != 1 for leaf in g.leaves))
+
+
+def trim_stream(out, ind: int) -> None:
+    """
+    Emit, at the top of a decode loop: once more than :data:`WINDOW` bits
+    were read since the last trim, clear the bits before ``p`` in the local
+    stream int, so that the shifts of later reads cost only what lies
+    between the trim and the read (bit offsets do not change).
+    """
+    out(ind, f"if p > m_: v &= (1 << (n - p)) - 1; m_ = p + {WINDOW}")
+
+
+def split_output(out, ind: int) -> None:
+    """
+    Emit, at the top of an encode loop: once the output int holds more than
+    :data:`WINDOW` bits, set it aside in ``parts_`` and go on with an empty
+    one; ``join_bits`` puts the parts together before the function returns.
+    """
+    out(ind, f"if nb > {WINDOW}: parts_ = (parts_ or []) + [(acc, nb)]; acc = 0; nb = 0")
 
 
 def count_branches(leaf) -> list:

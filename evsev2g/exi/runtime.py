@@ -243,6 +243,24 @@ def simple_write(acc: int, nb: int, rep: Representation, value, name: str) -> tu
     return acc << 1, nb + 1
 
 
+def join_bits(parts: list, acc: int, nb: int) -> tuple[int, int]:
+    """
+    Put output ints set aside by an encode loop back together (pairwise, so
+    the cost grows as n log n, not n²).
+
+    :param parts: ``[(bits, count)]`` in stream order; :param acc: the last
+        part's bits; :param nb: their count.
+    :returns: ``(acc, nb)`` of the whole.
+    """
+    parts = parts + [(acc, nb)]
+    while len(parts) > 1:
+        merged = [((a << d) | c, b + d) for (a, b), (c, d) in zip(parts[::2], parts[1::2])]
+        if len(parts) % 2:
+            merged.append(parts[-1])
+        parts = merged
+    return parts[0]
+
+
 def not_a_message(node) -> ExiError:
     """:returns: the error for a plain value where an element node is needed."""
     return ExiError(f"expected a Message here, got {type(node).__name__} {node!r}")
@@ -303,7 +321,8 @@ def runtime_namespace(limits: Limits) -> dict:
         "read_uint": read_uint, "write_uint": write_uint, "write_chars": write_chars,
         "over_budget": over_budget, "too_deep": too_deep, "too_many": too_many, "too_long": too_long,
         "out_of_range": out_of_range, "bad_end": bad_end, "failed": failed, "escape": escape,
-        "wildcard": wildcard, "simple_child": simple_child, "bad_value": bad_value,
+        "wildcard": wildcard, "simple_child": simple_child, "empty_value": empty_value,
+        "bad_value": bad_value, "join_bits": join_bits,
         "value_write": value_write, "simple_write": simple_write, "not_a_message": not_a_message,
         "unknown_attribute": unknown_attribute, "unexpected_children": unexpected_children,
         "misplaced": misplaced,

@@ -101,13 +101,29 @@ def read_chars(v: int, n: int, p: int, count: int, max_len: int) -> tuple[str, i
     raw = ((v >> (n - p - 8 * count)) & ((1 << (8 * count)) - 1)).to_bytes(count, "big")
     if raw.isascii():
         return raw.decode("ascii"), p + 8 * count
+    # Unsigned Integers are whole octets: parse the octets after p (a code point
+    # up to 0x10FFFF takes at most 3), instead of shifting the stream per character
+    k = min((n - p) // 8, 3 * count)
+    raw = ((v >> (n - p - 8 * k)) & ((1 << (8 * k)) - 1)).to_bytes(k, "big")
     chars = []
+    i = 0
     for _ in range(count):
-        cp, p = read_uint(v, n, p)
+        cp = shift = 0
+        while True:
+            if i >= k:
+                raise ExiError("truncated: stream ends inside a string", bit=p + 8 * i)
+            octet = raw[i]
+            i += 1
+            cp |= (octet & 0x7F) << shift
+            if octet < 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise ExiError("character code point out of range", bit=p + 8 * i)
         if cp > 0x10FFFF:
-            raise ExiError(f"character code point {cp:#x} out of range", bit=p)
+            raise ExiError(f"character code point {cp:#x} out of range", bit=p + 8 * i)
         chars.append(chr(cp))
-    return "".join(chars), p
+    return "".join(chars), p + 8 * i
 
 
 def write_chars(acc: int, nb: int, text: str) -> tuple[int, int]:
@@ -115,9 +131,14 @@ def write_chars(acc: int, nb: int, text: str) -> tuple[int, int]:
     if text.isascii():
         k = len(text)
         return (acc << (8 * k)) | int.from_bytes(text.encode("ascii"), "big"), nb + 8 * k
+    out = bytearray()
     for ch in text:
-        acc, nb = write_uint(acc, nb, ord(ch))
-    return acc, nb
+        cp = ord(ch)
+        while cp >= 0x80:
+            out.append(0x80 | (cp & 0x7F))
+            cp >>= 7
+        out.append(cp)
+    return (acc << (8 * len(out))) | int.from_bytes(out, "big"), nb + 8 * len(out)
 
 
 def _bounds(facets: dict) -> tuple:
@@ -374,7 +395,9 @@ class Representation:
             if kind == "string":
                 return text
             if kind == "enum":
-                return self.values[self.lexical.index(_collapse(text) if self.collapse else text)]
+                # exact first; else whitespace-collapsed, as EXIficient accepts " OK " for "OK"
+                # (harmless: no enumeration value has edge or double spaces)
+                return self.values[self.lexical.index(text if text in self.lexical else _collapse(text))]
             if kind == "decimal":
                 return Decimal(text.strip())
             if kind == "float":
@@ -440,12 +463,10 @@ def _make(st: SimpleType) -> Representation:
     if st.enumeration is not None and builtin not in ("QName", "NOTATION"):
         base_rep = _make_atomic(st, builtin)
         lexical = list(st.enumeration)
-        collapse = base_rep.kind != "string"
         values = [base_rep.from_text(x) for x in lexical]
         rep = Representation("enum", st, values=values, index={val: i for i, val in enumerate(values)},
                              width=(len(values) - 1).bit_length() if len(values) > 1 else 0)
         rep.lexical = lexical
-        rep.collapse = collapse
         return rep
     return _make_atomic(st, builtin)
 

@@ -8,100 +8,76 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from evsev2g.exi import ExiError, Message, load_codec
-from evsev2g.exi.grammar import EV_AT, EV_EE, EV_SE
-from evsev2g.exi.values import representation
-from evsev2g.exi.xsd import ComplexType
+from evsev2g.exi import ExiError, load_codec
+from tests.exi.differential import difference
+from tests.exi.instances import SMALL, HypothesisChooser, InstanceGenerator
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example, HealthCheck.data_too_large])
-TEXT = st.text(alphabet="abcXYZ019 .:*-_/#äé€", max_size=12)
-
-
-def draw_value(data, stype):
-    """Draw a valid Python value of a simple type."""
-    rep = representation(stype)
-    kind = rep.kind
-    if kind in ("nbit", "uint", "int"):
-        lo = rep.lo if rep.lo is not None else -(2 ** 70)
-        hi = rep.hi if rep.hi is not None else 2 ** 70
-        return data.draw(st.integers(lo, hi))
-    if kind == "bool":
-        return data.draw(st.booleans())
-    if kind == "enum":
-        return data.draw(st.sampled_from(rep.values))
-    if kind == "binary":
-        return data.draw(st.binary(min_size=rep.min_len, max_size=max(rep.min_len, min(rep.max_len or 24, 24))))
-    if kind == "string":
-        text = data.draw(st.text(alphabet="abcXYZ019 .:*-_/#äé€", min_size=rep.min_len,
-                                 max_size=max(rep.min_len, min(rep.max_len or 12, 12))))
-        return text
-    raise AssertionError(f"no strategy for {kind}")
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example,
+                                           HealthCheck.data_too_large])
 
 
-def draw_element(data, codec, decl, depth=0):
-    """Draw a valid element of ``decl`` by walking its grammar's states."""
-    t = decl.type
-    if not isinstance(t, ComplexType):
-        return draw_value(data, t)
-    g = codec.grammars.grammar(t)
-    attrs, children, value = {}, [], None
-    state = g.states[0]
-    counts = {}
-    while True:
-        choices = [ev for ev in state.events
-                   if ev[0] in (EV_AT, EV_EE) or ev[0] == EV_SE and not
-                   g.leaves[ev[1][0]].alternatives[ev[1][1]].abstract]
-        if t.content == "simple" and state.index == g.content_start:
-            choices = [ev for ev in state.events if ev[0] == EV_AT] + [("CH", None)]
-        if depth > 6 and any(ev[0] == EV_EE for ev in choices):
-            choices = [ev for ev in choices if ev[0] == EV_EE]
-        ev = data.draw(st.sampled_from(choices))
-        if ev[0] == EV_EE:
-            break
-        if ev[0] == "CH":
-            value = draw_value(data, t.simple_type)
-            state = g.states[g.simple_end]
-            continue
-        if ev[0] == EV_AT:
-            au = g.attributes[ev[1]]
-            attrs[au.name] = draw_value(data, au.type)
-            state = g.states[g.after_attr[ev[1]]]
-            continue
-        leaf = g.leaves[ev[1][0]]
-        alt = leaf.alternatives[ev[1][1]]
-        prev = children[-1][2] if children else None
-        counts[leaf.index] = counts.get(leaf.index, 0) + 1 if prev == leaf.index else 1
-        children.append((alt.name, draw_element(data, codec, alt, depth + 1), leaf.index))
-        state = g.states[g.after_leaf[(leaf.index, leaf.count_class(counts[leaf.index]))]]
-    return Message(decl.name, [(k, v) for k, v, _ in children], attrs=attrs, value=value)
-
-
-def message_strategy(codec):
-    """Random valid V2G_Message/handshake documents of a codec."""
-    root_names = {"appHandshake": ["supportedAppProtocolReq", "supportedAppProtocolRes"]}
-    names = root_names.get(codec.name, ["V2G_Message"])
+def message_strategy(codec, fragment_grammar=False):
+    """
+    Random valid documents of a codec (any global element as root, mostly
+    ``V2G_Message``), or fragment roots of its fragment grammar
+    (``fragment_grammar=None``, or ``"xmldsig"``), drawn from the schema model
+    by :class:`~tests.exi.instances.InstanceGenerator` with the small profile.
+    """
+    if fragment_grammar is False:
+        gset = codec.grammars
+        roots = [[d] for d in gset.globals]
+        favourite = [[d] for d in gset.globals if d.name == "V2G_Message"]
+    else:
+        gset = codec._fragment_engine(fragment_grammar).gset
+        roots = [decls for _, decls in gset.fragment_elements]
+        favourite = []
 
     @st.composite
     def build(draw):
-        name = draw(st.sampled_from(names))
-        decl = next(d for d in codec.grammars.globals if d.name == name)
-        drawer = type("Drawer", (), {"draw": staticmethod(draw)})
-        return draw_element(drawer, codec, decl)
+        gen = InstanceGenerator(gset.schema, HypothesisChooser(draw), SMALL)
+        pool = [r for r in roots if any(gen.producible(d) for d in r)]
+        if favourite and draw(st.booleans()):
+            pool = favourite
+        return gen.fragment_root(draw(st.sampled_from(pool)))
     return build()
 
 
 @pytest.mark.parametrize("name", ["appHandshake", "din70121", "iso15118-2"])
 def test_random_valid_messages_round_trip(name):
-    """``decode(encode(m)) == m`` and ``from_xml(to_xml(m)) == m`` for random valid messages."""
+    """
+    ``decode(encode(m)) == m`` and ``from_xml(to_xml(m)) == m`` for random
+    valid messages, with the Python types of values compared too.
+    """
     codec = load_codec(name)
 
     @SETTINGS
     @given(message_strategy(codec))
     def check(msg):
         data = codec.encode(msg)
-        assert codec.decode(data) == msg
+        assert difference(msg, codec.decode(data)) is None
         assert codec.encode(codec.decode(data)) == data
-        assert codec.from_xml(codec.to_xml(msg)) == msg
+        assert difference(msg, codec.from_xml(codec.to_xml(msg))) is None
+    check()
+
+
+@pytest.mark.parametrize("grammar", [None, "xmldsig"])
+def test_random_fragments_round_trip(grammar):
+    """
+    Random fragment roots of the ISO-2 MsgDef fragment grammar (including
+    ``eMAID`` and its element fragment grammar) and of xmldsig alone
+    (``SignedInfo`` …) round-trip through ``encode_fragment``/``decode_fragment``
+    and through XML.
+    """
+    codec = load_codec("iso15118-2")
+
+    @SETTINGS
+    @given(message_strategy(codec, grammar))
+    def check(msg):
+        data = codec.encode_fragment(msg, grammar=grammar)
+        assert difference(msg, codec.decode_fragment(data, grammar=grammar)) is None
+        assert codec.encode_fragment(codec.decode_fragment(data, grammar=grammar), grammar=grammar) == data
+        assert difference(msg, codec.from_xml(codec.to_xml(msg))) is None
     check()
 
 
