@@ -148,11 +148,11 @@ class SECCService(MultiService):
         :raises SystemExit: as :meth:`privilegedStartService`.
         """
         _exit_on_startup_error(super().startService)
-        offers = self.offers()
         log.info(
             "evsev2g {version} on {interface} [{address}]: TCP port {tcp}, TLS port {tls}, SDP {sdp}",
             version=evsev2g.__version__, interface=self.serving.interface, address=self.serving.address,
-            tcp=offers.tcp_port or "off", tls=offers.tls_port or "off",
+            tcp=self.tcp.port_number if self.tcp is not None else "off",
+            tls=self.tls.port_number if self.tls is not None else "off",
             sdp=f"UDP port {self.sdp.port_number}" if self.sdp is not None else "off",
         )
         if self.tls is not None and not self.tls_useful:
