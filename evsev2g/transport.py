@@ -323,8 +323,18 @@ class V2GTPConnection(Protocol):
         self._timer = None
 
     def _time_out(self, why: str, expected: bool = False) -> None:
-        """A timer ran out: say why and drop the connection."""
+        """
+        A timer ran out: say why and drop the connection.  After the FIN
+        wait on plain TCP (``expected``) the socket is closed the ordinary
+        way, as EvseV2G closes it, not reset: the EV already has our FIN and
+        a finished session.
+        """
         self._timer = None
+        if expected and not self.secure:
+            self._why = why
+            self.log.info("{peer}: closing the connection: {why}", peer=self._peer_text, why=why)
+            self.transport.loseConnection()
+            return
         self._drop(why, expected=expected)
 
     def _drop(self, why: str, failed: bool = False, expected: bool = False) -> None:
