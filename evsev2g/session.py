@@ -164,6 +164,16 @@ class V2GSession:
         :param reason: why, for the log.
         """
         self._gone = True
+        if not self.ended:
+            # The EV went away (unplugged, crashed, gave up) before the
+            # session ended: worth a warning when debugging a car.
+            self.log.warn(
+                "{session}: the connection ended before the session did ({reason}); last request {last}",
+                session=self.label,
+                reason=reason,
+                last=self._last_request if self.machine is None else self.machine.last_request,
+            )
+            reason = f"connection lost: {reason}"
         self._end(reason, close=False)
 
     # -- steps ------------------------------------------------------------------

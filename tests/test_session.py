@@ -173,8 +173,12 @@ def test_dlink_down_drops_the_connection():
     assert vars_.names()[-1] == "dlink_error"
 
 
-def test_disconnect_mid_charge_then_new_session():
-    """The EV vanishing mid-charge ends that session cleanly; the next connection works."""
+def test_disconnect_mid_charge_then_new_session(log_events):
+    """
+    The EV vanishing mid-charge (Josev's EVCC dropping TCP after three
+    CurrentDemandRes) ends that session cleanly, with a warning naming the
+    last request; the next connection works.
+    """
     rig = Rig()
     link, session, vars_ = rig.connect()
     handshake(rig, link, session)
@@ -184,6 +188,8 @@ def test_disconnect_mid_charge_then_new_session():
         sid = SID
     session.connection_lost("connection reset")
     assert vars_.names()[-4:] == ["current_demand_finished", "dc_open_contactor", "hlc_session_failed", "dlink_error"]
+    assert "the connection ended before the session did (connection reset); last request CurrentDemandReq" in log_events.text()
+    assert "DIN session ends (connection lost: connection reset); last request CurrentDemandReq" in log_events.text()
     assert rig.backend.evses == {}
     link2, session2, _ = rig.connect()
     assert handshake(rig, link2, session2).ResponseCode == "OK_SuccessfulNegotiation"
