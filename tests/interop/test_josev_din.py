@@ -18,6 +18,24 @@ installed, or when the kernel refuses network namespaces.  Deselect with
 
 Each Josev run takes about 10 s: 3 s for its JVM, the session, and 5 s
 that Josev waits after SessionStopRes before it closes TCP.
+
+What Josev 0.31.2 does that is its own, not ours to change (seen while
+writing these tests; kept here for whoever reads a failure):
+
+- its configuration loader puts ``supportedProtocols`` through a ``set``, so
+  the priorities it offers depend on the hash seed (the driver fixes them);
+- with TLS it removes DIN from its offer and may send a
+  supportedAppProtocolReq with no AppProtocol at all (we answer
+  Failed_NoNegotiation);
+- with ``chargeLoopCycle`` 1 it sends WeldingDetectionReq straight after
+  PowerDeliveryRes(ReadyToCharge=true), skipping CurrentDemand and
+  PowerDelivery(stop): we answer FAILED_SequenceError and close, as DIN asks
+  ([V2G-DC-462]);
+- it stops on EVSEIsolationStatus Warning after CableCheck (DIN allows
+  Warning, [V2G-DC-499]) and, while stopping, sends its last CableCheckReq
+  once more instead of SessionStopReq (answered FAILED_SequenceError);
+- on any FAILED answer it stops without SessionStopReq, and it closes TCP
+  5 s after SessionStopRes (our SECC closes it after 2 s + 3 s).
 """
 
 from __future__ import annotations
@@ -84,7 +102,10 @@ def josev_python() -> Path:
     python = venv / "bin" / "python"
     if josev_ready(python):
         return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        venv.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        pytest.skip(f"no place for Josev's virtualenv at {venv}: {error.strerror}")
     steps = (
         [sys.executable, "-m", "venv", "--clear", str(venv)],
         [str(python), "-m", "pip", "install", "-q", JOSEV, *JOSEV_EXTRAS],
