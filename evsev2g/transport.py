@@ -334,6 +334,10 @@ class V2GTPConnection(Protocol):
             self._why = why
             self.log.info("{peer}: closing the connection: {why}", peer=self._peer_text, why=why)
             self.transport.loseConnection()
+            if not self._gone:
+                # Our FIN has not even gone out (an EV that reads nothing):
+                # give it one more FIN wait, then drop.
+                self._timer = self._clock.callLater(self._settings.fin_wait, self._drop, why)
             return
         self._drop(why, expected=expected)
 

@@ -178,6 +178,19 @@ def test_orderly_close_gives_up_after_fin_wait(log_events):
     assert event["log_level"] == LogLevel.info
 
 
+def test_close_of_an_ev_that_reads_nothing_ends_in_a_drop():
+    """When even the ordinary close cannot finish (our data and FIN stuck), the connection is dropped one FIN wait later."""
+    connection, sessions, clock = connect()
+    connection.close()
+    clock.advance(2.0)
+    clock.advance(3.0)
+    assert connection.transport.disconnecting and not connection.transport.aborted
+    clock.advance(3.0)
+    assert connection.transport.aborted
+    lose(connection, ConnectionLost)
+    assert sessions.sessions[0].lost == ["the EV did not close its side within 3 s"]
+
+
 def test_tls_close_sends_close_notify():
     """On TLS, close() is the TLS layer's loseConnection (close_notify) after the close delay, bounded by the FIN wait."""
     connection, _, clock = connect(secure=True)
