@@ -165,6 +165,12 @@ class IProtocolVersion(Interface):
         "The configuration flag that enables it (``str``, e.g. ``supported_DIN70121``), or "
         "``None`` when it is always enabled."
     )
+    allows_tls = Attribute(
+        "Whether the protocol may run over TLS (``bool``): ``True`` for ISO 15118-2, ``False`` for "
+        "DIN SPEC 70121, which never does ([V2G-DC-618]: the SDP answer for DIN is always TCP without "
+        "TLS).  While no enabled protocol allows TLS, SDP answers an EV asking for TLS with the TCP "
+        "server (0x10) when there is one."
+    )
 
     def usable_with(charger):
         """

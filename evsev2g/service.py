@@ -8,11 +8,18 @@ yet.  Which servers exist follows ``tls_security``: ``prohibit`` → TCP only;
 provider has no usable certificate (said once in the log, with the command
 that makes a test PKI).  ``force`` without a usable certificate refuses to
 start with that same message.
+
+SDP announces TLS only when a protocol the sessions can negotiate runs over
+TLS: DIN SPEC 70121 never does ([V2G-DC-618]), so while it is the only one
+served, an EV asking for TLS is given the TCP server (0x10) and goes on
+with DIN instead of reaching a TLS server where no protocol can be agreed.
+Only ``force`` (no TCP server) still announces TLS then, with a warning at
+start-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from twisted.application.service import MultiService
 from twisted.logger import Logger
@@ -94,22 +101,35 @@ class SECCService(MultiService):
 
     :param config: the configuration.
     :param serving: the interface and address served.
+    :param tls_protocols: the names of the protocols that can be agreed
+        over TLS, or ``None`` when unknown (TLS is then announced whenever
+        it runs).
     """
 
-    def __init__(self, config: Config, serving: ServingAddress):
+    def __init__(self, config: Config, serving: ServingAddress, tls_protocols: Sequence[str] | None = None):
         super().__init__()
         self.config = config
         self.serving = serving
+        self.tls_protocols = None if tls_protocols is None else list(tls_protocols)
         self.tcp: V2GTPListenerService | None = None
         self.tls: V2GTPListenerService | None = None
         self.sdp: SDPService | None = None
 
+    @property
+    def tls_useful(self) -> bool:
+        """Whether an EV could agree on any protocol over TLS (``True`` when unknown)."""
+        return self.tls_protocols is None or bool(self.tls_protocols)
+
     def offers(self) -> Offers:
-        """:returns: the servers running now, for SDP answers."""
+        """
+        :returns: the servers running now, for SDP answers; the TLS server
+            is left out while it is of no use and a TCP server runs.
+        """
+        tls = self.tls if self.tls_useful or self.tcp is None else None
         return Offers(
             self.serving.packed,
             self.tcp.port_number if self.tcp is not None else None,
-            self.tls.port_number if self.tls is not None else None,
+            tls.port_number if tls is not None else None,
         )
 
     def privilegedStartService(self) -> None:
@@ -128,13 +148,19 @@ class SECCService(MultiService):
         :raises SystemExit: as :meth:`privilegedStartService`.
         """
         _exit_on_startup_error(super().startService)
-        offers = self.offers()
         log.info(
             "evsev2g {version} on {interface} [{address}]: TCP port {tcp}, TLS port {tls}, SDP {sdp}",
             version=evsev2g.__version__, interface=self.serving.interface, address=self.serving.address,
-            tcp=offers.tcp_port or "off", tls=offers.tls_port or "off",
+            tcp=self.tcp.port_number if self.tcp is not None else "off",
+            tls=self.tls.port_number if self.tls is not None else "off",
             sdp=f"UDP port {self.sdp.port_number}" if self.sdp is not None else "off",
         )
+        if self.tls is not None and not self.tls_useful:
+            why = "no enabled protocol runs over TLS (DIN SPEC 70121 never does, [V2G-DC-618])"
+            if self.tcp is None:
+                log.warn("tls_security is force, but {why}: no EV can agree on a protocol", why=why)
+            else:
+                log.info("{why}: SDP answers TCP to EVs that ask for TLS", why=why)
 
 
 def build_service(
@@ -144,6 +170,7 @@ def build_service(
     sessions: ISessionFactory,
     security: ISecurity | None = None,
     answering: Callable[[], bool] = always,
+    tls_protocols: Sequence[str] | None = None,
 ) -> SECCService:
     """
     Assemble the SECC's services.
@@ -155,13 +182,17 @@ def build_service(
     :param sessions: makes the session of each connection.
     :param security: the security provider (default: files in ``certs_dir``).
     :param answering: whether SDP answers right now (default: always).
+    :param tls_protocols: the names of the protocols the sessions can agree
+        over TLS (``SessionFactory.tls_protocols()``), or ``None`` when
+        unknown; an empty list keeps SDP from announcing TLS while a TCP
+        server runs.
     :returns: the top-level service, not started.
     :raises StartupError: when TLS is forced but unusable, or key logging
         has nowhere to go.
     """
     security = security if security is not None else FileSecurity(config.certs_dir)
     creator = tls_creator(config, security)
-    top = SECCService(config, serving)
+    top = SECCService(config, serving, tls_protocols)
     registry = ConnectionRegistry()
 
     def listener(port: int, tls: TLSServerCreator | None) -> V2GTPListenerService:

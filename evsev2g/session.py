@@ -102,10 +102,8 @@ class V2GSession:
         # EvseV2G publishes this once when ready; a session-scoped seam
         # publishes it at each session start: every protocol configuration
         # enables, whatever update_supported_app_protocols restricts later.
-        flags = factory.settings.protocol_flags
         self.charger.publish(
-            "supported_app_protocols_secc",
-            {"app_protocols": [v.name for v in factory.versions if v.config_key is None or flags.get(v.config_key, True)]},
+            "supported_app_protocols_secc", {"app_protocols": [v.name for v in factory.configured_versions()]}
         )
         self._stop_observing = self.charger.observe(self._charger_command)
         self._arm_sequence_timer()
@@ -166,6 +164,16 @@ class V2GSession:
         :param reason: why, for the log.
         """
         self._gone = True
+        if not self.ended:
+            # The EV went away (unplugged, crashed, gave up) before the
+            # session ended: worth a warning when debugging a car.
+            self.log.warn(
+                "{session}: the connection ended before the session did ({reason}); last request {last}",
+                session=self.label,
+                reason=reason,
+                last=self._last_request if self.machine is None else self.machine.last_request,
+            )
+            reason = f"connection lost: {reason}"
         self._end(reason, close=False)
 
     # -- steps ------------------------------------------------------------------
@@ -371,6 +379,22 @@ class SessionFactory:
         if codec is None:
             codec = self._codecs[protocol.schema] = self._codec_loader(protocol.schema)
         return codec
+
+    def configured_versions(self) -> list:
+        """
+        :returns: the protocol plugins the configuration enables
+            (``supported_DIN70121`` …), whatever a charger restricts later.
+        """
+        flags = self.settings.protocol_flags
+        return [v for v in self.versions if v.config_key is None or flags.get(v.config_key, True)]
+
+    def tls_protocols(self) -> list[str]:
+        """
+        :returns: the names of the enabled protocols that may run over TLS;
+            empty while only DIN SPEC 70121 is served, which never does
+            ([V2G-DC-618]), so SDP has no reason to announce TLS.
+        """
+        return [v.name for v in self.configured_versions() if v.allows_tls]
 
     def preload(self) -> None:
         """Load every plugin's codec now rather than at the first session."""

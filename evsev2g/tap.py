@@ -80,6 +80,16 @@ def makeService(options: Options, reactor=None):
         # (EvseV2G gates SDP on dlink_ready the same way), when the session
         # factory can tell.
         answering = getattr(sessions, "link_ready", always)
-        return build_service(options.config, options.serving, reactor, sessions, answering=answering)
+        # SDP announces TLS only when a protocol can be agreed over it (DIN
+        # SPEC 70121 never runs over TLS), when the session factory can tell.
+        tls_protocols = getattr(sessions, "tls_protocols", None)
+        return build_service(
+            options.config,
+            options.serving,
+            reactor,
+            sessions,
+            answering=answering,
+            tls_protocols=tls_protocols() if tls_protocols is not None else None,
+        )
     except StartupError as error:
         raise SystemExit(f"twistd evsev2g: {error}") from None

@@ -15,9 +15,11 @@ Timers (clock injected):
 * TLS: ``tls_timeout`` bounds the handshake, and any stall in the middle of
   a frame (bytes of a frame arrived, the rest does not come).  Silence
   between whole messages is the session's V2G_SECC_Sequence_Timeout.
-* Orderly close (:meth:`V2GTPConnection.close`): flush, then half-close and
-  wait up to :data:`FIN_WAIT` seconds for the EV's FIN before dropping the
-  connection, as EvseV2G does because some EVs dislike an abrupt close.
+* Orderly close (:meth:`V2GTPConnection.close`): flush, give the EV
+  :data:`CLOSE_DELAY` seconds to close first, then half-close and wait up to
+  :data:`FIN_WAIT` seconds for the EV's FIN before dropping the connection,
+  as EvseV2G does: some EVs dislike an abrupt close, and some insist on
+  sending the first FIN themselves.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ from evsev2g.ports import PortService, listen_in_range
 from evsev2g.tls import TLSServerCreator, describe_session
 from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, V2GTPStreamParser, build_frame
 
+#: Seconds an orderly close waits for the EV to close its side before
+#: sending our FIN: cars want to send the first FIN after SessionStopRes
+#: (EvseV2G waits 2 s for it since field tests showed cars that did not
+#: like the charger's FIN first; Josev's EVCC closes 5 s after
+#: SessionStopRes).
+CLOSE_DELAY = 2.0
+
 #: Seconds an orderly close waits for the EV's FIN after our own
 #: (EvseV2G: "some EVs did not like the immediate shutdown").
 FIN_WAIT = 3.0
@@ -59,6 +68,8 @@ class ConnectionSettings:
     :param io_timeout: seconds for the TLS handshake (TLS only) and for a
         stalled frame, or ``None`` for no such bound (plain TCP).
     :param fin_wait: seconds an orderly close waits for the EV's FIN.
+    :param close_delay: seconds an orderly close waits for the EV to close
+        first, before sending our FIN.
     """
 
     secure: bool
@@ -66,6 +77,7 @@ class ConnectionSettings:
     max_connections: int
     io_timeout: float | None = None
     fin_wait: float = FIN_WAIT
+    close_delay: float = CLOSE_DELAY
 
 
 class ConnectionRegistry:
@@ -154,18 +166,32 @@ class V2GTPConnection(Protocol):
 
     def close(self) -> None:
         """
-        Orderly close: everything written goes out, then our FIN (TLS:
-        close_notify); the EV has :data:`FIN_WAIT` seconds to close its side.
+        Orderly close: everything written goes out; the EV has
+        :data:`CLOSE_DELAY` seconds to close first (we then close at once),
+        then our FIN (TLS: close_notify) follows and the EV has
+        :data:`FIN_WAIT` more seconds to close its side.  Requests arriving
+        meanwhile are ignored.
         """
         if self._closing or self._gone:
             return
         self._closing = True
         self._cancel_timer()
+        if self._settings.close_delay > 0:
+            self._timer = self._clock.callLater(self._settings.close_delay, self._half_close)
+        else:
+            self._half_close()
+
+    def _half_close(self) -> None:
+        """Send our FIN (TLS: close_notify) and wait for the EV's."""
+        self._timer = None
+        if self._gone:
+            return
         if self.secure:
             self.transport.loseConnection()
         else:
             self.transport.loseWriteConnection()
-        self._start_timer(self._settings.fin_wait, f"the EV did not close its side within {self._settings.fin_wait:g} s")
+        wait = self._settings.fin_wait
+        self._start_timer(wait, f"the EV did not close its side within {wait:g} s", expected=True)
 
     def abort(self) -> None:
         """Drop the connection at once."""
@@ -280,10 +306,15 @@ class V2GTPConnection(Protocol):
 
     # -- timers -------------------------------------------------------------
 
-    def _start_timer(self, seconds: float, why: str) -> None:
-        """Abort the connection after ``seconds`` unless cancelled first."""
+    def _start_timer(self, seconds: float, why: str, expected: bool = False) -> None:
+        """
+        Abort the connection after ``seconds`` unless cancelled first.
+
+        :param expected: the drop is no fault (an EV keeping its side open
+            after the session ended): logged as information, not a warning.
+        """
         self._cancel_timer()
-        self._timer = self._clock.callLater(seconds, self._time_out, why)
+        self._timer = self._clock.callLater(seconds, self._time_out, why, expected)
 
     def _cancel_timer(self) -> None:
         """Stop the running timer, if any."""
@@ -291,21 +322,38 @@ class V2GTPConnection(Protocol):
             self._timer.cancel()
         self._timer = None
 
-    def _time_out(self, why: str) -> None:
-        """A timer ran out: say why and drop the connection."""
+    def _time_out(self, why: str, expected: bool = False) -> None:
+        """
+        A timer ran out: say why and drop the connection.  After the FIN
+        wait on plain TCP (``expected``) the socket is closed the ordinary
+        way, as EvseV2G closes it, not reset: the EV already has our FIN and
+        a finished session.
+        """
         self._timer = None
-        self._drop(why)
+        if expected and not self.secure:
+            self._why = why
+            self.log.info("{peer}: closing the connection: {why}", peer=self._peer_text, why=why)
+            self.transport.loseConnection()
+            if not self._gone:
+                # Our FIN has not even gone out (an EV that reads nothing):
+                # give it one more FIN wait, then drop.
+                self._timer = self._clock.callLater(self._settings.fin_wait, self._drop, why)
+            return
+        self._drop(why, expected=expected)
 
-    def _drop(self, why: str, failed: bool = False) -> None:
+    def _drop(self, why: str, failed: bool = False, expected: bool = False) -> None:
         """
         Drop the connection without an answer, logging why.
 
         :param why: the reason, also given to the session.
         :param failed: log the exception being handled (a bug), not a warning.
+        :param expected: no fault of anybody's: logged as information.
         """
         self._why = why
         if failed:
             self.log.failure("{peer}: dropping the connection: {why}", peer=self._peer_text, why=why)
+        elif expected:
+            self.log.info("{peer}: dropping the connection: {why}", peer=self._peer_text, why=why)
         else:
             self.log.warn("{peer}: dropping the connection: {why}", peer=self._peer_text, why=why)
         self.abort()

@@ -18,7 +18,14 @@ def answer_and_close(session, payload_type, payload):
 
 
 def start_listener(
-    reactor, serving, sessions, tls: TLSServerCreator | None = None, max_payload=1024, io_timeout=15.0, fin_wait=3.0
+    reactor,
+    serving,
+    sessions,
+    tls: TLSServerCreator | None = None,
+    max_payload=1024,
+    io_timeout=15.0,
+    fin_wait=3.0,
+    close_delay=2.0,
 ):
     """
     A started TCP (or TLS, given a creator) listener at a free dynamic port.
@@ -31,6 +38,7 @@ def start_listener(
         max_connections=4,
         io_timeout=io_timeout if tls is not None else None,
         fin_wait=fin_wait,
+        close_delay=close_delay,
     )
     factory = V2GTPServerFactory(sessions, settings, ConnectionRegistry(), reactor)
     service = V2GTPListenerService(reactor, serving, 0, factory, tls)

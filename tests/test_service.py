@@ -10,6 +10,7 @@ import struct
 import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel, formatEvent
 
 from evsev2g import session as session_module
 from evsev2g.config import load_config
@@ -53,22 +54,33 @@ def lo_config(tmp_path, mode, certs_dir):
 
 
 @pytest.mark.parametrize(
-    "mode, with_certs, asked, expected",
+    "mode, with_certs, asked, expected, tls_protocols",
     [
-        ("prohibit", True, Security.TLS, Security.NO_TLS),
-        ("allow", True, Security.TLS, Security.TLS),
-        ("allow", True, Security.NO_TLS, Security.NO_TLS),
-        ("allow", False, Security.TLS, Security.NO_TLS),
-        ("force", True, Security.NO_TLS, Security.TLS),
+        ("prohibit", True, Security.TLS, Security.NO_TLS, None),
+        ("allow", True, Security.TLS, Security.TLS, None),
+        ("allow", True, Security.TLS, Security.TLS, ["ISO15118D2"]),
+        ("allow", True, Security.NO_TLS, Security.NO_TLS, None),
+        ("allow", False, Security.TLS, Security.NO_TLS, None),
+        # Only DIN 70121 served: it never runs over TLS ([V2G-DC-618]), so an
+        # EV asking for TLS is sent to the TCP server (Josev's EVCC would
+        # otherwise drop DIN from its offer and no protocol could be agreed).
+        ("allow", True, Security.TLS, Security.NO_TLS, []),
+        ("force", True, Security.NO_TLS, Security.TLS, None),
+        ("force", True, Security.NO_TLS, Security.TLS, []),
     ],
 )
 @pytest_twisted.ensureDeferred
-async def test_sdp_announces_a_server_that_answers(reactor, loopback, test_pki, tmp_path, mode, with_certs, asked, expected):
-    """SDP's answer follows tls_security, and the announced address and port serve V2GTP (TLS when announced)."""
+async def test_sdp_announces_a_server_that_answers(
+    reactor, loopback, test_pki, tmp_path, mode, with_certs, asked, expected, tls_protocols
+):
+    """
+    SDP's answer follows tls_security and what can be agreed over TLS, and
+    the announced address and port serve V2GTP (TLS when announced).
+    """
     certs = test_pki.directory if with_certs else tmp_path / "no-certs"
     config = lo_config(tmp_path, mode, certs)
     sessions = RecordingSessionFactory(echo)
-    service = build_service(config, loopback, reactor, sessions)
+    service = build_service(config, loopback, reactor, sessions, tls_protocols=tls_protocols)
     service.startService()
     try:
         address, port, security = await deferToThread(sdp_ask, service.sdp.port_number, asked)
@@ -82,6 +94,36 @@ async def test_sdp_announces_a_server_that_answers(reactor, loopback, test_pki, 
     assert (service.tcp is None) == (mode == "force")
     assert (service.tls is None) == (mode == "prohibit" or not with_certs)
     assert sessions.sessions[0].link.secure == (expected == Security.TLS)
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("allow", "no enabled protocol runs over TLS (DIN SPEC 70121 never does, [V2G-DC-618]): "
+                  "SDP answers TCP to EVs that ask for TLS"),
+        ("force", "tls_security is force, but no enabled protocol runs over TLS (DIN SPEC 70121 never does, "
+                  "[V2G-DC-618]): no EV can agree on a protocol"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_useless_tls_server_is_explained_at_start(reactor, loopback, test_pki, tmp_path, log_events, mode, expected):
+    """A TLS server that no enabled protocol can use is said so once at start-up (a warning under force)."""
+    config = lo_config(tmp_path, mode, test_pki.directory)
+    service = build_service(config, loopback, reactor, RecordingSessionFactory(), tls_protocols=[])
+    service.startService()
+    await service.stopService()
+    [event] = [event for event in log_events if "over TLS" in formatEvent(event)]
+    assert formatEvent(event) == expected
+    assert event["log_level"] == (LogLevel.warn if mode == "force" else LogLevel.info)
+
+
+def test_make_service_tells_sdp_what_runs_over_tls(tmp_path, test_pki):
+    """makeService asks the real session factory which protocols run over TLS: none while only DIN is served."""
+    options = Options()
+    options.parseOptions(["--set", "device=lo", "--set", f"certs_dir={test_pki.directory}", "--set", "supported_ISO15118_2=true"])
+    service = makeService(options, reactor=object())
+    assert service.tls is not None and service.tls_protocols == []
+    assert not service.tls_useful
 
 
 def test_allow_without_certificates_logs_how_to_make_them(loopback, tmp_path, log_events):

@@ -173,8 +173,12 @@ def test_dlink_down_drops_the_connection():
     assert vars_.names()[-1] == "dlink_error"
 
 
-def test_disconnect_mid_charge_then_new_session():
-    """The EV vanishing mid-charge ends that session cleanly; the next connection works."""
+def test_disconnect_mid_charge_then_new_session(log_events):
+    """
+    The EV vanishing mid-charge (Josev's EVCC dropping TCP after three
+    CurrentDemandRes) ends that session cleanly, with a warning naming the
+    last request; the next connection works.
+    """
     rig = Rig()
     link, session, vars_ = rig.connect()
     handshake(rig, link, session)
@@ -184,6 +188,8 @@ def test_disconnect_mid_charge_then_new_session():
         sid = SID
     session.connection_lost("connection reset")
     assert vars_.names()[-4:] == ["current_demand_finished", "dc_open_contactor", "hlc_session_failed", "dlink_error"]
+    assert "the connection ended before the session did (connection reset); last request CurrentDemandReq" in log_events.text()
+    assert "DIN session ends (connection lost: connection reset); last request CurrentDemandReq" in log_events.text()
     assert rig.backend.evses == {}
     link2, session2, _ = rig.connect()
     assert handshake(rig, link2, session2).ResponseCode == "OK_SuccessfulNegotiation"
@@ -247,3 +253,52 @@ def test_supported_app_protocols_published_at_session_start():
     rig.backend.session_started = started
     rig.connect()
     assert seen == [{"app_protocols": ["DIN70121"]}]
+
+
+def real_codec_factory(*settings):
+    """A session factory as ``twistd evsev2g`` builds it (real codecs, shipped plugins), on a Clock."""
+    from evsev2g.config import load_config
+    from evsev2g.session import build_session_factory
+
+    return build_session_factory(load_config(None, list(settings)), Clock())
+
+
+ISO2 = "urn:iso:15118:2:2013:MsgDef"
+
+
+def test_iso2_enabled_but_not_served_is_never_selected():
+    """
+    supported_ISO15118_2 is true, but no ISO-2 state machine is registered:
+    an EV offering ISO-2 at Priority 1 and DIN at 2 (Josev's EVCC, most
+    ISO-2 cars) gets DIN with DIN's SchemaID; offering ISO-2 alone gets
+    Failed_NoNegotiation and the connection closes ([V2G2-172]).  Real codec.
+    """
+    factory = real_codec_factory("supported_ISO15118_2=true", "supported_DIN70121=true")
+    codec = factory.handshake_codec
+    for offer, code, schema_id in (
+        ([(ISO2, 2, 0, 1, 1), (DIN, 2, 0, 2, 2)], "OK_SuccessfulNegotiation", 2),
+        ([(ISO2, 2, 0, 1, 1)], "Failed_NoNegotiation", None),
+    ):
+        link = FakeSessionLink()
+        session = factory.new_session(link)
+        session.payload_received(0x8001, codec.encode(app_protocol_request(*offer)))
+        answer = codec.decode(link.sent[0][1])
+        assert (answer.ResponseCode, answer.SchemaID) == (code, schema_id)
+        assert link.closed == (code == "Failed_NoNegotiation")
+        assert (session.protocol.name if session.protocol else None) == ("DIN70121" if schema_id else None)
+    assert [v.name for v in factory.configured_versions()] == ["DIN70121"]
+    assert factory.tls_protocols() == []
+
+
+def test_tls_protocols_follow_plugins_and_configuration():
+    """Only enabled plugins that allow TLS count: DIN never does ([V2G-DC-618]); an ISO-2 plugin does while enabled."""
+
+    class ISO2Version:
+        name, namespace, version_major, version_minor = "ISO15118D2", ISO2, 2, 0
+        schema, config_key, allows_tls = "iso15118-2", "supported_ISO15118_2", True
+
+    rig = Rig()
+    rig.factory.versions.append(ISO2Version())
+    for flags, expected in (({"supported_ISO15118_2": True}, ["ISO15118D2"]), ({"supported_ISO15118_2": False}, [])):
+        rig.factory.settings = SessionSettings(protocol_flags=flags)
+        assert rig.factory.tls_protocols() == expected

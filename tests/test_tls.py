@@ -20,9 +20,11 @@ from tests.listeners import EXI, answer_and_close, echo, exchange_then_stop, sta
 from tests.netclient import converse, read_then_linger, tls12_client_context, tls13_only_context
 
 
-def tls_listener(reactor, loopback, credentials, sessions, io_timeout=15.0, key_log=None):
+def tls_listener(reactor, loopback, credentials, sessions, io_timeout=15.0, key_log=None, close_delay=2.0):
     """A started TLS listener on ::1 at a free dynamic port."""
-    return start_listener(reactor, loopback, sessions, TLSServerCreator(credentials, key_log), io_timeout=io_timeout)
+    return start_listener(
+        reactor, loopback, sessions, TLSServerCreator(credentials, key_log), io_timeout=io_timeout, close_delay=close_delay
+    )
 
 
 def test_context_settings(credentials):
@@ -112,11 +114,11 @@ async def test_handshake_timeout_closes_an_idle_connection(reactor, loopback, cr
 
 @pytest_twisted.ensureDeferred
 async def test_orderly_close_sends_the_answer_then_close_notify(reactor, loopback, credentials):
-    """On TLS, close() flushes the answer and ends with close_notify, which the EV sees as end of stream at once."""
+    """On TLS, close() flushes the answer and, after the close delay, ends with close_notify: the EV's end of stream."""
     sessions = RecordingSessionFactory(answer_and_close)
-    service = tls_listener(reactor, loopback, credentials, sessions)
+    service = tls_listener(reactor, loopback, credentials, sessions, close_delay=0.3)
     frame = build_frame(EXI, b"bye")
     received, until_eof, _ = await exchange_then_stop(service, read_then_linger, frame, tls12_client_context())
     assert received == frame
-    assert until_eof < 2
+    assert 0.3 <= until_eof < 2
     assert len(sessions.sessions[0].lost) == 1

@@ -12,6 +12,7 @@ from twisted.internet.address import IPv6Address
 from twisted.internet.error import CannotListenError, ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from zope.interface.verify import verifyObject
 
@@ -42,11 +43,11 @@ class HalfClosingTransport(StringTransport):
         super().abortConnection()
 
 
-def connect(secure=False, max_connections=4, registry=None, respond=None, io_timeout=15.0, fin_wait=3.0):
+def connect(secure=False, max_connections=4, registry=None, respond=None, io_timeout=15.0, fin_wait=3.0, close_delay=2.0):
     """A connection made on a fake transport; returns (connection, sessions, clock)."""
     clock = Clock()
     sessions = RecordingSessionFactory(respond)
-    settings = ConnectionSettings(secure, 100, max_connections, io_timeout if secure else None, fin_wait)
+    settings = ConnectionSettings(secure, 100, max_connections, io_timeout if secure else None, fin_wait, close_delay)
     factory = V2GTPServerFactory(sessions, settings, registry or ConnectionRegistry(), clock)
     connection = factory.buildProtocol(PEER)
     connection.makeConnection(HalfClosingTransport(peerAddress=PEER))
@@ -111,10 +112,13 @@ def test_bad_header_aborts_without_answer(header, why, log_events):
 
 
 def test_orderly_close_half_closes_then_waits_for_the_fin():
-    """close(): our FIN after the data; the EV's FIN completes the close; no abort."""
+    """close(): the data, 2 s for the EV to close first, then our FIN; the EV's FIN completes the close; no abort."""
     connection, sessions, clock = connect()
     connection.send(b"last")
     connection.close()
+    clock.advance(1.9)
+    assert not connection.transport.write_closed and not connection.transport.disconnecting
+    clock.advance(0.2)
     assert connection.transport.write_closed and not connection.transport.aborted
     connection.send(b"too late")
     assert connection.transport.value() == build_frame(EXI, b"last")
@@ -136,21 +140,74 @@ def assert_dropped_after(connection, sessions, clock, seconds, why):
     assert sessions.sessions[0].lost == [why]
 
 
-def test_orderly_close_gives_up_after_fin_wait():
-    """An EV that never sends its FIN is dropped after 3 s (EvseV2G's wait)."""
+def test_ev_closing_first_after_our_last_answer_needs_no_fin_from_us_first():
+    """
+    An EV that closes within the 2 s after our last answer sends the first
+    FIN, as cars want (EvseV2G's delay; Josev's EVCC closes after 5 s):
+    we close at once, no half-close before it, no drop.
+    """
+    connection, sessions, clock = connect()
+    connection.send(b"SessionStopRes")
+    connection.close()
+    clock.advance(1.0)
+    connection.readConnectionLost()
+    assert connection.transport.disconnecting and not connection.transport.write_closed
+    lose(connection)
+    clock.advance(10)
+    assert not connection.transport.aborted
+    assert sessions.sessions[0].lost == ["closed cleanly"]
+
+
+def test_orderly_close_gives_up_after_fin_wait(log_events):
+    """
+    An EV that never sends its FIN (Josev's EVCC waits 5 s) is closed 2 s +
+    3 s after the close (EvseV2G's waits) the ordinary way, not reset: it
+    already has our FIN.  No fault after a finished session, so logged as
+    information.
+    """
     connection, sessions, clock = connect()
     connection.close()
-    assert_dropped_after(connection, sessions, clock, 3.0, "the EV did not close its side within 3 s")
+    clock.advance(2.0)
+    clock.advance(2.9)
+    assert not connection.transport.disconnecting
+    clock.advance(0.2)
+    assert connection.transport.disconnecting and not connection.transport.aborted
+    lose(connection)
+    assert sessions.sessions[0].lost == ["the EV did not close its side within 3 s"]
+    [event] = [event for event in log_events if "closing the connection" in event.get("log_format", "")]
+    assert event["log_level"] == LogLevel.info
+
+
+def test_close_of_an_ev_that_reads_nothing_ends_in_a_drop():
+    """When even the ordinary close cannot finish (our data and FIN stuck), the connection is dropped one FIN wait later."""
+    connection, sessions, clock = connect()
+    connection.close()
+    clock.advance(2.0)
+    clock.advance(3.0)
+    assert connection.transport.disconnecting and not connection.transport.aborted
+    clock.advance(3.0)
+    assert connection.transport.aborted
+    lose(connection, ConnectionLost)
+    assert sessions.sessions[0].lost == ["the EV did not close its side within 3 s"]
 
 
 def test_tls_close_sends_close_notify():
-    """On TLS, close() is the TLS layer's loseConnection (close_notify), bounded by the FIN wait."""
+    """On TLS, close() is the TLS layer's loseConnection (close_notify) after the close delay, bounded by the FIN wait."""
     connection, _, clock = connect(secure=True)
     connection.handshakeCompleted()
     connection.close()
+    assert not connection.transport.disconnecting
+    clock.advance(2.0)
     assert connection.transport.disconnecting and not connection.transport.write_closed
     clock.advance(3.1)
     assert connection.transport.aborted
+
+
+def test_close_without_delay_sends_the_fin_at_once():
+    """close_delay 0 (tests, labs) half-closes right away."""
+    connection, _, _ = connect(close_delay=0)
+    connection.close()
+    assert connection.transport.write_closed
 
 
 def test_ev_half_close_ends_the_connection():
@@ -223,10 +280,12 @@ def test_session_can_answer_and_close_from_payload_received():
         session.link.send(b"bye")
         session.link.close()
 
-    connection, sessions, _ = connect(respond=answer_and_close)
+    connection, sessions, clock = connect(respond=answer_and_close)
     connection.dataReceived(build_frame(EXI, b"stop") + build_frame(EXI, b"ignored"))
+    connection.dataReceived(build_frame(EXI, b"during the close delay"))
     assert sessions.sessions[0].payloads == [(EXI, b"stop")]
     assert connection.transport.value() == build_frame(EXI, b"bye")
+    clock.advance(2.0)
     assert connection.transport.write_closed
 
 

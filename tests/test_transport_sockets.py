@@ -71,14 +71,18 @@ async def test_bad_frame_closes_only_that_connection(reactor, loopback):
 
 @pytest_twisted.ensureDeferred
 async def test_orderly_close_over_a_real_socket(reactor, loopback):
-    """close(): the EV reads the answer, then our FIN; when the EV closes too, the session hears a clean close."""
+    """
+    close(): the EV reads the answer, then, after the close delay in which
+    it could have closed first, our FIN; when the EV closes too, the session
+    hears a clean close.
+    """
     sessions = RecordingSessionFactory(answer_and_close)
-    service = start_listener(reactor, loopback, sessions, fin_wait=5.0)
+    service = start_listener(reactor, loopback, sessions, fin_wait=5.0, close_delay=0.3)
     frame = build_frame(EXI, b"stop")
     received, until_eof, reset = await exchange_then_stop(
         service, read_then_linger, frame, until=lambda: sessions.sessions and sessions.sessions[0].lost
     )
-    assert received == frame and until_eof < 2 and not reset
+    assert received == frame and 0.3 <= until_eof < 2 and not reset
     assert sessions.sessions[0].lost == ["closed cleanly"]
 
 
@@ -86,7 +90,7 @@ async def test_orderly_close_over_a_real_socket(reactor, loopback):
 async def test_orderly_close_gives_up_on_a_silent_ev(reactor, loopback):
     """An EV that keeps its side open after our FIN is dropped after the FIN wait."""
     sessions = RecordingSessionFactory(answer_and_close)
-    service = start_listener(reactor, loopback, sessions, fin_wait=0.3)
+    service = start_listener(reactor, loopback, sessions, fin_wait=0.3, close_delay=0.1)
     frame = build_frame(EXI, b"stop")
     received, _, reset = await exchange_then_stop(service, read_then_linger, frame, None, 1.0)
     assert received == frame and reset

@@ -627,6 +627,8 @@ class DIN70121Version:
     version_minor = 0
     schema = "din70121"
     config_key = "supported_DIN70121"
+    #: DIN SPEC 70121 never runs over TLS ([V2G-DC-618]).
+    allows_tls = False
 
     def usable_with(self, charger) -> bool:
         """

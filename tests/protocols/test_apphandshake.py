@@ -148,6 +148,7 @@ def test_plugin_in_other_directory_is_found(plugin_dir):
         "    version_minor = 0\n"
         "    schema = 'iso15118-2'\n"
         "    config_key = 'supported_ISO15118_2'\n"
+        "    allows_tls = True\n"
         "    def usable_with(self, charger): return True\n"
         "    def new_state_machine(self, context): return None\n"
         "iso2 = ISO2()\n"
