@@ -209,12 +209,25 @@ class IProtocolStateMachine(Interface):
             ``Deferred`` firing with one for answers that must wait.
         """
 
+    def end_energy_transfer():
+        """
+        The session is ending: if energy is flowing, tell the charger at once
+        (``current_demand_finished``, ``dc_open_contactor``), before the
+        connection's orderly close, which may take seconds.  Harmless when
+        nothing flows or when called again.
+
+        :returns: ``None``.
+        """
+
     def finish(reason):
         """
-        The session is over (connection closed, timed out, stopped): publish
-        what the charger must hear at the end (``current_demand_finished``,
-        ``dc_open_contactor``, ``hlc_session_failed``, one of ``dlink_*``).
-        Called exactly once.
+        The session is over and its connection is gone: publish what the
+        charger must hear at the end (``current_demand_finished`` and
+        ``dc_open_contactor`` unless :meth:`end_energy_transfer` already did,
+        ``hlc_session_failed``, one of ``dlink_*``).  Called exactly once,
+        after the connection closed, as EvseV2G's teardown does: a data link
+        torn down at ``dlink_terminate`` must not cut the EV off before it
+        has closed TCP.
 
         :param reason: a short ``str`` for the log.
         :returns: ``None``.

@@ -30,7 +30,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -96,6 +96,7 @@ class V2GSession:
         self.ended = False
         self._gone = False
         self._finished = False
+        self._end_reason: str | None = None
         self._last_request: str | None = None
         self._timer = None
         factory.backend.session_started(self.charger)
@@ -164,6 +165,9 @@ class V2GSession:
         :param reason: why, for the log.
         """
         self._gone = True
+        if self.ended:
+            self._finish()
+            return
         if not self.ended:
             # The EV went away (unplugged, crashed, gave up) before the
             # session ended: worth a warning when debugging a car.
@@ -315,21 +319,38 @@ class V2GSession:
                 self.link.abort()
 
     def _end(self, reason: str, close: bool) -> None:
-        """Stop handling payloads; publish the end once; close if asked."""
+        """
+        Stop handling payloads and close if asked.  Energy stops at once
+        (contactors open); the rest of the end (``hlc_session_failed``, one of
+        ``dlink_*``, the charger handed back to the backend) is published once
+        the connection is gone, as EvseV2G's teardown does: SLAC tearing the
+        link down at ``dlink_terminate`` must not cut the EV off while it
+        closes TCP.
+        """
         self.ended = True
+        if self._end_reason is None:
+            self._end_reason = reason
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        if not self._finished:
-            self._finished = True
-            self._stop_observing()
-            if self.machine is not None:
-                self.machine.finish(reason)
-            else:
-                publish_session_end(self.charger, last_request=self._last_request, clean_stop=False, energy_flowing=False)
-            self.factory.session_ended(self)
-        if close and not self._gone:
+        if self.machine is not None:
+            self.machine.end_energy_transfer()
+        if self._gone:
+            self._finish()
+        elif close:
             self.link.close()
+
+    def _finish(self) -> None:
+        """Publish the end of the session once; the connection is gone."""
+        if self._finished:
+            return
+        self._finished = True
+        self._stop_observing()
+        if self.machine is not None:
+            self.machine.finish(self._end_reason)
+        else:
+            publish_session_end(self.charger, last_request=self._last_request, clean_stop=False, energy_flowing=False)
+        self.factory.session_ended(self)
 
 
 @implementer(ISessionFactory)
@@ -372,6 +393,7 @@ class SessionFactory:
         self.new_session_id = new_session_id
         self.sessions: set[V2GSession] = set()
         self.finished = 0
+        self._finish_waiters: list[tuple[int, Deferred]] = []
 
     def codec_for(self, protocol):
         """The codec of ``protocol``'s schema, loaded once."""
@@ -415,6 +437,23 @@ class SessionFactory:
             self.backend.session_ended(session.charger)
         except Exception:
             self.log.failure("the charger backend failed at the end of {session}", session=session.label)
+        ready = [d for count, d in self._finish_waiters if self.finished >= count]
+        self._finish_waiters = [(count, d) for count, d in self._finish_waiters if self.finished < count]
+        for waiter in ready:
+            waiter.callback(self.finished)
+
+    def when_finished(self, count: int) -> Deferred:
+        """
+        :param count: a number of sessions.
+        :returns: a ``Deferred`` firing with :attr:`finished` once at least
+            ``count`` sessions have ended completely (connection closed, end
+            vars published, charger handed back to the backend).
+        """
+        if self.finished >= count:
+            return succeed(self.finished)
+        waiter: Deferred = Deferred()
+        self._finish_waiters.append((count, waiter))
+        return waiter
 
     def link_ready(self) -> bool:
         """Whether SDP may answer: the backend's data link is up."""

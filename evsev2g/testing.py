@@ -94,13 +94,18 @@ class FakeSessionLink:
     :ivar aborted: ``abort()`` was called.
     """
 
-    def __init__(self, peer=("fe80::1%veth0", 50000), secure: bool = False) -> None:
+    def __init__(self, peer=("fe80::1%veth0", 50000), secure: bool = False, lose_on_close: bool = True) -> None:
         """
         :param peer: what ``peer`` reports.
         :param secure: what ``secure`` reports.
+        :param lose_on_close: ``close()`` tells the session the connection
+            is lost at once; with ``False`` the test calls
+            ``session.connection_lost`` itself, as a transport does when the
+            orderly close ends seconds later.
         """
         self.peer = peer
         self.secure = secure
+        self.lose_on_close = lose_on_close
         self.sent: list[tuple[int, bytes]] = []
         self.closed = False
         self.aborted = False
@@ -116,7 +121,7 @@ class FakeSessionLink:
         """Record the close and tell the session, as a transport would."""
         if not (self.closed or self.aborted):
             self.closed = True
-            if self.session is not None:
+            if self.session is not None and self.lose_on_close:
                 self.session.connection_lost("closed by the SECC")
 
     def abort(self) -> None:

@@ -37,9 +37,9 @@ class Rig:
             new_session_id=lambda: SID,
         )
 
-    def connect(self):
+    def connect(self, **link_options):
         """A new connection: ``(link, session, var recorder)``."""
-        link = FakeSessionLink()
+        link = FakeSessionLink(**link_options)
         session = self.factory.new_session(link)
         link.session = session
         recorder = VarRecorder(session.charger)
@@ -171,6 +171,55 @@ def test_dlink_down_drops_the_connection():
     session.charger.dlink_ready(False)
     assert link.aborted
     assert vars_.names()[-1] == "dlink_error"
+
+
+def test_end_vars_wait_for_the_connection_to_close():
+    """
+    After SessionStopRes the connection closes in an orderly way, which may
+    take seconds; ``dlink_terminate`` and the hand-back to the backend come
+    only once it is gone, as in EvseV2G's teardown (SLAC tearing the link down
+    at once would cut the EV off before it closed TCP).
+    """
+    rig = Rig()
+    link, session, vars_ = rig.connect(lose_on_close=False)
+    handshake(rig, link, session)
+    sid = b"\x00"
+    for name in UP_TO_CHARGING:
+        rig.send(link, session, din_request(name, sid))
+        sid = SID
+    rig.send(link, session, din_request("PowerDeliveryReq", SID, ReadyToChargeState=False))
+    rig.send(link, session, din_request("WeldingDetectionReq", SID))
+    assert rig.send(link, session, din_request("SessionStopReq", SID)).Body.SessionStopRes.ResponseCode == "OK"
+    assert link.closed
+    assert "dlink_terminate" not in vars_.names()
+    assert rig.factory.sessions == {session}
+    finished = rig.factory.when_finished(1)
+    assert not finished.called
+    session.connection_lost("closed cleanly")
+    assert vars_.names()[-1] == "dlink_terminate"
+    assert rig.factory.sessions == set() and rig.backend.evses == {}
+    assert finished.result == 1
+
+
+def test_contactors_open_at_once_when_the_session_ends_mid_charge():
+    """
+    A session that ends while current flows (here: the sequence timeout)
+    opens the contactors at once, before the orderly close; the rest of the
+    end follows when the connection is gone.
+    """
+    rig = Rig()
+    link, session, vars_ = rig.connect(lose_on_close=False)
+    handshake(rig, link, session)
+    sid = b"\x00"
+    for name in UP_TO_CHARGING:
+        rig.send(link, session, din_request(name, sid))
+        sid = SID
+    rig.clock.advance(60)
+    assert link.closed
+    assert vars_.names()[-2:] == ["current_demand_finished", "dc_open_contactor"]
+    session.connection_lost("closed cleanly")
+    assert vars_.names()[-4:] == ["current_demand_finished", "dc_open_contactor", "hlc_session_failed", "dlink_error"]
+    assert vars_.names().count("dc_open_contactor") == 1
 
 
 def test_disconnect_mid_charge_then_new_session(log_events):

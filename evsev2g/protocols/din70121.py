@@ -518,13 +518,10 @@ class DINStateMachine:
         return self.bodies.welding_detection("OK"), False
 
     def _session_stop(self, body):
-        """OK, then close; ``dlink_terminate`` follows at the end."""
-        if self.energy_flowing:
-            # SessionStop is not allowed in the charge loop, but after a
-            # FAILED answer the EV may go straight here.
-            self.energy_flowing = False
-            self.charger.publish("current_demand_finished")
-            self.charger.publish("dc_open_contactor")
+        """OK, then close; ``dlink_terminate`` follows once the connection is closed."""
+        # SessionStop is not allowed in the charge loop, but after a FAILED
+        # answer the EV may go straight here.
+        self.end_energy_transfer()
         self.clean_stop = True
         self.state = State.STOPPED
         return self.bodies.simple("SessionStopRes", "OK"), True
@@ -579,6 +576,17 @@ class DINStateMachine:
             self.charger.publish_on_change("dc_ev_remaining_time", payload)
 
     # -- end -----------------------------------------------------------------
+
+    def end_energy_transfer(self) -> None:
+        """
+        If energy is flowing, publish ``current_demand_finished`` and
+        ``dc_open_contactor`` now (the session is ending; the connection's
+        orderly close may still take seconds).
+        """
+        if self.energy_flowing:
+            self.energy_flowing = False
+            self.charger.publish("current_demand_finished")
+            self.charger.publish("dc_open_contactor")
 
     def finish(self, reason: str) -> None:
         """

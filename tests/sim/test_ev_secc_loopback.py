@@ -11,7 +11,6 @@ import pytest_twisted
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP6ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
-from twisted.internet.task import deferLater
 
 from evsev2g.sim.ev import EVSettings, run_ev
 from evsev2g.sim.loopback import start_secc
@@ -79,12 +78,13 @@ async def test_whole_din_session_over_tcp(reactor, secc):
     for name in ("SessionSetupRes", "ContractAuthenticationRes", "CableCheckRes", "PreChargeRes", "CurrentDemandRes", "SessionStopRes"):
         assert result.latencies[name], name
     assert max(result.latencies["CurrentDemandRes"]) < 0.25
+    await secc.sessions.when_finished(1)
     names = recorders.sessions[0].names()
     for name in ("evcc_id", "require_auth_eim", "start_cable_check", "start_pre_charge", "current_demand_started",
                  "current_demand_finished", "dc_open_contactor", "dlink_terminate"):
         assert name in names, name
     assert "hlc_session_failed" not in names
-    await deferLater(reactor, 0.05, lambda: None)
+    assert names.index("dc_open_contactor") < names.index("dlink_terminate")
     assert secc.sessions.sessions == set()
 
 
@@ -97,7 +97,7 @@ async def test_emergency_stop_from_the_charger(reactor, secc):
     result = await run_ev(reactor, quick_ev(secc, capacity_wh=5000, target_soc=90), act)
     assert result.code in (2, 3), result.reason
     assert "EmergencyShutdown" in result.reason or "FAILED" in result.reason
-    await deferLater(reactor, 0.1, lambda: None)
+    await secc.sessions.when_finished(1)
     names = recorders.sessions[0].names()
     assert "dc_open_contactor" in names and "current_demand_finished" in names
 
@@ -110,7 +110,7 @@ async def test_charger_stop_uses_evse_shutdown(reactor, secc):
     act = when_charging(secc, lambda charger: charger.stop_charging(True))
     result = await run_ev(reactor, quick_ev(secc, capacity_wh=5000, target_soc=90), act)
     assert result.code == 3 and "EVSE_Shutdown" in result.reason
-    await deferLater(reactor, 0.1, lambda: None)
+    await secc.sessions.when_finished(1)
     names = recorders.sessions[0].names()
     assert names[-1] == "dlink_terminate"
     assert "hlc_session_failed" not in names
@@ -156,7 +156,7 @@ async def test_disconnect_mid_charge_then_new_session(reactor, secc):
     ev.progress = vanish_when_charging
     result = await ev.run()
     assert result.code == 1
-    await deferLater(reactor, 0.1, lambda: None)
+    await secc.sessions.when_finished(1)
     names = recorders.sessions[0].names()
     assert names[-4:] == ["current_demand_finished", "dc_open_contactor", "hlc_session_failed", "dlink_error"]
     assert recorders.sessions[0].payloads("hlc_session_failed") == ["ChargingInterrupted"]
