@@ -138,6 +138,8 @@ class DINStateMachine:
     :ivar session_id: our SessionID (``bytes``) once SessionSetupRes went out.
     :ivar last_request: body name of the last request handled.
     :ivar energy_flowing: CurrentDemand started and no PowerDelivery stop yet.
+    :ivar output_engaged: the charger's DC output may be on: cable check
+        started and no ``dc_open_contactor`` since.
     :ivar clean_stop: the session ended with SessionStopRes OK.
     """
 
@@ -154,6 +156,7 @@ class DINStateMachine:
         self.session_id: bytes | None = None
         self.last_request: str | None = None
         self.energy_flowing = False
+        self.output_engaged = False
         self.clean_stop = False
         self.finished = False
         self._auth_started: float | None = None
@@ -410,6 +413,7 @@ class DINStateMachine:
         if self._cable_check_started is None:
             self._cable_check_started = now
             charger.publish("start_cable_check")
+            self.output_engaged = True
         isolation = charger.isolation_status
         if isolation == "Fault":
             raise CableCheckFailed("the isolation monitor reports a fault")
@@ -466,7 +470,7 @@ class DINStateMachine:
         if self.energy_flowing:
             self.energy_flowing = False
             self.charger.publish("current_demand_finished")
-        self.charger.publish("dc_open_contactor")
+        self._open_contactor()
         self.state = State.POWER_DELIVERY_STOPPED
         return self.bodies.power_delivery("OK", "EVSE_Shutdown"), False
 
@@ -579,14 +583,20 @@ class DINStateMachine:
 
     def end_energy_transfer(self) -> None:
         """
-        If energy is flowing, publish ``current_demand_finished`` and
-        ``dc_open_contactor`` now (the session is ending; the connection's
-        orderly close may still take seconds).
+        The session is ending: publish ``current_demand_finished`` if energy
+        is flowing and ``dc_open_contactor`` if the output may be on (from the
+        cable check on), now, not after the connection's orderly close, which
+        may still take seconds.
         """
         if self.energy_flowing:
             self.energy_flowing = False
             self.charger.publish("current_demand_finished")
-            self.charger.publish("dc_open_contactor")
+        if self.output_engaged:
+            self._open_contactor()
+
+    def _open_contactor(self) -> None:
+        self.output_engaged = False
+        self.charger.publish("dc_open_contactor")
 
     def finish(self, reason: str) -> None:
         """
@@ -607,15 +617,15 @@ class DINStateMachine:
             reason=reason,
             last=self.last_request,
         )
+        self.end_energy_transfer()
         publish_session_end(
             charger,
             last_request=self.last_request,
             clean_stop=self.clean_stop,
-            energy_flowing=self.energy_flowing,
+            energy_flowing=False,
             dlink="terminate",
             charger_stopped=charger.stop_requested_at is not None or charger.emergency,
         )
-        self.energy_flowing = False
 
 
 def _body_name(request: Message) -> str | None:

@@ -491,6 +491,35 @@ def test_disconnect_mid_charge_publishes_failure():
     ]
 
 
+@pytest.mark.parametrize(
+    "last, reason",
+    [("PreChargeReq", "EnergyTransferSetupFailed"), ("PowerDeliveryReq", "EnergyTransferSetupFailed")],
+)
+def test_session_ending_with_output_on_opens_the_contactor(last, reason):
+    """
+    A session ending after the cable check started the output but before
+    current flowed (during pre-charge, or between PowerDelivery(start) and
+    the first CurrentDemand) still opens the contactor, once, before the rest
+    of the end; no current_demand_finished since no CurrentDemand ran.
+    """
+    h = Harness()
+    h.run_to(last)
+    h.vars.clear()
+    h.machine.end_energy_transfer()
+    assert h.vars.events == [("dc_open_contactor", None)]
+    h.machine.finish("sequence timeout")
+    assert h.vars.events == [("dc_open_contactor", None), ("hlc_session_failed", reason), ("dlink_error", None)]
+
+
+def test_session_ending_before_cable_check_leaves_the_contactor_alone():
+    """Before the cable check nothing was switched on: no dc_open_contactor at the end."""
+    h = Harness()
+    h.run_to("ChargeParameterDiscoveryReq")
+    h.vars.clear()
+    h.machine.finish("connection lost")
+    assert [name for name, _ in h.vars.events] == ["hlc_session_failed", "dlink_error"]
+
+
 def test_one_byte_session_id_in_session_setup():
     """SessionSetupReq with a 1-byte SessionID (0x00) starts a session with our 8-byte id; a non-MAC EVCCID is tolerated."""
     h = Harness()
