@@ -257,13 +257,17 @@ def secc_problems(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
 
 
 def assert_clean_session(secc, start: int, report: dict) -> None:
-    """Both sides ended the session cleanly: Josev says so, the SECC saw SessionStop, then the connection closed."""
+    """
+    Both sides ended the session cleanly: Josev says so, the SECC answered
+    SessionStop, the connection closed, and only then did the SECC end the
+    session and tell the charger dlink_terminate (EvseV2G's teardown order).
+    """
     assert report["status"] == 0 and report["successful"], report
     assert report["protocol"] == "DIN_SPEC_70121"
     assert all(code.startswith("OK") for _, code in report["response_codes"]), report["response_codes"]
-    end = secc.wait_for("DIN session ends (session over); last request SessionStopReq", start)
-    secc.wait_for("simulated EVSE: dlink_terminate", start)
-    secc.wait_for("connection closed: ", end)
+    closed = secc.wait_for("connection closed: ", start)
+    secc.wait_for("DIN session ends (session over); last request SessionStopReq", closed)
+    secc.wait_for("simulated EVSE: dlink_terminate", closed)
     assert secc_problems(secc.text()[start:]) == []
 
 
