@@ -31,8 +31,8 @@ from evsev2g.exi.codegen import generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
-from evsev2g.exi.message import Message
-from evsev2g.exi.runtime import (DecodeContext, Limits, failed, make_node, runtime_namespace,
+from evsev2g.exi.message import Message, decoded_node
+from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespace,
                                  simple_child, simple_write)
 from evsev2g.exi.values import read_chars, representation
 from evsev2g.exi.xsd import ComplexType, load_schema_set
@@ -100,7 +100,7 @@ class _Engine:
         if isinstance(t, ComplexType):
             return self.func(t, "d")(v, n, p, x, name, ns)
         value, p = simple_child(v, n, p, x, representation(t), (ns, name))
-        return make_node(name, ns, [], {}, value, None), p
+        return decoded_node(name, ns, [], {}, value, None), p
 
     def encode_typed(self, t, node, acc: int, nb: int) -> tuple[int, int]:
         if isinstance(t, ComplexType):

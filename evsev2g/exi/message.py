@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-__all__ = ["Message", "Shape"]
+__all__ = ["Message", "Shape", "decoded_node"]
 
 _MISSING = object()
 
@@ -295,6 +295,24 @@ class Message:
             parts.append(f"value={self.value!r}")
         parts += [f"{k}={v!r}" for k, v in self.children]
         return f"Message({', '.join(parts)})"
+
+
+def decoded_node(name: str, ns, children: list, attrs: dict, value, shape) -> Message:
+    """
+    Build a :class:`Message` as a decoder does: every slot given, none of the
+    keyword handling of ``__init__`` (the generated decoders call this once
+    per complex element, so it is on the hot path).  It lives here, beside
+    the class, so that the slots are known in one file.
+    """
+    node = Message.__new__(Message)
+    node.name = name
+    node.ns = ns
+    node.attrs = attrs
+    node.value = value
+    node.shape = shape
+    node.children = children
+    node._index = None
+    return node
 
 
 class _Repeated(list):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from evsev2g.exi.bits import read_bits, read_uint, write_uint
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.grammar import EV_AT, EV_SE, TypeGrammar, code_width, second_level, simple_states
-from evsev2g.exi.message import Message
+from evsev2g.exi.message import Message, decoded_node
 from evsev2g.exi.values import Representation, ValueTables, write_chars
 
-__all__ = ["Limits", "DecodeContext", "runtime_namespace", "make_node"]
+__all__ = ["Limits", "DecodeContext", "runtime_namespace"]
 
 _MISSING = object()
 
@@ -66,19 +66,6 @@ class DecodeContext:
         self.depth = 0
         self.tables = ValueTables()
         self.limits = limits
-
-
-def make_node(name, ns, children, attrs, value, shape) -> Message:
-    """Build a decoded :class:`Message` without the keyword handling of ``__init__``."""
-    node = Message.__new__(Message)
-    node.name = name
-    node.ns = ns
-    node.attrs = attrs
-    node.value = value
-    node.shape = shape
-    node.children = children
-    node._index = None
-    return node
 
 
 # -- decode-side errors -------------------------------------------------------
@@ -317,7 +304,7 @@ def runtime_namespace(limits: Limits) -> dict:
         constants are added).
     """
     return {
-        "Message": Message, "ExiError": ExiError, "MISSING": _MISSING, "mk": make_node,
+        "Message": Message, "ExiError": ExiError, "MISSING": _MISSING, "mk": decoded_node,
         "read_uint": read_uint, "write_uint": write_uint, "write_chars": write_chars,
         "over_budget": over_budget, "too_deep": too_deep, "too_many": too_many, "too_long": too_long,
         "out_of_range": out_of_range, "bad_end": bad_end, "failed": failed, "escape": escape,

@@ -90,3 +90,13 @@ def test_to_dict_groups_repeats():
     """to_dict() gives plain nested data with lists for repeats."""
     node = Message("L", [("E", Message("E", V=1)), ("E", Message("E", V=2))])
     assert node.to_dict() == {"E": [{"V": 1}, {"V": 2}]}
+
+
+def test_decoded_node_matches_a_built_node():
+    """decoded_node(), the decoders' fast constructor, gives the same node as Message()."""
+    from evsev2g.exi.message import decoded_node
+
+    shape = Shape(declared=["B"], repeated=["A"])
+    fast = decoded_node("X", "urn:x", [("A", 1)], {"Id": "i"}, None, shape)
+    slow = Message("X", [("A", 1)], ns="urn:x", attrs={"Id": "i"}, shape=shape)
+    assert fast == slow and fast.A == [1] and fast.B is None and fast.Id == "i"
