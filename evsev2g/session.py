@@ -40,12 +40,9 @@ from evsev2g.protocols.apphandshake import enabled_versions, load_protocol_versi
 from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, random_session_id
 from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
-from evsev2g.v2gtp import build_frame
+from evsev2g.v2gtp import PayloadType, build_frame
 
-__all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory", "EXI_PAYLOAD_TYPE"]
-
-#: V2GTP payload type of EXI-encoded V2G messages (handshake, DIN, ISO-2).
-EXI_PAYLOAD_TYPE = 0x8001
+__all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory"]
 
 #: Names of the V2gMessageId enumeration that differ from the element names.
 _MESSAGE_IDS = {"supportedAppProtocolReq": "SupportedAppProtocolReq", "supportedAppProtocolRes": "SupportedAppProtocolRes"}
@@ -120,7 +117,7 @@ class V2GSession:
         """
         if self.ended:
             return
-        if payload_type != EXI_PAYLOAD_TYPE:
+        if payload_type != PayloadType.EXI:
             # [V2G2-800]: other payload types (ISO 15118-20 streams) are not ours; ignored.
             self.log.info(
                 "{session}: ignoring V2GTP payload type 0x{kind:04X} ({size} bytes)",
@@ -257,7 +254,7 @@ class V2GSession:
             return
         self._record("sent", message, data)
         if not self._gone:
-            self.link.send(data, EXI_PAYLOAD_TYPE)
+            self.link.send(data, PayloadType.EXI)
 
     def codec_for_response(self, message):
         """The codec a response is encoded with (the handshake's for its response)."""
@@ -285,7 +282,7 @@ class V2GSession:
         if wanted:
             message_id = _MESSAGE_IDS.get(name, name)
             # EvseV2G's ``exi`` fields carry the whole V2GTP frame.
-            framed = build_frame(EXI_PAYLOAD_TYPE, data)
+            framed = build_frame(PayloadType.EXI, data)
             try:
                 charger.publish(
                     "v2g_messages",
