@@ -346,7 +346,7 @@ class V2GSession:
         if self.machine is not None:
             self.machine.finish(self._end_reason)
         else:
-            publish_session_end(self.charger, last_request=self._last_request, clean_stop=False, energy_flowing=False)
+            publish_session_end(self.charger, last_request=self._last_request, clean_stop=False)
         self.factory.session_ended(self)
 
 

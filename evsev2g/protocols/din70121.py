@@ -600,10 +600,11 @@ class DINStateMachine:
 
     def finish(self, reason: str) -> None:
         """
-        Publish the end-of-session vars once: ``current_demand_finished`` and
-        ``dc_open_contactor`` if energy was flowing, ``hlc_session_failed``
-        unless the session stopped cleanly or the charger stopped it, and
-        ``dlink_terminate`` (after SessionStop) or ``dlink_error``.
+        Publish the end-of-session vars once: whatever
+        :meth:`end_energy_transfer` has not published yet,
+        ``hlc_session_failed`` unless the session stopped cleanly or the
+        charger stopped it, and ``dlink_terminate`` (after SessionStop) or
+        ``dlink_error``.
 
         :param reason: why the session ended, for the log.
         """
@@ -622,7 +623,6 @@ class DINStateMachine:
             charger,
             last_request=self.last_request,
             clean_stop=self.clean_stop,
-            energy_flowing=False,
             dlink="terminate",
             charger_stopped=charger.stop_requested_at is not None or charger.emergency,
         )
