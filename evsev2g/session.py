@@ -165,17 +165,15 @@ class V2GSession:
         if self.ended:
             self._finish()
             return
-        if not self.ended:
-            # The EV went away (unplugged, crashed, gave up) before the
-            # session ended: worth a warning when debugging a car.
-            self.log.warn(
-                "{session}: the connection ended before the session did ({reason}); last request {last}",
-                session=self.label,
-                reason=reason,
-                last=self._last_request if self.machine is None else self.machine.last_request,
-            )
-            reason = f"connection lost: {reason}"
-        self._end(reason, close=False)
+        # The EV went away (unplugged, crashed, gave up) before the session
+        # ended: worth a warning when debugging a car.
+        self.log.warn(
+            "{session}: the connection ended before the session did ({reason}); last request {last}",
+            session=self.label,
+            reason=reason,
+            last=self._last_request if self.machine is None else self.machine.last_request,
+        )
+        self._end(f"connection lost: {reason}", close=False)
 
     # -- steps ------------------------------------------------------------------
 
