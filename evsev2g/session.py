@@ -36,7 +36,7 @@ from zope.interface import implementer
 
 from evsev2g.charger import Charger
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
-from evsev2g.protocols.apphandshake import enabled_versions, load_protocol_versions, negotiate
+from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
 from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, random_session_id
 from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
@@ -402,8 +402,7 @@ class SessionFactory:
         :returns: the protocol plugins the configuration enables
             (``supported_DIN70121`` …), whatever a charger restricts later.
         """
-        flags = self.settings.protocol_flags
-        return [v for v in self.versions if v.config_key is None or flags.get(v.config_key, True)]
+        return configured_versions(self.versions, self.settings.protocol_flags)
 
     def tls_protocols(self) -> list[str]:
         """
