@@ -37,7 +37,7 @@ from zope.interface import implementer
 from evsev2g.charger import Charger
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
 from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
-from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, random_session_id
+from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
 from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
 from evsev2g.v2gtp import PayloadType, build_frame
@@ -268,8 +268,7 @@ class V2GSession:
             return
         name = message.name
         if name == "V2G_Message":
-            body = message.get("Body")
-            name = body.children[0][0] if body is not None and body.children else "UnknownMessage"
+            name = body_name(message) or "UnknownMessage"
         codec = self.codec_for_response(message) if direction == "sent" else self.codec
         try:
             xml = codec.to_xml(message).decode("utf-8")

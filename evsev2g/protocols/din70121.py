@@ -31,7 +31,7 @@ from zope.interface import implementer
 from evsev2g.charger import DC_ENERGY_MODES
 from evsev2g.exi.message import Message
 from evsev2g.interfaces import IProtocolStateMachine, IProtocolVersion
-from evsev2g.protocols.context import ProtocolContext, Reply
+from evsev2g.protocols.context import ProtocolContext, Reply, body_name
 from evsev2g.protocols.din70121_bodies import DINBodies
 from evsev2g.protocols.physical import to_number
 from evsev2g.protocols.teardown import publish_session_end
@@ -200,7 +200,7 @@ class DINStateMachine:
         :returns: a :class:`Reply`; ``Reply.message`` is ``None`` when there
             is nothing to answer and the connection must close.
         """
-        name = _body_name(request)
+        name = body_name(request)
         if name not in REQUESTS:
             self.log.warn(
                 "{session}: DIN message {name!r} is not a request; closing", session=self.context.label, name=name
@@ -626,13 +626,6 @@ class DINStateMachine:
             dlink="terminate",
             charger_stopped=charger.stop_requested_at is not None or charger.emergency,
         )
-
-
-def _body_name(request: Message) -> str | None:
-    body = request.get("Body")
-    if body is None or not body.children:
-        return None
-    return body.children[0][0]
 
 
 @implementer(IPlugin, IProtocolVersion)
