@@ -65,6 +65,15 @@ def set_up(rig, link, session):
     rig.send(link, session, din_request("SessionSetupReq"))
 
 
+def charge(rig, link, session):
+    """Handshake and a DIN DC session up to the first CurrentDemand."""
+    handshake(rig, link, session)
+    sid = b"\x00"
+    for name in UP_TO_CHARGING:
+        rig.send(link, session, din_request(name, sid))
+        sid = SID
+
+
 def test_interfaces():
     """The factory and its sessions provide the seam's interfaces."""
     rig = Rig()
@@ -182,11 +191,7 @@ def test_end_vars_wait_for_the_connection_to_close():
     """
     rig = Rig()
     link, session, vars_ = rig.connect(lose_on_close=False)
-    handshake(rig, link, session)
-    sid = b"\x00"
-    for name in UP_TO_CHARGING:
-        rig.send(link, session, din_request(name, sid))
-        sid = SID
+    charge(rig, link, session)
     rig.send(link, session, din_request("PowerDeliveryReq", SID, ReadyToChargeState=False))
     rig.send(link, session, din_request("WeldingDetectionReq", SID))
     assert rig.send(link, session, din_request("SessionStopReq", SID)).Body.SessionStopRes.ResponseCode == "OK"
@@ -209,11 +214,7 @@ def test_contactors_open_at_once_when_the_session_ends_mid_charge():
     """
     rig = Rig()
     link, session, vars_ = rig.connect(lose_on_close=False)
-    handshake(rig, link, session)
-    sid = b"\x00"
-    for name in UP_TO_CHARGING:
-        rig.send(link, session, din_request(name, sid))
-        sid = SID
+    charge(rig, link, session)
     rig.clock.advance(60)
     assert link.closed
     assert vars_.names()[-2:] == ["current_demand_finished", "dc_open_contactor"]
@@ -230,11 +231,7 @@ def test_disconnect_mid_charge_then_new_session(log_events):
     """
     rig = Rig()
     link, session, vars_ = rig.connect()
-    handshake(rig, link, session)
-    sid = b"\x00"
-    for name in UP_TO_CHARGING:
-        rig.send(link, session, din_request(name, sid))
-        sid = SID
+    charge(rig, link, session)
     session.connection_lost("connection reset")
     assert vars_.names()[-4:] == ["current_demand_finished", "dc_open_contactor", "hlc_session_failed", "dlink_error"]
     assert "the connection ended before the session did (connection reset); last request CurrentDemandReq" in log_events.text()
