@@ -13,6 +13,7 @@ from evsev2g.session import SessionFactory, SessionSettings
 from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
 from evsev2g.testing import DIN_DC_SESSION, FakeCodec, FakeSessionLink, VarRecorder, app_protocol_request, din_request
 from evsev2g.timers import Timers
+from tests.protocols.test_apphandshake import ISO2, FakeISO2
 
 DIN = "urn:din:70121:2012:MsgDef"
 #: The requests of a DIN DC session up to the first CurrentDemand.
@@ -309,9 +310,6 @@ def real_codec_factory(*settings):
     return build_session_factory(load_config(None, list(settings)), Clock())
 
 
-ISO2 = "urn:iso:15118:2:2013:MsgDef"
-
-
 def test_iso2_enabled_but_not_served_is_never_selected():
     """
     supported_ISO15118_2 is true, but no ISO-2 state machine is registered:
@@ -338,13 +336,8 @@ def test_iso2_enabled_but_not_served_is_never_selected():
 
 def test_tls_protocols_follow_plugins_and_configuration():
     """Only enabled plugins that allow TLS count: DIN never does ([V2G-DC-618]); an ISO-2 plugin does while enabled."""
-
-    class ISO2Version:
-        name, namespace, version_major, version_minor = "ISO15118D2", ISO2, 2, 0
-        schema, config_key, allows_tls = "iso15118-2", "supported_ISO15118_2", True
-
     rig = Rig()
-    rig.factory.versions.append(ISO2Version())
+    rig.factory.versions.append(FakeISO2())
     for flags, expected in (({"supported_ISO15118_2": True}, ["ISO15118D2"]), ({"supported_ISO15118_2": False}, [])):
         rig.factory.settings = SessionSettings(protocol_flags=flags)
         assert rig.factory.tls_protocols() == expected
