@@ -97,6 +97,12 @@ class State(enum.Enum):
 
 
 _STOP = "SessionStopReq"
+
+#: Requests that are part of shutting down: answered even while the
+#: charger is in emergency shutdown or has stopped, and all the EV may send
+#: after a FAILED response.
+_SHUTDOWN_PATH = frozenset({"PowerDeliveryReq", "WeldingDetectionReq", _STOP})
+
 #: Allowed requests per state ([V2G-DC-437]…[V2G-DC-469]).
 ALLOWED = {
     State.HANDSHAKEN: {"SessionSetupReq"},
@@ -115,13 +121,9 @@ ALLOWED = {
     State.POWER_DELIVERY_STOPPED: {"WeldingDetectionReq", _STOP},
     # After a FAILED response the EV ends the session; a car that was
     # charging first opens its contactors (PowerDelivery(false), welding).
-    State.FAILED: {"PowerDeliveryReq", "WeldingDetectionReq", _STOP},
+    State.FAILED: _SHUTDOWN_PATH,
     State.STOPPED: set(),
 }
-
-#: Requests that are part of shutting down: answered even while the
-#: charger is in emergency shutdown or has stopped.
-_SHUTDOWN_PATH = {"PowerDeliveryReq", "WeldingDetectionReq", _STOP}
 
 
 def _bounded(value: float, low: float, high: float) -> float:
