@@ -33,6 +33,7 @@ from evsev2g.config_types import (
     override,
     setting,
 )
+from evsev2g import timers
 from evsev2g.errors import ConfigError
 
 #: The IANA dynamic port range the SECC's TCP and TLS ports must lie in
@@ -93,27 +94,43 @@ class SimulatorConfig:
             raise ConfigError("simulator.min_current", f"must not exceed simulator.max_current ({self.max_current})")
 
 
+def _ms(seconds: float) -> int:
+    """A timer of :mod:`evsev2g.timers` (seconds) as a ``*_ms`` key's default."""
+    return round(seconds * 1000)
+
+
 @attrs.frozen
 class TimersConfig:
     """
     SECC timers ([V2G2-443], [V2G2-712], [V2G2-700], [V2G2-704]; DIN Tables
-    75–77).  The defaults are the standard's; test benches shorten them.
+    75–77).  The defaults are the standard's, from :mod:`evsev2g.timers`;
+    test benches shorten them.
     """
 
     sequence_timeout_ms: int = setting(
-        60000, Whole(100, 600000, "ms"), "V2G_SECC_Sequence_Timeout: silence before the SECC ends the session."
+        _ms(timers.V2G_SECC_SEQUENCE_TIMEOUT),
+        Whole(100, 600000, "ms"),
+        "V2G_SECC_Sequence_Timeout: silence before the SECC ends the session.",
     )
     ongoing_ms: int = setting(
-        55000, Whole(100, 600000, "ms"), "V2G_SECC_Ongoing_Performance_Time: longest EVSEProcessing=Ongoing loop."
+        _ms(timers.V2G_SECC_ONGOING_PERFORMANCE_TIME),
+        Whole(100, 600000, "ms"),
+        "V2G_SECC_Ongoing_Performance_Time: longest EVSEProcessing=Ongoing loop.",
     )
     cable_check_ms: int = setting(
-        38000, Whole(100, 600000, "ms"), "V2G_SECC_CableCheck_Performance_Time: longest cable check."
+        _ms(timers.V2G_SECC_CABLE_CHECK_PERFORMANCE_TIME),
+        Whole(100, 600000, "ms"),
+        "V2G_SECC_CableCheck_Performance_Time: longest cable check.",
     )
     pre_charge_ms: int = setting(
-        5000, Whole(100, 600000, "ms"), "V2G_SECC_PreCharge_Performance_Time: pre-charge past it is logged."
+        _ms(timers.V2G_SECC_PRE_CHARGE_PERFORMANCE_TIME),
+        Whole(100, 600000, "ms"),
+        "V2G_SECC_PreCharge_Performance_Time: pre-charge past it is logged.",
     )
     stop_charging_grace_ms: int = setting(
-        10000, Whole(100, 600000, "ms"), "After stop_charging the EV has this long to stop before answers turn FAILED."
+        _ms(timers.STOP_CHARGING_GRACE_TIME),
+        Whole(100, 600000, "ms"),
+        "After stop_charging the EV has this long to stop before answers turn FAILED.",
     )
 
 

@@ -211,8 +211,9 @@ class IProtocolStateMachine(Interface):
 
     def end_energy_transfer():
         """
-        The session is ending: if energy is flowing, tell the charger at once
-        (``current_demand_finished``, ``dc_open_contactor``), before the
+        The session is ending: tell the charger at once to stop the energy
+        transfer (``current_demand_finished`` if energy flows,
+        ``dc_open_contactor`` if the output may be on), before the
         connection's orderly close, which may take seconds.  Harmless when
         nothing flows or when called again.
 

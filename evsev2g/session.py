@@ -36,16 +36,13 @@ from zope.interface import implementer
 
 from evsev2g.charger import Charger
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
-from evsev2g.protocols.apphandshake import enabled_versions, load_protocol_versions, negotiate
-from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, random_session_id
+from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
+from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
 from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
-from evsev2g.v2gtp import build_frame
+from evsev2g.v2gtp import PayloadType, build_frame
 
-__all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory", "EXI_PAYLOAD_TYPE"]
-
-#: V2GTP payload type of EXI-encoded V2G messages (handshake, DIN, ISO-2).
-EXI_PAYLOAD_TYPE = 0x8001
+__all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory"]
 
 #: Names of the V2gMessageId enumeration that differ from the element names.
 _MESSAGE_IDS = {"supportedAppProtocolReq": "SupportedAppProtocolReq", "supportedAppProtocolRes": "SupportedAppProtocolRes"}
@@ -120,7 +117,7 @@ class V2GSession:
         """
         if self.ended:
             return
-        if payload_type != EXI_PAYLOAD_TYPE:
+        if payload_type != PayloadType.EXI:
             # [V2G2-800]: other payload types (ISO 15118-20 streams) are not ours; ignored.
             self.log.info(
                 "{session}: ignoring V2GTP payload type 0x{kind:04X} ({size} bytes)",
@@ -168,17 +165,15 @@ class V2GSession:
         if self.ended:
             self._finish()
             return
-        if not self.ended:
-            # The EV went away (unplugged, crashed, gave up) before the
-            # session ended: worth a warning when debugging a car.
-            self.log.warn(
-                "{session}: the connection ended before the session did ({reason}); last request {last}",
-                session=self.label,
-                reason=reason,
-                last=self._last_request if self.machine is None else self.machine.last_request,
-            )
-            reason = f"connection lost: {reason}"
-        self._end(reason, close=False)
+        # The EV went away (unplugged, crashed, gave up) before the session
+        # ended: worth a warning when debugging a car.
+        self.log.warn(
+            "{session}: the connection ended before the session did ({reason}); last request {last}",
+            session=self.label,
+            reason=reason,
+            last=self._last_request if self.machine is None else self.machine.last_request,
+        )
+        self._end(f"connection lost: {reason}", close=False)
 
     # -- steps ------------------------------------------------------------------
 
@@ -257,7 +252,7 @@ class V2GSession:
             return
         self._record("sent", message, data)
         if not self._gone:
-            self.link.send(data, EXI_PAYLOAD_TYPE)
+            self.link.send(data, PayloadType.EXI)
 
     def codec_for_response(self, message):
         """The codec a response is encoded with (the handshake's for its response)."""
@@ -273,8 +268,7 @@ class V2GSession:
             return
         name = message.name
         if name == "V2G_Message":
-            body = message.get("Body")
-            name = body.children[0][0] if body is not None and body.children else "UnknownMessage"
+            name = body_name(message) or "UnknownMessage"
         codec = self.codec_for_response(message) if direction == "sent" else self.codec
         try:
             xml = codec.to_xml(message).decode("utf-8")
@@ -285,7 +279,7 @@ class V2GSession:
         if wanted:
             message_id = _MESSAGE_IDS.get(name, name)
             # EvseV2G's ``exi`` fields carry the whole V2GTP frame.
-            framed = build_frame(EXI_PAYLOAD_TYPE, data)
+            framed = build_frame(PayloadType.EXI, data)
             try:
                 charger.publish(
                     "v2g_messages",
@@ -349,7 +343,7 @@ class V2GSession:
         if self.machine is not None:
             self.machine.finish(self._end_reason)
         else:
-            publish_session_end(self.charger, last_request=self._last_request, clean_stop=False, energy_flowing=False)
+            publish_session_end(self.charger, last_request=self._last_request, clean_stop=False)
         self.factory.session_ended(self)
 
 
@@ -407,8 +401,7 @@ class SessionFactory:
         :returns: the protocol plugins the configuration enables
             (``supported_DIN70121`` …), whatever a charger restricts later.
         """
-        flags = self.settings.protocol_flags
-        return [v for v in self.versions if v.config_key is None or flags.get(v.config_key, True)]
+        return configured_versions(self.versions, self.settings.protocol_flags)
 
     def tls_protocols(self) -> list[str]:
         """

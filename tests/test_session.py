@@ -13,6 +13,7 @@ from evsev2g.session import SessionFactory, SessionSettings
 from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
 from evsev2g.testing import DIN_DC_SESSION, FakeCodec, FakeSessionLink, VarRecorder, app_protocol_request, din_request
 from evsev2g.timers import Timers
+from tests.protocols.test_apphandshake import ISO2, FakeISO2
 
 DIN = "urn:din:70121:2012:MsgDef"
 #: The requests of a DIN DC session up to the first CurrentDemand.
@@ -63,6 +64,15 @@ def set_up(rig, link, session):
     """Handshake and SessionSetup."""
     handshake(rig, link, session)
     rig.send(link, session, din_request("SessionSetupReq"))
+
+
+def charge(rig, link, session):
+    """Handshake and a DIN DC session up to the first CurrentDemand."""
+    handshake(rig, link, session)
+    sid = b"\x00"
+    for name in UP_TO_CHARGING:
+        rig.send(link, session, din_request(name, sid))
+        sid = SID
 
 
 def test_interfaces():
@@ -182,11 +192,7 @@ def test_end_vars_wait_for_the_connection_to_close():
     """
     rig = Rig()
     link, session, vars_ = rig.connect(lose_on_close=False)
-    handshake(rig, link, session)
-    sid = b"\x00"
-    for name in UP_TO_CHARGING:
-        rig.send(link, session, din_request(name, sid))
-        sid = SID
+    charge(rig, link, session)
     rig.send(link, session, din_request("PowerDeliveryReq", SID, ReadyToChargeState=False))
     rig.send(link, session, din_request("WeldingDetectionReq", SID))
     assert rig.send(link, session, din_request("SessionStopReq", SID)).Body.SessionStopRes.ResponseCode == "OK"
@@ -209,11 +215,7 @@ def test_contactors_open_at_once_when_the_session_ends_mid_charge():
     """
     rig = Rig()
     link, session, vars_ = rig.connect(lose_on_close=False)
-    handshake(rig, link, session)
-    sid = b"\x00"
-    for name in UP_TO_CHARGING:
-        rig.send(link, session, din_request(name, sid))
-        sid = SID
+    charge(rig, link, session)
     rig.clock.advance(60)
     assert link.closed
     assert vars_.names()[-2:] == ["current_demand_finished", "dc_open_contactor"]
@@ -230,11 +232,7 @@ def test_disconnect_mid_charge_then_new_session(log_events):
     """
     rig = Rig()
     link, session, vars_ = rig.connect()
-    handshake(rig, link, session)
-    sid = b"\x00"
-    for name in UP_TO_CHARGING:
-        rig.send(link, session, din_request(name, sid))
-        sid = SID
+    charge(rig, link, session)
     session.connection_lost("connection reset")
     assert vars_.names()[-4:] == ["current_demand_finished", "dc_open_contactor", "hlc_session_failed", "dlink_error"]
     assert "the connection ended before the session did (connection reset); last request CurrentDemandReq" in log_events.text()
@@ -312,9 +310,6 @@ def real_codec_factory(*settings):
     return build_session_factory(load_config(None, list(settings)), Clock())
 
 
-ISO2 = "urn:iso:15118:2:2013:MsgDef"
-
-
 def test_iso2_enabled_but_not_served_is_never_selected():
     """
     supported_ISO15118_2 is true, but no ISO-2 state machine is registered:
@@ -341,13 +336,8 @@ def test_iso2_enabled_but_not_served_is_never_selected():
 
 def test_tls_protocols_follow_plugins_and_configuration():
     """Only enabled plugins that allow TLS count: DIN never does ([V2G-DC-618]); an ISO-2 plugin does while enabled."""
-
-    class ISO2Version:
-        name, namespace, version_major, version_minor = "ISO15118D2", ISO2, 2, 0
-        schema, config_key, allows_tls = "iso15118-2", "supported_ISO15118_2", True
-
     rig = Rig()
-    rig.factory.versions.append(ISO2Version())
+    rig.factory.versions.append(FakeISO2())
     for flags, expected in (({"supported_ISO15118_2": True}, ["ISO15118D2"]), ({"supported_ISO15118_2": False}, [])):
         rig.factory.settings = SessionSettings(protocol_flags=flags)
         assert rig.factory.tls_protocols() == expected

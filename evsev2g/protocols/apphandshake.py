@@ -36,6 +36,7 @@ __all__ = [
     "Negotiation",
     "negotiate",
     "load_protocol_versions",
+    "configured_versions",
     "enabled_versions",
 ]
 
@@ -140,23 +141,34 @@ def load_protocol_versions(package=None, log: Logger = _log) -> list[object]:
     return found
 
 
-def enabled_versions(versions: Iterable[object], config_flags: dict, charger) -> list[object]:
+def configured_versions(versions: Iterable[object], config_flags: dict) -> list[object]:
     """
-    The plugins this session may negotiate.
+    The plugins the configuration enables, whatever a charger restricts later.
 
     :param versions: the loaded plugins.
     :param config_flags: configuration flags by key (``{"supported_DIN70121":
-        True, …}``); a plugin whose ``config_key`` is missing here is enabled.
+        True, …}``); a plugin whose ``config_key`` is ``None`` or missing here
+        is enabled.
+    :returns: the subset, in the given order.
+    """
+    return [v for v in versions if v.config_key is None or config_flags.get(v.config_key, True)]
+
+
+def enabled_versions(versions: Iterable[object], config_flags: dict, charger) -> list[object]:
+    """
+    The plugins this session may negotiate: those of
+    :func:`configured_versions` that the charger allows and can serve.
+
+    :param versions: the loaded plugins.
+    :param config_flags: configuration flags by key, as for
+        :func:`configured_versions`.
     :param charger: the session's ``ICharger`` (``update_supported_app_protocols``
         and what it can serve).
     :returns: the subset, in the given order.
     """
     allowed = charger.supported_app_protocols
     chosen = []
-    for version in versions:
-        key = version.config_key
-        if key is not None and not config_flags.get(key, True):
-            continue
+    for version in configured_versions(versions, config_flags):
         if allowed is not None and version.name not in allowed:
             continue
         if not version.usable_with(charger):

@@ -1,6 +1,7 @@
 """
 What a protocol state machine is given (:class:`ProtocolContext`) and what
-it returns (:class:`Reply`).
+it returns (:class:`Reply`), and :func:`body_name`, which both the state
+machines and the session read messages by.
 """
 
 from __future__ import annotations
@@ -14,7 +15,20 @@ from twisted.logger import Logger
 from evsev2g.exi.message import Message
 from evsev2g.timers import Timers
 
-__all__ = ["ProtocolSettings", "ProtocolContext", "Reply", "random_session_id"]
+__all__ = ["ProtocolSettings", "ProtocolContext", "Reply", "random_session_id", "body_name"]
+
+
+def body_name(message: Message) -> str | None:
+    """
+    The element name of a ``V2G_Message``'s body, e.g. ``"CurrentDemandReq"``.
+
+    :param message: a ``V2G_Message`` (DIN SPEC 70121 or ISO 15118-2).
+    :returns: ``str``, or ``None`` when it has no body or an empty one.
+    """
+    body = message.get("Body")
+    if body is None or not body.children:
+        return None
+    return body.children[0][0]
 
 
 def random_session_id() -> bytes:

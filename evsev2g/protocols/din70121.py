@@ -31,7 +31,7 @@ from zope.interface import implementer
 from evsev2g.charger import DC_ENERGY_MODES
 from evsev2g.exi.message import Message
 from evsev2g.interfaces import IProtocolStateMachine, IProtocolVersion
-from evsev2g.protocols.context import ProtocolContext, Reply
+from evsev2g.protocols.context import ProtocolContext, Reply, body_name
 from evsev2g.protocols.din70121_bodies import DINBodies
 from evsev2g.protocols.physical import to_number
 from evsev2g.protocols.teardown import publish_session_end
@@ -97,6 +97,12 @@ class State(enum.Enum):
 
 
 _STOP = "SessionStopReq"
+
+#: Requests that are part of shutting down: answered even while the
+#: charger is in emergency shutdown or has stopped, and all the EV may send
+#: after a FAILED response.
+_SHUTDOWN_PATH = frozenset({"PowerDeliveryReq", "WeldingDetectionReq", _STOP})
+
 #: Allowed requests per state ([V2G-DC-437]…[V2G-DC-469]).
 ALLOWED = {
     State.HANDSHAKEN: {"SessionSetupReq"},
@@ -115,13 +121,9 @@ ALLOWED = {
     State.POWER_DELIVERY_STOPPED: {"WeldingDetectionReq", _STOP},
     # After a FAILED response the EV ends the session; a car that was
     # charging first opens its contactors (PowerDelivery(false), welding).
-    State.FAILED: {"PowerDeliveryReq", "WeldingDetectionReq", _STOP},
+    State.FAILED: _SHUTDOWN_PATH,
     State.STOPPED: set(),
 }
-
-#: Requests that are part of shutting down: answered even while the
-#: charger is in emergency shutdown or has stopped.
-_SHUTDOWN_PATH = {"PowerDeliveryReq", "WeldingDetectionReq", _STOP}
 
 
 def _bounded(value: float, low: float, high: float) -> float:
@@ -200,7 +202,7 @@ class DINStateMachine:
         :returns: a :class:`Reply`; ``Reply.message`` is ``None`` when there
             is nothing to answer and the connection must close.
         """
-        name = _body_name(request)
+        name = body_name(request)
         if name not in REQUESTS:
             self.log.warn(
                 "{session}: DIN message {name!r} is not a request; closing", session=self.context.label, name=name
@@ -600,10 +602,11 @@ class DINStateMachine:
 
     def finish(self, reason: str) -> None:
         """
-        Publish the end-of-session vars once: ``current_demand_finished`` and
-        ``dc_open_contactor`` if energy was flowing, ``hlc_session_failed``
-        unless the session stopped cleanly or the charger stopped it, and
-        ``dlink_terminate`` (after SessionStop) or ``dlink_error``.
+        Publish the end-of-session vars once: whatever
+        :meth:`end_energy_transfer` has not published yet,
+        ``hlc_session_failed`` unless the session stopped cleanly or the
+        charger stopped it, and ``dlink_terminate`` (after SessionStop) or
+        ``dlink_error``.
 
         :param reason: why the session ended, for the log.
         """
@@ -622,17 +625,9 @@ class DINStateMachine:
             charger,
             last_request=self.last_request,
             clean_stop=self.clean_stop,
-            energy_flowing=False,
             dlink="terminate",
             charger_stopped=charger.stop_requested_at is not None or charger.emergency,
         )
-
-
-def _body_name(request: Message) -> str | None:
-    body = request.get("Body")
-    if body is None or not body.children:
-        return None
-    return body.children[0][0]
 
 
 @implementer(IPlugin, IProtocolVersion)

@@ -2,12 +2,13 @@
 What the charger hears when a V2G session ends.
 
 EvseManager relies on exactly one of ``dlink_terminate`` / ``dlink_error`` /
-``dlink_pause`` after every session, on ``current_demand_finished`` and
-``dc_open_contactor`` when the session ends while energy flows, and on
-``hlc_session_failed`` with a reason derived from the last request when the
-session did not end with a successful SessionStop.  Unlike EvseV2G (whose
-suppression is dead code) we do not publish ``hlc_session_failed`` after a
-stop the charger asked for itself.
+``dlink_pause`` after every session, and on ``hlc_session_failed`` with a
+reason derived from the last request when the session did not end with a
+successful SessionStop.  Unlike EvseV2G (whose suppression is dead code) we
+do not publish ``hlc_session_failed`` after a stop the charger asked for
+itself.  (``current_demand_finished`` and opening the contactors are the
+state machine's, at once when the session ends:
+:meth:`~evsev2g.interfaces.IProtocolStateMachine.end_energy_transfer`.)
 """
 
 from __future__ import annotations
@@ -55,27 +56,19 @@ def failure_reason(last_request: str | None, tls_failed: bool = False) -> str | 
     return FAILURE_REASON_BY_REQUEST.get(last_request, "UnexpectedSessionEnd")
 
 
-def publish_session_end(
-    charger, *, last_request, clean_stop, energy_flowing, dlink="error", charger_stopped=False, open_contactor="dc_open_contactor"
-) -> None:
+def publish_session_end(charger, *, last_request, clean_stop, dlink="error", charger_stopped=False) -> None:
     """
     Publish the end-of-session vars on ``charger``.
 
     :param charger: the session's ``ICharger``.
     :param last_request: body element name of the last request, or ``None``.
     :param clean_stop: the session ended with a successful SessionStop.
-    :param energy_flowing: CurrentDemand/ChargingStatus had started and no
-        PowerDelivery stop was seen.
     :param dlink: ``"terminate"``, ``"pause"`` or ``"error"`` (for an
         unclean end ``"error"`` is forced).
     :param charger_stopped: the charger had asked to stop
         (``stop_charging``/emergency): no ``hlc_session_failed``.
-    :param open_contactor: ``"dc_open_contactor"`` or ``"ac_open_contactor"``.
     :returns: ``None``.
     """
-    if energy_flowing:
-        charger.publish("current_demand_finished")
-        charger.publish(open_contactor)
     if not clean_stop:
         reason = failure_reason(last_request)
         if reason is not None and not charger_stopped:

@@ -96,7 +96,6 @@ class SimulatedEVSE:
     :ivar voltage: present output voltage, V.
     :ivar current: present output current, A.
     :ivar energy_wh: energy delivered this session, Wh.
-    :ivar events: the vars received, in order (for displays and tests).
     """
 
     log = Logger()
@@ -118,7 +117,6 @@ class SimulatedEVSE:
         self.energy_wh = 0.0
         self.target_voltage = 0.0
         self.target_current = 0.0
-        self.events: list[str] = []
         self._last = clock.seconds()
         self._last_meter: float | None = None
         self._pending = []
@@ -167,7 +165,6 @@ class SimulatedEVSE:
     # -- reacting to vars -----------------------------------------------------
 
     def _var(self, name: str, payload) -> None:
-        self.events.append(name)
         handler = getattr(self, "_on_" + name, None)
         if handler is not None:
             handler(payload)

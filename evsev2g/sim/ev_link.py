@@ -199,11 +199,16 @@ class V2GTPClient(Protocol):
         self._timeout = None
         self._fail(EVLinkError(f"no response within {timeout:g} s (V2G_EVCC_Msg_Timeout)"))
 
-    def _fail(self, error: Exception) -> None:
+    def _take_waiting(self) -> Deferred | None:
+        """The waiting request's ``Deferred`` (or ``None``), its timeout cancelled."""
         waiting, self._waiting = self._waiting, None
         if self._timeout is not None and self._timeout.active():
             self._timeout.cancel()
         self._timeout = None
+        return waiting
+
+    def _fail(self, error: Exception) -> None:
+        waiting = self._take_waiting()
         if waiting is not None:
             waiting.errback(error)
 
@@ -225,10 +230,7 @@ class V2GTPClient(Protocol):
             payload, self._buffer = self._buffer[8 : 8 + length], self._buffer[8 + length :]
             if kind != EXI_TYPE:
                 continue
-            waiting, self._waiting = self._waiting, None
-            if self._timeout is not None and self._timeout.active():
-                self._timeout.cancel()
-            self._timeout = None
+            waiting = self._take_waiting()
             if waiting is not None:
                 waiting.callback(payload)
 

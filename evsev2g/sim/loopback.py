@@ -3,8 +3,9 @@ An SECC with the simulated charger in this process, for the demo, the
 integration tests and the bench.
 
 :func:`start_secc` builds the real service tree (transport, sessions,
-state machines, simulator) from a configuration and starts it; the caller
-stops it with ``stopService()``.
+state machines, simulator) from a configuration, wired as ``twistd
+evsev2g``'s ``makeService`` wires it, and starts it; the caller stops it
+with ``stopService()``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def start_secc(reactor, overrides=(), config_file=None, load_codec=None) -> Runn
     config = load_config(config_file, list(LOOPBACK_OVERRIDES) + list(overrides))
     serving = resolve_device(config.device, read_addresses(), interface_names())
     sessions = build_session_factory(config, reactor, load_codec=load_codec)
-    service = build_service(config, serving, reactor, sessions, answering=sessions.link_ready)
+    service = build_service(
+        config, serving, reactor, sessions, answering=sessions.link_ready, tls_protocols=sessions.tls_protocols()
+    )
     service.privilegedStartService()
     service.startService()
     port = service.tcp.port_number if service.tcp is not None else service.tls.port_number

@@ -18,7 +18,7 @@ TESLA = "urn:tesla:din:2018:MsgDef"
 
 
 class FakeISO2:
-    """A stand-in ISO 15118-2 plugin (the real one is a later issue)."""
+    """A stand-in ISO 15118-2 plugin (the real one is a later issue); the session tests use it too."""
 
     name = "ISO15118D2"
     namespace = ISO2
@@ -26,6 +26,7 @@ class FakeISO2:
     version_minor = 0
     schema = "iso15118-2"
     config_key = "supported_ISO15118_2"
+    allows_tls = True
 
     def usable_with(self, charger):
         """Always usable."""
