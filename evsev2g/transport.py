@@ -43,7 +43,7 @@ from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
 from evsev2g.netif import ServingAddress
 from evsev2g.ports import PortService, listen_in_range
 from evsev2g.tls import TLSServerCreator, describe_session
-from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, V2GTPStreamParser, build_frame
+from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, PayloadType, V2GTPStreamParser, build_frame
 
 #: Seconds an orderly close waits for the EV to close its side before
 #: sending our FIN: cars want to send the first FIN after SessionStopRes
@@ -153,7 +153,7 @@ class V2GTPConnection(Protocol):
 
     # -- ISessionLink -------------------------------------------------------
 
-    def send(self, payload: bytes, payload_type: int = 0x8001) -> None:
+    def send(self, payload: bytes, payload_type: int = PayloadType.EXI) -> None:
         """
         Frame and write one message; dropped with a log line once closing.
 
