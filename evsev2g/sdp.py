@@ -36,8 +36,6 @@ class TransportProtocol(IntEnum):
 
 REQUEST_PAYLOAD = struct.Struct("!BB")
 RESPONSE_PAYLOAD = struct.Struct("!16sHBB")
-REQUEST_SIZE = HEADER_SIZE + REQUEST_PAYLOAD.size
-RESPONSE_SIZE = HEADER_SIZE + RESPONSE_PAYLOAD.size
 
 
 @attrs.frozen
