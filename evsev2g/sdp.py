@@ -20,6 +20,10 @@ from evsev2g.errors import MalformedSDP, V2GTPError
 from evsev2g.v2gtp import HEADER_SIZE, PayloadType, build_frame, parse_header
 
 
+#: The UDP port of SDP ([V2G2-139]).
+SDP_PORT = 15118
+
+
 class Security(IntEnum):
     """The security byte of SDP."""
 
