@@ -35,12 +35,18 @@ def ip(*args, check=True):
 
 
 class NetnsPair:
-    """Two namespaces with a veth pair, link-local addresses from the kernel, DAD off."""
+    """
+    Two namespaces with a veth pair, link-local addresses from the kernel, DAD off.
 
-    def __init__(self):
-        tag = secrets.token_hex(3)
-        self.secc_ns, self.ev_ns = f"ev2gsk{tag}s", f"ev2gsk{tag}e"
-        self.secc_if, self.ev_if = f"vsk{tag}s", f"vsk{tag}e"
+    :param tag: the test module's own part of the names: namespaces are
+        ``ev2g<tag>…``, veth ends ``v<tag>…``, then a random part, so
+        modules and parallel runs never collide.
+    """
+
+    def __init__(self, tag: str = "sk"):
+        unique = tag + secrets.token_hex(3)
+        self.secc_ns, self.ev_ns = f"ev2g{unique}s", f"ev2g{unique}e"
+        self.secc_if, self.ev_if = f"v{unique}s", f"v{unique}e"
 
     def create(self):
         """Build the pair; raises CalledProcessError when the kernel refuses."""

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -120,19 +119,10 @@ def josev_python() -> Path:
     return python
 
 
-class JosevPair(NetnsPair):
-    """The namespace pair of these tests, under their own names."""
-
-    def __init__(self):
-        tag = secrets.token_hex(3)
-        self.secc_ns, self.ev_ns = f"ev2gio{tag}s", f"ev2gio{tag}e"
-        self.secc_if, self.ev_if = f"vio{tag}s", f"vio{tag}e"
-
-
 @pytest.fixture(scope="module")
 def josev_pair(josev_python):
     """A fresh veth pair between two namespaces for the module, removed afterwards."""
-    yield from prepared(JosevPair())
+    yield from prepared(NetnsPair("io"))
 
 
 class LoggedSECC:
