@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.test_twistd import twistd_command, wait_for_line
 
 pytestmark = pytest.mark.netns
 
-TWISTD = str(Path(sys.executable).parent / "twistd")
 PROBE = str(Path(__file__).with_name("netns_ev_probe.py"))
 
 
@@ -120,23 +119,14 @@ class SECC:
 
     def __init__(self, pair, *settings):
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", pair.secc_ns, TWISTD, "-n", "--pidfile=", "evsev2g",
-             "--config", str(REPO_ROOT / "tap_config.yaml"), *[a for s in settings for a in ("--set", s)]],
+            ["ip", "netns", "exec", pair.secc_ns, *twistd_command(*settings)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/",
         )
         self.lines = []
 
     def wait_for(self, needle, timeout=20.0) -> str:
-        """Read the log until a line containing ``needle``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} not logged:\n{''.join(self.lines)}")
+        """Read the log until a line containing ``needle``; :attr:`lines` keeps all read."""
+        return wait_for_line(self.process, needle, timeout, self.lines)
 
     def stop(self):
         """SIGTERM, then wait; kill if it hangs."""

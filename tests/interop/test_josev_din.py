@@ -50,8 +50,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.test_netns import TWISTD, NetnsPair, prepared
+from tests.test_netns import NetnsPair, prepared
+from tests.test_twistd import twistd_command
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -135,8 +135,7 @@ class LoggedSECC:
         self.log_path = log_path
         self._out = open(log_path, "w")
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", pair.secc_ns, TWISTD, "-n", "--pidfile=", "evsev2g",
-             "--config", str(REPO_ROOT / "tap_config.yaml"), *[a for s in settings for a in ("--set", s)]],
+            ["ip", "netns", "exec", pair.secc_ns, *twistd_command(*settings)],
             stdout=self._out, stderr=subprocess.STDOUT, cwd="/",
         )
 
