@@ -25,8 +25,6 @@ Timers (clock injected):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import attrs
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost

@@ -14,7 +14,7 @@ from twisted.logger import LogLevel, formatEvent
 
 from evsev2g import session as session_module
 from evsev2g.config import load_config
-from evsev2g.sdp import SDPRequest, Security, TransportProtocol, build_request, parse_response
+from evsev2g.sdp import Security
 from evsev2g.service import build_service
 from evsev2g.tap import Options, makeService
 from evsev2g.testing import FakeSecurity, RecordingSessionFactory
