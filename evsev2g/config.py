@@ -35,6 +35,7 @@ from evsev2g.config_types import (
 )
 from evsev2g import timers
 from evsev2g.errors import ConfigError
+from evsev2g.sdp import SDP_PORT
 
 #: The IANA dynamic port range the SECC's TCP and TLS ports must lie in
 #: (ISO 15118-2 Table 15, as EvseV2G's connection code quotes it).
@@ -199,7 +200,7 @@ class Config:
     tcp_port: int = setting(61341, _port, "TCP port of the plain V2G server.")
     tls_port: int = setting(64109, _port, "TCP port of the TLS V2G server.")
     sdp_port: int = setting(
-        15118,
+        SDP_PORT,
         Whole(1, 65535, also={0: "any free port (tests)"}),
         "UDP port of the SDP server; ISO 15118 fixes 15118, change it only in labs and tests.",
     )

@@ -212,10 +212,6 @@ class Directory(Check):
             return (base / Path(value).expanduser()).absolute()
         raise self.reject(key, value)
 
-    def format(self, value):
-        """:returns: the path as text."""
-        return str(value)
-
 
 @attrs.frozen
 class Group(Check):

@@ -74,9 +74,7 @@ class ServingAddress:
     @property
     def host(self) -> str:
         """The address to bind to: scoped (``fe80::1%eth0``) when link-local."""
-        if ipaddress.IPv6Address(self.address).is_link_local:
-            return f"{self.address}%{self.interface}"
-        return self.address
+        return self.scoped(self.address)
 
     @property
     def packed(self) -> bytes:
@@ -85,8 +83,9 @@ class ServingAddress:
 
     def scoped(self, host: str) -> str:
         """
-        :param host: a peer's address as Twisted reports it (no scope).
-        :returns: the address to send to, with ``%interface`` when link-local.
+        :param host: an IPv6 address (a peer's as Twisted reports it, or ours).
+        :returns: the address to send to or bind, with ``%interface`` when
+            link-local.
         """
         plain = host.split("%", 1)[0]
         if ipaddress.IPv6Address(plain).is_link_local:

@@ -20,6 +20,10 @@ from evsev2g.errors import MalformedSDP, V2GTPError
 from evsev2g.v2gtp import HEADER_SIZE, PayloadType, build_frame, parse_header
 
 
+#: The UDP port of SDP ([V2G2-139]).
+SDP_PORT = 15118
+
+
 class Security(IntEnum):
     """The security byte of SDP."""
 
@@ -36,8 +40,6 @@ class TransportProtocol(IntEnum):
 
 REQUEST_PAYLOAD = struct.Struct("!BB")
 RESPONSE_PAYLOAD = struct.Struct("!16sHBB")
-REQUEST_SIZE = HEADER_SIZE + REQUEST_PAYLOAD.size
-RESPONSE_SIZE = HEADER_SIZE + RESPONSE_PAYLOAD.size
 
 
 @attrs.frozen

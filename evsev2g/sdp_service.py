@@ -32,9 +32,6 @@ from evsev2g.sdp import Offers, build_response, choose_response, parse_request
 #: The all-nodes link-local multicast group SDP requests are sent to.
 SDP_GROUP = "ff02::1"
 
-#: The UDP port of SDP ([V2G2-139]).
-SDP_PORT = 15118
-
 
 def always() -> bool:
     """:returns: ``True``: the default ``answering`` predicate."""

@@ -169,7 +169,7 @@ def build_service(
     reactor,
     sessions: ISessionFactory,
     security: ISecurity | None = None,
-    answering: Callable[[], bool] = always,
+    answering: Callable[[], bool] | None = None,
     tls_protocols: Sequence[str] | None = None,
 ) -> SECCService:
     """
@@ -181,15 +181,23 @@ def build_service(
         ``IReactorSocket``.
     :param sessions: makes the session of each connection.
     :param security: the security provider (default: files in ``certs_dir``).
-    :param answering: whether SDP answers right now (default: always).
+    :param answering: whether SDP answers right now; by default the session
+        factory's ``link_ready`` when it has one (SDP answers only while the
+        charger backend's data link is up, as EvseV2G gates SDP on
+        ``dlink_ready``), else always.
     :param tls_protocols: the names of the protocols the sessions can agree
-        over TLS (``SessionFactory.tls_protocols()``), or ``None`` when
-        unknown; an empty list keeps SDP from announcing TLS while a TCP
+        over TLS; by default the session factory's ``tls_protocols()`` when
+        it has one (``SessionFactory.tls_protocols()``), else ``None``:
+        unknown.  An empty list keeps SDP from announcing TLS while a TCP
         server runs.
     :returns: the top-level service, not started.
     :raises StartupError: when TLS is forced but unusable, or key logging
         has nowhere to go.
     """
+    if answering is None:
+        answering = getattr(sessions, "link_ready", always)
+    if tls_protocols is None and hasattr(sessions, "tls_protocols"):
+        tls_protocols = sessions.tls_protocols()
     security = security if security is not None else FileSecurity(config.certs_dir)
     creator = tls_creator(config, security)
     top = SECCService(config, serving, tls_protocols)

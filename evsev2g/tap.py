@@ -15,7 +15,6 @@ from evsev2g import session
 from evsev2g.config import Config, load_config
 from evsev2g.errors import ConfigError, StartupError
 from evsev2g.netif import ServingAddress, interface_names, read_addresses, resolve_device
-from evsev2g.sdp_service import always
 from evsev2g.service import build_service
 
 
@@ -76,20 +75,6 @@ def makeService(options: Options, reactor=None):
         from twisted.internet import reactor
     sessions = session.build_session_factory(options.config, reactor)
     try:
-        # SDP answers only while the charger backend's data link is up
-        # (EvseV2G gates SDP on dlink_ready the same way), when the session
-        # factory can tell.
-        answering = getattr(sessions, "link_ready", always)
-        # SDP announces TLS only when a protocol can be agreed over it (DIN
-        # SPEC 70121 never runs over TLS), when the session factory can tell.
-        tls_protocols = getattr(sessions, "tls_protocols", None)
-        return build_service(
-            options.config,
-            options.serving,
-            reactor,
-            sessions,
-            answering=answering,
-            tls_protocols=tls_protocols() if tls_protocols is not None else None,
-        )
+        return build_service(options.config, options.serving, reactor, sessions)
     except StartupError as error:
         raise SystemExit(f"twistd evsev2g: {error}") from None

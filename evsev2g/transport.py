@@ -17,14 +17,13 @@ Timers (clock injected):
   between whole messages is the session's V2G_SECC_Sequence_Timeout.
 * Orderly close (:meth:`V2GTPConnection.close`): flush, give the EV
   :data:`CLOSE_DELAY` seconds to close first, then half-close and wait up to
-  :data:`FIN_WAIT` seconds for the EV's FIN before dropping the connection,
-  as EvseV2G does: some EVs dislike an abrupt close, and some insist on
-  sending the first FIN themselves.
+  :data:`FIN_WAIT` seconds for the EV's FIN before closing (plain TCP, the
+  ordinary way; dropped one more FIN wait later if even that cannot finish)
+  or dropping (TLS) the connection, as EvseV2G does: some EVs dislike an
+  abrupt close, and some insist on sending the first FIN themselves.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import attrs
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -42,7 +41,7 @@ from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
 from evsev2g.netif import ServingAddress
 from evsev2g.ports import PortService, listen_in_range
 from evsev2g.tls import TLSServerCreator, describe_session
-from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, V2GTPStreamParser, build_frame
+from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, PayloadType, V2GTPStreamParser, build_frame
 
 #: Seconds an orderly close waits for the EV to close its side before
 #: sending our FIN: cars want to send the first FIN after SessionStopRes
@@ -152,7 +151,7 @@ class V2GTPConnection(Protocol):
 
     # -- ISessionLink -------------------------------------------------------
 
-    def send(self, payload: bytes, payload_type: int = 0x8001) -> None:
+    def send(self, payload: bytes, payload_type: int = PayloadType.EXI) -> None:
         """
         Frame and write one message; dropped with a log line once closing.
 
@@ -191,7 +190,27 @@ class V2GTPConnection(Protocol):
         else:
             self.transport.loseWriteConnection()
         wait = self._settings.fin_wait
-        self._start_timer(wait, f"the EV did not close its side within {wait:g} s", expected=True)
+        why = f"the EV did not close its side within {wait:g} s"
+        self._timer = self._clock.callLater(wait, self._fin_wait_over, why)
+
+    def _fin_wait_over(self, why: str) -> None:
+        """
+        The EV kept its side open through the FIN wait: no fault after a
+        finished session, so logged as information.  A plain TCP socket is
+        closed the ordinary way, as EvseV2G closes it, not reset: the EV
+        already has our FIN and a finished session.  TLS is dropped.
+        """
+        self._timer = None
+        if self.secure:
+            self._drop(why, expected=True)
+            return
+        self._why = why
+        self.log.info("{peer}: closing the connection: {why}", peer=self._peer_text, why=why)
+        self.transport.loseConnection()
+        if not self._gone:
+            # Our FIN has not even gone out (an EV that reads nothing):
+            # give it one more FIN wait, then drop.
+            self._timer = self._clock.callLater(self._settings.fin_wait, self._drop, why)
 
     def abort(self) -> None:
         """Drop the connection at once."""
@@ -306,40 +325,16 @@ class V2GTPConnection(Protocol):
 
     # -- timers -------------------------------------------------------------
 
-    def _start_timer(self, seconds: float, why: str, expected: bool = False) -> None:
-        """
-        Abort the connection after ``seconds`` unless cancelled first.
-
-        :param expected: the drop is no fault (an EV keeping its side open
-            after the session ended): logged as information, not a warning.
-        """
+    def _start_timer(self, seconds: float, why: str) -> None:
+        """Drop the connection after ``seconds``, saying ``why``, unless cancelled first."""
         self._cancel_timer()
-        self._timer = self._clock.callLater(seconds, self._time_out, why, expected)
+        self._timer = self._clock.callLater(seconds, self._drop, why)
 
     def _cancel_timer(self) -> None:
         """Stop the running timer, if any."""
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-
-    def _time_out(self, why: str, expected: bool = False) -> None:
-        """
-        A timer ran out: say why and drop the connection.  After the FIN
-        wait on plain TCP (``expected``) the socket is closed the ordinary
-        way, as EvseV2G closes it, not reset: the EV already has our FIN and
-        a finished session.
-        """
-        self._timer = None
-        if expected and not self.secure:
-            self._why = why
-            self.log.info("{peer}: closing the connection: {why}", peer=self._peer_text, why=why)
-            self.transport.loseConnection()
-            if not self._gone:
-                # Our FIN has not even gone out (an EV that reads nothing):
-                # give it one more FIN wait, then drop.
-                self._timer = self._clock.callLater(self._settings.fin_wait, self._drop, why)
-            return
-        self._drop(why, expected=expected)
 
     def _drop(self, why: str, failed: bool = False, expected: bool = False) -> None:
         """

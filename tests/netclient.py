@@ -6,6 +6,7 @@ evsev2g code on the EV side, so symmetric bugs cannot hide.
 
 import socket
 import ssl
+import struct
 import time
 
 TIMEOUT = 5.0
@@ -128,3 +129,30 @@ def read_then_linger(port, frame, context=None, linger=0.0):
             reset = True
     sock.close()
     return received, until_eof, reset
+
+
+def sdp_ask(port, security):
+    """
+    An SDP exchange with the server on ::1: ask for ``security`` (0x00 TLS,
+    0x10 no TLS) over TCP, resending after 250 ms as an EV does
+    [V2G2-159], and check the answer's V2GTP header and transport byte.
+
+    :returns: ``(address, port, security byte)`` as announced.
+    """
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.25)
+        request = bytes([0x01, 0xFE, 0x90, 0x00, 0, 0, 0, 2, security, 0x00])
+        for _ in range(20):
+            sock.sendto(request, ("::1", port))
+            try:
+                answer = sock.recv(64)
+                break
+            except socket.timeout:
+                continue
+        else:
+            raise AssertionError("no SDP answer")
+    assert answer[:8] == bytes.fromhex("01fe900100000014")
+    address = socket.inet_ntop(socket.AF_INET6, answer[8:24])
+    port_number, security_byte, transport = struct.unpack("!HBB", answer[24:28])
+    assert transport == 0x00
+    return address, port_number, security_byte

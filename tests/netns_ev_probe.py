@@ -13,9 +13,11 @@ Usage: python netns_ev_probe.py IFACE {tls,no-tls} [--malformed]
 
 import json
 import socket
-import ssl
 import struct
 import sys
+
+# Run as a script: its directory, tests/, is on sys.path.
+from netclient import tls12_client_context
 
 SDP_PORT = 15118
 
@@ -65,13 +67,7 @@ def connect(iface: str, address: str, port: int, secure: bool) -> dict:
     sock = raw
     result = {}
     if secure:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
-        context.set_ciphers("ECDHE-ECDSA-AES128-SHA256")
-        context.set_ecdh_curve("prime256v1")
-        sock = context.wrap_socket(raw)
+        sock = tls12_client_context().wrap_socket(raw)
         result["tls"] = [sock.version(), sock.cipher()[0]]
     sock.sendall(bytes.fromhex("01fe800100000004") + b"\x80\x00\xee\x01")
     result["local"] = sock.getsockname()[0]

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.test_twistd import twistd_command, wait_for_line
 
 pytestmark = pytest.mark.netns
 
-TWISTD = str(Path(sys.executable).parent / "twistd")
 PROBE = str(Path(__file__).with_name("netns_ev_probe.py"))
 
 
@@ -35,12 +34,18 @@ def ip(*args, check=True):
 
 
 class NetnsPair:
-    """Two namespaces with a veth pair, link-local addresses from the kernel, DAD off."""
+    """
+    Two namespaces with a veth pair, link-local addresses from the kernel, DAD off.
 
-    def __init__(self):
-        tag = secrets.token_hex(3)
-        self.secc_ns, self.ev_ns = f"ev2gsk{tag}s", f"ev2gsk{tag}e"
-        self.secc_if, self.ev_if = f"vsk{tag}s", f"vsk{tag}e"
+    :param tag: the test module's own part of the names: namespaces are
+        ``ev2g<tag>…``, veth ends ``v<tag>…``, then a random part, so
+        modules and parallel runs never collide.
+    """
+
+    def __init__(self, tag: str = "sk"):
+        unique = tag + secrets.token_hex(3)
+        self.secc_ns, self.ev_ns = f"ev2g{unique}s", f"ev2g{unique}e"
+        self.secc_if, self.ev_if = f"v{unique}s", f"v{unique}e"
 
     def create(self):
         """Build the pair; raises CalledProcessError when the kernel refuses."""
@@ -114,23 +119,14 @@ class SECC:
 
     def __init__(self, pair, *settings):
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", pair.secc_ns, TWISTD, "-n", "--pidfile=", "evsev2g",
-             "--config", str(REPO_ROOT / "tap_config.yaml"), *[a for s in settings for a in ("--set", s)]],
+            ["ip", "netns", "exec", pair.secc_ns, *twistd_command(*settings)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/",
         )
         self.lines = []
 
     def wait_for(self, needle, timeout=20.0) -> str:
-        """Read the log until a line containing ``needle``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} not logged:\n{''.join(self.lines)}")
+        """Read the log until a line containing ``needle``; :attr:`lines` keeps all read."""
+        return wait_for_line(self.process, needle, timeout, self.lines)
 
     def stop(self):
         """SIGTERM, then wait; kill if it hangs."""

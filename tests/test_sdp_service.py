@@ -1,16 +1,16 @@
 """Tests for :mod:`evsev2g.sdp_service`: the SDP server."""
 
-import socket
-
 import pytest
 import pytest_twisted
-from twisted.internet.task import deferLater
 from twisted.internet.testing import FakeDatagramTransport
+from twisted.internet.threads import deferToThread
 
 from evsev2g.errors import StartupError
 from evsev2g.netif import ServingAddress
 from evsev2g.sdp import Offers, SDPRequest, Security, TransportProtocol, build_request, parse_response
 from evsev2g.sdp_service import SDPProtocol, SDPService, open_sdp_socket
+
+from tests.netclient import sdp_ask
 
 SERVING = ServingAddress("veth0", 7, "fe80::1")
 OFFERS = Offers(SERVING.packed, 61341, 64109)
@@ -93,28 +93,9 @@ async def test_real_socket_on_loopback(reactor, loopback):
     service = SDPService(reactor, loopback, 0, protocol)
     service.startService()
     try:
-        port = service.port_number
-        client = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        client.setblocking(False)
-        client.bind(("::1", 0))
-        received = await _exchange(reactor, client, TLS_REQUEST, ("::1", port))
-        response = parse_response(received)
-        assert socket.inet_ntop(socket.AF_INET6, response.address) == "::1"
-        assert (response.port, response.security) == (50000, Security.NO_TLS)
-        client.close()
+        address, port, security = await deferToThread(sdp_ask, service.port_number, Security.TLS)
+        assert address == "::1"
+        assert (port, security) == (50000, Security.NO_TLS)
     finally:
         await service.stopService()
     assert service.listening_port is None
-
-
-async def _exchange(reactor, client, datagram, address, timeout=5.0):
-    """Send one datagram from a plain socket and wait (reactor running) for the reply."""
-    client.sendto(datagram, address)
-    waited = 0.0
-    while waited < timeout:
-        try:
-            return client.recv(100)
-        except BlockingIOError:
-            await deferLater(reactor, 0.01, lambda: None)
-            waited += 0.01
-    raise AssertionError("no SDP answer")

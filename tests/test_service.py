@@ -4,9 +4,6 @@ process on ``lo``: SDP answers per ``tls_security`` and the announced
 servers really answer.
 """
 
-import socket
-import struct
-
 import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
@@ -14,35 +11,14 @@ from twisted.logger import LogLevel, formatEvent
 
 from evsev2g import session as session_module
 from evsev2g.config import load_config
-from evsev2g.sdp import SDPRequest, Security, TransportProtocol, build_request, parse_response
+from evsev2g.sdp import Security
 from evsev2g.service import build_service
 from evsev2g.tap import Options, makeService
 from evsev2g.testing import FakeSecurity, RecordingSessionFactory
 from evsev2g.v2gtp import build_frame
 
 from tests.listeners import EXI, echo
-from tests.netclient import converse, tls12_client_context
-
-
-def sdp_ask(port: int, security: Security) -> tuple[str, int, Security]:
-    """Blocking EV-side SDP exchange with the server on ::1 (run in a thread)."""
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.25)
-        request = bytes([0x01, 0xFE, 0x90, 0x00, 0, 0, 0, 2, security, 0x00])
-        for _ in range(20):  # an EV resends after 250 ms [V2G2-159]
-            sock.sendto(request, ("::1", port))
-            try:
-                answer = sock.recv(64)
-                break
-            except socket.timeout:
-                continue
-        else:
-            raise AssertionError("no SDP answer")
-    assert answer[:8] == bytes.fromhex("01fe900100000014")
-    address = socket.inet_ntop(socket.AF_INET6, answer[8:24])
-    port_number, security_byte, transport = struct.unpack("!HBB", answer[24:28])
-    assert transport == 0x00
-    return address, port_number, Security(security_byte)
+from tests.netclient import converse, sdp_ask, tls12_client_context
 
 
 def lo_config(tmp_path, mode, certs_dir):

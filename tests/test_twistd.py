@@ -20,6 +20,15 @@ from tests.netclient import converse, tls12_client_context
 TWISTD = str(Path(sys.executable).parent / "twistd")
 
 
+def twistd_command(*settings: str) -> list[str]:
+    """
+    The README's run command: ``twistd -n evsev2g`` with ``tap_config.yaml``
+    and one ``--set`` per setting (no pid file, so runs never clash).
+    """
+    overrides = [arg for setting in settings for arg in ("--set", setting)]
+    return [TWISTD, "-n", "--pidfile=", "evsev2g", "--config", str(REPO_ROOT / "tap_config.yaml"), *overrides]
+
+
 def twistd(*args, timeout=60):
     """Run twistd with evsev2g's options; returns the CompletedProcess."""
     return subprocess.run(
@@ -78,10 +87,15 @@ def bind_in_dynamic_range(sock) -> int:
     raise AssertionError("no free port in 49152-65535")
 
 
-def wait_for_line(process, needle, timeout=20.0) -> str:
-    """Read the process's stdout until a line containing ``needle``."""
+def wait_for_line(process, needle, timeout=20.0, seen=None) -> str:
+    """
+    Read the process's stdout until a line containing ``needle``.
+
+    :param seen: a list to keep every line read in (the whole log so far),
+        or ``None``.
+    """
     deadline = time.monotonic() + timeout
-    seen = []
+    seen = [] if seen is None else seen
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
@@ -95,11 +109,7 @@ def wait_for_line(process, needle, timeout=20.0) -> str:
 def test_serves_on_lo_and_stops_cleanly(test_pki, tmp_path):
     """The README's run command on lo serves TCP and TLS with a test PKI, gives each payload to the session (which logs the undecodable bytes), and stops on SIGTERM with status 0."""
     process = subprocess.Popen(
-        [
-            TWISTD, "-n", "--pidfile=", "evsev2g", "--config", str(REPO_ROOT / "tap_config.yaml"),
-            "--set", "device=lo", "--set", f"certs_dir={test_pki.directory}",
-            "--set", "tcp_port=0", "--set", "tls_port=0", "--set", "sdp_port=0",
-        ],
+        twistd_command("device=lo", f"certs_dir={test_pki.directory}", "tcp_port=0", "tls_port=0", "sdp_port=0"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path),
     )
     try:

@@ -59,9 +59,7 @@ def start_secc(reactor, overrides=(), config_file=None, load_codec=None) -> Runn
     config = load_config(config_file, list(LOOPBACK_OVERRIDES) + list(overrides))
     serving = resolve_device(config.device, read_addresses(), interface_names())
     sessions = build_session_factory(config, reactor, load_codec=load_codec)
-    service = build_service(
-        config, serving, reactor, sessions, answering=sessions.link_ready, tls_protocols=sessions.tls_protocols()
-    )
+    service = build_service(config, serving, reactor, sessions)
     service.privilegedStartService()
     service.startService()
     port = service.tcp.port_number if service.tcp is not None else service.tls.port_number

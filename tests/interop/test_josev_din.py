@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -51,8 +50,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.test_netns import TWISTD, NetnsPair, prepared
+from tests.test_netns import NetnsPair, prepared
+from tests.test_twistd import twistd_command
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -120,19 +119,10 @@ def josev_python() -> Path:
     return python
 
 
-class JosevPair(NetnsPair):
-    """The namespace pair of these tests, under their own names."""
-
-    def __init__(self):
-        tag = secrets.token_hex(3)
-        self.secc_ns, self.ev_ns = f"ev2gio{tag}s", f"ev2gio{tag}e"
-        self.secc_if, self.ev_if = f"vio{tag}s", f"vio{tag}e"
-
-
 @pytest.fixture(scope="module")
 def josev_pair(josev_python):
     """A fresh veth pair between two namespaces for the module, removed afterwards."""
-    yield from prepared(JosevPair())
+    yield from prepared(NetnsPair("io"))
 
 
 class LoggedSECC:
@@ -145,8 +135,7 @@ class LoggedSECC:
         self.log_path = log_path
         self._out = open(log_path, "w")
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", pair.secc_ns, TWISTD, "-n", "--pidfile=", "evsev2g",
-             "--config", str(REPO_ROOT / "tap_config.yaml"), *[a for s in settings for a in ("--set", s)]],
+            ["ip", "netns", "exec", pair.secc_ns, *twistd_command(*settings)],
             stdout=self._out, stderr=subprocess.STDOUT, cwd="/",
         )
 

@@ -5,7 +5,6 @@ import types
 
 import pytest
 from twisted.internet.task import Clock
-from twisted.logger import globalLogPublisher
 
 from evsev2g.protocols import apphandshake
 from evsev2g.protocols.apphandshake import enabled_versions, load_protocol_versions, negotiate
@@ -114,7 +113,7 @@ def plugin_dir(tmp_path, monkeypatch):
             del sys.modules[name]
 
 
-def test_broken_plugin_is_logged_by_name_and_skipped(plugin_dir):
+def test_broken_plugin_is_logged_by_name_and_skipped(plugin_dir, log_events):
     """A plugin failing verifyObject is reported by name and left out; the others still load."""
     (plugin_dir / "extra_broken.py").write_text(
         "from twisted.plugin import IPlugin\n"
@@ -125,14 +124,9 @@ def test_broken_plugin_is_logged_by_name_and_skipped(plugin_dir):
         "    name = 'HALF'\n"
         "half = Half()\n"
     )
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    try:
-        found = load_protocol_versions()
-    finally:
-        globalLogPublisher.removeObserver(events.append)
+    found = load_protocol_versions()
     assert [v.name for v in found] == ["DIN70121"]
-    assert any(event.get("plugin") == "HALF" for event in events)
+    assert any(event.get("plugin") == "HALF" for event in log_events)
 
 
 def test_plugin_in_other_directory_is_found(plugin_dir):

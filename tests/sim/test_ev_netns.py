@@ -10,7 +10,6 @@ Namespaces are named ``ev2gco…`` and veth ends ``vco…`` (random part, so
 parallel runs never collide) and are deleted afterwards, also on failure.
 """
 
-import secrets
 import subprocess
 import sys
 
@@ -21,19 +20,10 @@ from tests.test_netns import SECC, NetnsPair, prepared
 pytestmark = pytest.mark.netns
 
 
-class CoreNetnsPair(NetnsPair):
-    """The namespace pair of these tests, under their own names."""
-
-    def __init__(self):
-        tag = secrets.token_hex(3)
-        self.secc_ns, self.ev_ns = f"ev2gco{tag}s", f"ev2gco{tag}e"
-        self.secc_if, self.ev_if = f"vco{tag}s", f"vco{tag}e"
-
-
 @pytest.fixture
 def core_pair():
     """A fresh veth pair between two namespaces, removed afterwards."""
-    yield from prepared(CoreNetnsPair())
+    yield from prepared(NetnsPair("co"))
 
 
 def test_whole_session_found_with_sdp_across_namespaces(core_pair):
