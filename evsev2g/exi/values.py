@@ -197,7 +197,8 @@ class Representation:
                 raise ExiError(f"expected int for {self.label}, got {type(value).__name__} {value!r}")
             if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
                 raise ExiError(f"value {value} out of range [{self.lo}, {self.hi}] of {self.label}")
-            self._check_digits(Decimal(value))
+            if "totalDigits" in self.facets:    # an int has no fraction digits to check
+                self._check_digits(Decimal(value))
         elif kind == "bool":
             if type(value) is not bool:
                 raise ExiError(f"expected bool for {self.label}, got {type(value).__name__} {value!r}")
