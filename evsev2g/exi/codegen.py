@@ -426,7 +426,11 @@ class Generator:
                     st.index: st.ch_target for st in g.states if st.ch_target is not None}
         for leaf in g.leaves:
             self.enc_leaf(out, ind, g, offs, enc, leaf, sortable)
-        if not sortable:
+        if sortable:
+            # a child left over repeats a leaf too often: the KeyError handler explains it,
+            # as it does for a child the current state has no code for
+            out(ind, "if i < L: raise KeyError(i)")
+        else:
             out(ind, "if i == start: raise misplaced(node, kids, i, s, "
                      f"{self.const('G', g, key=('G', id(g)))})")
 
@@ -448,11 +452,15 @@ class Generator:
             else:
                 guard = f" and s in {enc[lo]}" if lo in enc else ""
         out(ind, f"if i < L and {test}{guard}:")
-        if needs_count:
-            out(ind + 1, "cnt = 0")
-        out(ind + 1, f"while i < L and {test}{guard}:")
-        body = ind + 2
-        if leaf.max != 1:
+        if leaf.max == 1:
+            # one occurrence at most: a second one is left for the check after the
+            # leaves (sortable) or the next pass of the content loop
+            body = ind + 1
+        else:
+            if needs_count:
+                out(ind + 1, "cnt = 0")
+            out(ind + 1, f"while i < L and {test}{guard}:")
+            body = ind + 2
             split_output(out, body)
         out(body, "name_, val = kids[i]")
         if len(names) == 1:
