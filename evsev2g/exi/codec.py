@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 
 from evsev2g.exi.bits import BitReader, BitWriter
-from evsev2g.exi.codegen import generate
+from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
@@ -65,12 +65,14 @@ class _Engine:
         self.name = name
         self.gset: GrammarSet = build_grammars(schema)
         self.limits = limits
-        source, consts, _ = generate(self.gset)
+        source, consts, gen = generate(self.gset)
         self.source = source
         ns = runtime_namespace(limits)
         ns.update(consts)
         exec(compile(source, f"<evsev2g.exi generated code for {name}>", "exec"), ns)
-        self.ns = ns
+        #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
+        self.decoders = {id(g.type): ns[function_name(g, "d")] for g in gen.types}
+        self.encoders = {id(g.type): ns[function_name(g, "e")] for g in gen.types}
         gset = self.gset
         self.global_index = {d.qname: i for i, d in enumerate(gset.globals)}
         self.frag_index = {qn: i for i, (qn, _) in enumerate(gset.fragment_elements)}
@@ -89,22 +91,17 @@ class _Engine:
             self._element_fragment = ElementFragmentGrammar(self.gset)
         return self._element_fragment
 
-    def func(self, ctype: ComplexType, kind: str):
-        """The generated decoder (``d``) or encoder (``e``) of a complex type."""
-        g = self.gset.grammar(ctype)
-        return self.ns[f"{kind}_{g.name}".replace("-", "_").replace(".", "_")]
-
     # -- shared element paths -----------------------------------------------------
 
     def decode_typed(self, t, name: str, ns: str, v: int, n: int, p: int, x: DecodeContext):
         if isinstance(t, ComplexType):
-            return self.func(t, "d")(v, n, p, x, name, ns)
+            return self.decoders[id(t)](v, n, p, x, name, ns)
         value, p = simple_child(v, n, p, x, representation(t), (ns, name))
         return make_node(name, ns, [], {}, value, None), p
 
     def encode_typed(self, t, node, acc: int, nb: int) -> tuple[int, int]:
         if isinstance(t, ComplexType):
-            return self.func(t, "e")(node, acc, nb)
+            return self.encoders[id(t)](node, acc, nb)
         value = node.value if isinstance(node, Message) else node
         name = node.name if isinstance(node, Message) else "?"
         return simple_write(acc, nb, representation(t), value, name)
