@@ -66,7 +66,6 @@ class _Engine:
         self.gset: GrammarSet = build_grammars(schema)
         self.limits = limits
         source, consts, gen = generate(self.gset)
-        self.source = source
         ns = runtime_namespace(limits)
         ns.update(consts)
         exec(compile(source, f"<evsev2g.exi generated code for {name}>", "exec"), ns)
