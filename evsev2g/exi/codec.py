@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from evsev2g.exi.bits import BitReader, BitWriter
+from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
 from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
@@ -154,11 +154,6 @@ def _stream(data, limits: Limits) -> tuple[int, int]:
     return int.from_bytes(data, "big"), len(data) * 8
 
 
-def _finish(acc: int, nb: int) -> bytes:
-    pad = (-nb) % 8
-    return (acc << pad).to_bytes((nb + pad) // 8, "big")
-
-
 class Codec:
     """
     Schema-informed EXI for one V2G schema set.
@@ -260,7 +255,7 @@ class Codec:
             raise
         except (TypeError, AttributeError, ValueError) as exc:
             raise ExiError(f"cannot encode: {exc}", path=[getattr(msg, "name", "?")]) from None
-        return _finish(acc, nb)
+        return to_bytes(acc, nb)
 
     def _global(self, eng: _Engine, msg):
         if not isinstance(msg, Message):
