@@ -95,19 +95,11 @@ class Leaf:
     wildcard: Wildcard | None = None
     node: _Node | None = None
 
-    def count_class(self, count: int) -> str:
-        """
-        :param count: occurrences seen so far (≥ 1).
-        :returns: ``"lt"`` (below minOccurs), ``"mid"`` or ``"max"`` (at maxOccurs).
-        """
-        if count < self.min:
-            return "lt"
-        if self.max is not None and count >= self.max:
-            return "max"
-        return "mid"
-
     def classes(self) -> list[str]:
-        """The count classes this leaf can be in after an occurrence."""
+        """
+        The count classes this leaf can be in after an occurrence: ``"lt"``
+        (below minOccurs), ``"mid"`` or ``"max"`` (at maxOccurs).
+        """
         out = []
         if self.min > 1:
             out.append("lt")
@@ -146,11 +138,6 @@ class State:
         """Bits of the first-level event code (escape included, §8.5.4.4.1)."""
         return code_width(len(self.events) + 1)
 
-    @property
-    def escape(self) -> int:
-        """The first-level code that leads to second-level events."""
-        return len(self.events)
-
     def has(self, kind: str) -> bool:
         """Whether an event of ``kind`` is declared here."""
         return any(ev[0] == kind for ev in self.events)
@@ -164,8 +151,6 @@ class TypeGrammar:
     :ivar attributes: attribute uses sorted by local name, then URI.
     :ivar leaves: the content positions in document order.
     :ivar states: all states; ``states[0]`` is the start state.
-    :ivar content_start: index of the state where content begins (after the
-        attributes).
     :ivar after_leaf: ``{(leaf index, count class): state index}``.
     :ivar after_attr: ``{attribute index: state index}`` (state after it).
     :ivar simple_end: for simple content, the state after ``CH``.
@@ -181,7 +166,6 @@ class TypeGrammar:
         self.attributes = sorted(ctype.attributes, key=lambda a: (a.name, a.ns))
         self.leaves: list[Leaf] = []
         self.states: list[State] = []
-        self.content_start = 0
         self.after_leaf: dict = {}
         self.after_attr: dict = {}
         self.simple_end: int | None = None
@@ -241,7 +225,6 @@ class _TypeBuilder:
             g.states.append(State(i, label, self.order(events), phase))
         for j in range(n):
             g.after_attr[j] = j + 1
-        g.content_start = n
         if ctype.content == "simple":
             end = State(len(g.states), "after character content", [(EV_EE, None)], "content")
             g.states.append(end)

@@ -73,18 +73,6 @@ class SimpleType:
             return self.name[1]
         return f"anonymous {self.builtin}"
 
-    def derives_from(self, builtin: str) -> bool:
-        """
-        :param builtin: a built-in type's local name.
-        :returns: whether this type is that built-in or derived from it.
-        """
-        t = self
-        while t is not None:
-            if t.name == (XS, builtin):
-                return True
-            t = t.base
-        return False
-
 
 @dataclass(eq=False)
 class AttributeUse:
@@ -324,7 +312,6 @@ class SchemaSet:
     target_namespaces: set = field(default_factory=set)
     wildcard_namespaces: set = field(default_factory=set)
     attributes: list = field(default_factory=list)
-    complex_types: list = field(default_factory=list)
 
 
 class _Reader:
@@ -517,7 +504,7 @@ class _Reader:
             elif tag in _FACETS_INT:
                 facets[tag] = int(value)
             elif tag in _FACETS_BOUND:
-                facets[tag] = _bound(value, obj)
+                facets[tag] = _bound(value)
                 # an inclusive and an exclusive bound on the same side do not mix
                 other = {"minInclusive": "minExclusive", "minExclusive": "minInclusive",
                          "maxInclusive": "maxExclusive", "maxExclusive": "maxInclusive"}[tag]
@@ -529,7 +516,6 @@ class _Reader:
 
     # complex types
     def fill_complex(self, doc: _Document, el, obj: ComplexType) -> None:
-        self.set.complex_types.append(obj)
         obj.abstract = el.get("abstract") == "true"
         obj.mixed = el.get("mixed") == "true"
         attrs: list[AttributeUse] = []
@@ -725,7 +711,7 @@ class _Reader:
         return self.set
 
 
-def _bound(value: str, st: SimpleType):
+def _bound(value: str):
     text = value.strip()
     try:
         return int(text)
