@@ -162,7 +162,7 @@ class Generator:
         out = self.src
         offs = self.offsets(g)
         ctype = g.type
-        shape = self.const("SH", _shape(g), key=("SH", id(ctype)))
+        shape = self.const("SH", g.shape, key=("SH", id(ctype)))
         gref = self.const("G", g, key=("G", id(g)))
         cyclic = id(ctype) in self.cyclic
         out(0, f"def {function_name(g, 'd')}(v, n, p, x, name, ns):")
@@ -586,28 +586,6 @@ def dispatch(out, ind: int, simple_stmt: str, complex_stmt: str) -> None:
     out(ind + 1, simple_stmt)
     out(ind, "else:")
     out(ind + 1, complex_stmt)
-
-
-def _shape(g: TypeGrammar):
-    from evsev2g.exi.message import Shape
-    declared, repeated = set(), set()
-    for leaf in g.leaves:
-        for alt in leaf.alternatives:
-            declared.add(alt.name)
-            if leaf.max is None or leaf.max > 1 or _in_loop(leaf):
-                repeated.add(alt.name)
-    for au in g.attributes:
-        declared.add(au.name)
-    return Shape(declared, repeated)
-
-
-def _in_loop(leaf) -> bool:
-    node = leaf.node.parent
-    while node is not None:
-        if node.kind == "star":
-            return True
-        node = node.parent
-    return False
 
 
 def function_name(g: TypeGrammar, kind: str) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evsev2g.exi.errors import SchemaError
+from evsev2g.exi.message import Shape
 from evsev2g.exi.xsd import (XML_NS, XS, XSI, ComplexType, ElementDecl, ModelGroup, Particle,
                              SchemaSet, SimpleType, Wildcard)
 
@@ -158,6 +159,8 @@ class TypeGrammar:
         (no loops over groups), so one pass in document order decodes it.
     :ivar unique_names: ``True`` when each child name belongs to exactly
         one leaf, so children can be put in schema order by name.
+    :ivar shape: the :class:`~evsev2g.exi.message.Shape` every node of this
+        type carries (decoded or read from XML).
     """
 
     def __init__(self, ctype: ComplexType, name: str) -> None:
@@ -171,6 +174,7 @@ class TypeGrammar:
         self.simple_end: int | None = None
         self.forward = True
         self.unique_names = True
+        self.shape: Shape | None = None
 
     def state_label(self, index: int) -> str:
         """:returns: ``"<type> state <label>"`` for error messages."""
@@ -254,6 +258,7 @@ class _TypeBuilder:
                     g.states.append(st)
                     g.after_leaf[(leaf.index, cls)] = st.index
         self.check_unique(g)
+        g.shape = _shape(g)
         return g
 
     def leaf_label(self, leaf: Leaf) -> str:
@@ -398,6 +403,27 @@ class _TypeBuilder:
                     if qn in seen and seen[qn] != leaf_i:
                         raise SchemaError(f"{g.name}: ambiguous content model at {st.label} ({qn[1]})")
                     seen[qn] = leaf_i
+
+
+def _shape(g: TypeGrammar) -> Shape:
+    declared, repeated = set(), set()
+    for leaf in g.leaves:
+        for alt in leaf.alternatives:
+            declared.add(alt.name)
+            if leaf.max is None or leaf.max > 1 or _in_loop(leaf):
+                repeated.add(alt.name)
+    for au in g.attributes:
+        declared.add(au.name)
+    return Shape(declared, repeated)
+
+
+def _in_loop(leaf: Leaf) -> bool:
+    node = leaf.node.parent
+    while node is not None:
+        if node.kind == "star":
+            return True
+        node = node.parent
+    return False
 
 
 def second_level(grammar: TypeGrammar | None, state: State) -> list[str]:

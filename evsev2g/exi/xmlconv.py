@@ -219,8 +219,7 @@ def _parse(eng, t, el, qn, decls=None):
                         children.append(("#text", child.tail))
                     elif child.tail and child.tail.strip():
                         raise ExiError(f"unexpected text {child.tail.strip()[:20]!r}")
-            from evsev2g.exi.codegen import _shape
-            return Message(name, children, ns=qn[0], attrs=attrs, value=value, shape=_shape(g))
+            return Message(name, children, ns=qn[0], attrs=attrs, value=value, shape=g.shape)
         if t is None:
             attrs = {}
             for key, text in el.attrib.items():
