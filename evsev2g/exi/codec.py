@@ -230,7 +230,7 @@ class Codec:
         except ExiError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes ExiError
-            raise failed(exc, p, _DocLabel) from None
+            raise failed(exc, p, "DocContent") from None
 
     def encode(self, msg: Message) -> bytes:
         """
@@ -311,7 +311,7 @@ class Codec:
         except ExiError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise failed(exc, r.p, _FragLabel) from None
+            raise failed(exc, r.p, "FragmentContent") from None
         if multiple:
             return roots
         if len(roots) != 1:
@@ -416,15 +416,6 @@ class Codec:
         """
         from evsev2g.exi.xmlconv import xml_to_message
         return xml_to_message(self._engine, xml)
-
-
-class _Label:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-_DocLabel = _Label("DocContent")
-_FragLabel = _Label("FragmentContent")
 
 
 def load_codec(name: str, *, limits: Limits | None = None, schema_dir: Path | None = None) -> Codec:

@@ -213,7 +213,7 @@ class Generator:
         out(1, "except ExiError as e:")
         out(2, "raise")
         out(1, "except Exception as e:")
-        out(2, f"raise failed(e, p, {gref}) from None")
+        out(2, f"raise failed(e, p, {g.name!r}) from None")
         out(0, "")
 
     def dec_leaf(self, out, ind: int, g: TypeGrammar, offs, leaf) -> None:
