@@ -3,13 +3,13 @@ Grammars → specialised Python source for decoding and encoding.
 
 For every complex type of a schema set, one decoder and one encoder
 function are generated (straight-line code over the type's states, with
-the event-code tables, value reads and writes inlined), compiled once and
-kept in a namespace dictionary.  See the module docstring of ``codec`` for
-the calling conventions; in short:
+the event-code tables, value reads and writes inlined); the codec compiles
+them once per schema set and keeps each type's pair.  The stream and output
+are single ints (see the module docstring of ``bits``):
 
 * decoders: ``d_<Type>(v, n, p, x, name, ns) -> (Message, p)`` read from the
   stream int ``v`` of ``n`` bits at offset ``p``; ``x`` is the per-call
-  :class:`~evsev2g.exi.codec.DecodeContext`.
+  :class:`~evsev2g.exi.runtime.DecodeContext`.
 * encoders: ``e_<Type>(node, acc, nb) -> (acc, nb)`` append to the
   accumulator int ``acc`` holding ``nb`` bits.
 
@@ -599,8 +599,8 @@ def generate(gset: GrammarSet) -> tuple[str, dict, Generator]:
 
     :param gset: the :class:`~evsev2g.exi.grammar.GrammarSet`.
     :returns: ``(source, constants, generator)``; the source must be
-        executed in a namespace holding the constants and the runtime
-        helpers of ``codec``.
+        executed in a namespace holding the constants and the helpers of
+        :func:`~evsev2g.exi.runtime.runtime_namespace`.
     """
     gen = Generator(gset)
     gen.run()

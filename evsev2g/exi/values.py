@@ -5,8 +5,8 @@ EXI datatype representations (EXI 1.0 §7) for the simple types of a schema.
 closest built-in ancestor and facets (§7, Table 7-1), and returns a
 :class:`Representation` that knows how to
 
-* read and write the value on the bit stream (generic functions, plus
-  source snippets the code generator inlines for the common kinds),
+* read and write the value on the bit stream (the generic path; the code
+  generator inlines its own reads and writes of the common kinds),
 * check a Python value against the type (Python type, ranges, lengths,
   enumeration, digits) before encoding,
 * convert between the value and its XML lexical form.
@@ -271,7 +271,7 @@ class Representation:
         """
         Read one value (generic path).
 
-        :param limits: a :class:`~evsev2g.exi.codec.Limits`.
+        :param limits: a :class:`~evsev2g.exi.runtime.Limits`.
         :returns: ``(value, new offset)``.
         :raises ExiError: on truncation, out-of-range values or limits.
         """
