@@ -14,7 +14,7 @@ from lxml import etree
 from evsev2g.exi.errors import ExiError
 from evsev2g.exi.message import Message
 from evsev2g.exi.values import representation
-from evsev2g.exi.xsd import ComplexType, SimpleType
+from evsev2g.exi.xsd import XML_PARSER_OPTIONS, ComplexType, SimpleType
 
 __all__ = ["message_to_xml", "xml_to_message"]
 
@@ -163,10 +163,6 @@ def _build(eng, t, node, qn, nsmap, parent, decls=None):
 
 # -- from XML ------------------------------------------------------------------
 
-_PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True,
-               remove_pis=True, huge_tree=False)
-
-
 def xml_to_message(eng, xml: bytes) -> Message:
     """
     :param eng: the codec engine; :param xml: XML bytes (or str).
@@ -175,7 +171,7 @@ def xml_to_message(eng, xml: bytes) -> Message:
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
     try:
-        root = etree.fromstring(xml, etree.XMLParser(**_PARSER))
+        root = etree.fromstring(xml, etree.XMLParser(**XML_PARSER_OPTIONS))
     except etree.XMLSyntaxError as exc:
         raise ExiError(f"malformed XML: {exc}") from None
     q = etree.QName(root)

@@ -25,7 +25,7 @@ from evsev2g.exi.errors import SchemaError
 __all__ = [
     "XS", "XSI", "XML_NS", "QName", "SimpleType", "ComplexType", "AttributeUse",
     "ElementDecl", "Particle", "ModelGroup", "Wildcard", "SchemaSet", "load_schema_set",
-    "builtin_type",
+    "builtin_type", "XML_PARSER_OPTIONS",
 ]
 
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -314,11 +314,14 @@ class SchemaSet:
     attributes: list = field(default_factory=list)
 
 
+#: lxml parser options for every XML the engine reads (schema files, and
+#: messages in ``from_xml``): no entity expansion, DTD or network access.
+XML_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
+                          remove_comments=True, remove_pis=True, huge_tree=False)
+
+
 class _Reader:
     """Builds a :class:`SchemaSet` from schema documents, lazily and once per component."""
-
-    _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
-                           remove_comments=True, remove_pis=True, huge_tree=False)
 
     def __init__(self, name: str) -> None:
         self.set = SchemaSet(name)
@@ -331,7 +334,7 @@ class _Reader:
         path = path.resolve()
         if path in self.docs:
             return
-        parser = etree.XMLParser(**self._PARSER_OPTIONS)
+        parser = etree.XMLParser(**XML_PARSER_OPTIONS)
         try:
             root = etree.parse(str(path), parser).getroot()
         except (OSError, etree.XMLSyntaxError) as exc:
