@@ -23,12 +23,11 @@ import argparse
 import string
 import sys
 
+from evsev2g import v2gtp
 from evsev2g.exi.codec import load_codec
 from evsev2g.exi.errors import ExiError
 
 SETS = ("appHandshake", "din70121", "iso15118-2")
-V2GTP_HEADER_LEN = 8
-V2GTP_EXI_PAYLOAD = (0x8001,)
 
 
 def strip_v2gtp(data: bytes) -> bytes:
@@ -36,11 +35,12 @@ def strip_v2gtp(data: bytes) -> bytes:
     :param data: EXI bytes, or a V2GTP frame.
     :returns: the EXI body (the frame's payload when ``data`` is a frame).
     """
-    if len(data) >= V2GTP_HEADER_LEN and data[0] == 0x01 and data[1] == 0xFE:
-        payload_type = int.from_bytes(data[2:4], "big")
-        length = int.from_bytes(data[4:8], "big")
-        if payload_type in V2GTP_EXI_PAYLOAD and length <= len(data) - V2GTP_HEADER_LEN:
-            return data[V2GTP_HEADER_LEN:V2GTP_HEADER_LEN + length]
+    if len(data) >= v2gtp.HEADER_SIZE:
+        version, inverse, payload_type, length = v2gtp.HEADER.unpack_from(data)
+        is_frame = (version == v2gtp.PROTOCOL_VERSION and inverse == v2gtp.INVERSE_PROTOCOL_VERSION
+                    and payload_type == v2gtp.PayloadType.EXI)
+        if is_frame and length <= len(data) - v2gtp.HEADER_SIZE:
+            return data[v2gtp.HEADER_SIZE:v2gtp.HEADER_SIZE + length]
     return data
 
 

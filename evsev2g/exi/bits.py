@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from evsev2g.exi.errors import ExiError, LimitExceeded
 
-__all__ = ["read_bits", "read_uint", "write_uint", "BitReader", "BitWriter", "MAX_UINT_OCTETS"]
+__all__ = ["read_bits", "read_uint", "write_uint", "to_bytes", "BitReader", "BitWriter", "MAX_UINT_OCTETS"]
 
 #: Longest Unsigned Integer accepted on decode, in 7-bit groups (1 120 bits).
 MAX_UINT_OCTETS = 160
@@ -69,6 +69,15 @@ def write_uint(acc: int, nb: int, value: int) -> tuple[int, int]:
     return (acc << 8) | value, nb + 8
 
 
+def to_bytes(acc: int, nb: int) -> bytes:
+    """
+    :param acc: bits written, as an int; :param nb: their count.
+    :returns: the bits padded with zeros to a whole octet.
+    """
+    pad = (-nb) % 8
+    return (acc << pad).to_bytes((nb + pad) // 8, "big")
+
+
 class BitReader:
     """
     A cursor over an EXI stream for the non-generated paths.
@@ -118,5 +127,4 @@ class BitWriter:
 
     def to_bytes(self) -> bytes:
         """:returns: the bits padded with zeros to a whole octet."""
-        pad = (-self.nb) % 8
-        return (self.acc << pad).to_bytes((self.nb + pad) // 8, "big")
+        return to_bytes(self.acc, self.nb)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from evsev2g.exi.bits import BitReader, BitWriter
-from evsev2g.exi.codegen import generate
+from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
+from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
@@ -65,12 +65,13 @@ class _Engine:
         self.name = name
         self.gset: GrammarSet = build_grammars(schema)
         self.limits = limits
-        source, consts, _ = generate(self.gset)
-        self.source = source
+        source, consts, gen = generate(self.gset)
         ns = runtime_namespace(limits)
         ns.update(consts)
         exec(compile(source, f"<evsev2g.exi generated code for {name}>", "exec"), ns)
-        self.ns = ns
+        #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
+        self.decoders = {id(g.type): ns[function_name(g, "d")] for g in gen.types}
+        self.encoders = {id(g.type): ns[function_name(g, "e")] for g in gen.types}
         gset = self.gset
         self.global_index = {d.qname: i for i, d in enumerate(gset.globals)}
         self.frag_index = {qn: i for i, (qn, _) in enumerate(gset.fragment_elements)}
@@ -89,22 +90,17 @@ class _Engine:
             self._element_fragment = ElementFragmentGrammar(self.gset)
         return self._element_fragment
 
-    def func(self, ctype: ComplexType, kind: str):
-        """The generated decoder (``d``) or encoder (``e``) of a complex type."""
-        g = self.gset.grammar(ctype)
-        return self.ns[f"{kind}_{g.name}".replace("-", "_").replace(".", "_")]
-
     # -- shared element paths -----------------------------------------------------
 
     def decode_typed(self, t, name: str, ns: str, v: int, n: int, p: int, x: DecodeContext):
         if isinstance(t, ComplexType):
-            return self.func(t, "d")(v, n, p, x, name, ns)
+            return self.decoders[id(t)](v, n, p, x, name, ns)
         value, p = simple_child(v, n, p, x, representation(t), (ns, name))
         return decoded_node(name, ns, [], {}, value, None), p
 
     def encode_typed(self, t, node, acc: int, nb: int) -> tuple[int, int]:
         if isinstance(t, ComplexType):
-            return self.func(t, "e")(node, acc, nb)
+            return self.encoders[id(t)](node, acc, nb)
         value = node.value if isinstance(node, Message) else node
         name = node.name if isinstance(node, Message) else "?"
         return simple_write(acc, nb, representation(t), value, name)
@@ -156,11 +152,6 @@ def _stream(data, limits: Limits) -> tuple[int, int]:
         raise ExiError(f"EXI header byte is {data[0]:#04x}, V2G needs 0x80 "
                        "(no options, final version 1)", bit=0)
     return int.from_bytes(data, "big"), len(data) * 8
-
-
-def _finish(acc: int, nb: int) -> bytes:
-    pad = (-nb) % 8
-    return (acc << pad).to_bytes((nb + pad) // 8, "big")
 
 
 class Codec:
@@ -239,7 +230,7 @@ class Codec:
         except ExiError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes ExiError
-            raise failed(exc, p, _DocLabel) from None
+            raise failed(exc, p, "DocContent") from None
 
     def encode(self, msg: Message) -> bytes:
         """
@@ -264,7 +255,7 @@ class Codec:
             raise
         except (TypeError, AttributeError, ValueError) as exc:
             raise ExiError(f"cannot encode: {exc}", path=[getattr(msg, "name", "?")]) from None
-        return _finish(acc, nb)
+        return to_bytes(acc, nb)
 
     def _global(self, eng: _Engine, msg):
         if not isinstance(msg, Message):
@@ -320,7 +311,7 @@ class Codec:
         except ExiError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise failed(exc, r.p, _FragLabel) from None
+            raise failed(exc, r.p, "FragmentContent") from None
         if multiple:
             return roots
         if len(roots) != 1:
@@ -425,15 +416,6 @@ class Codec:
         """
         from evsev2g.exi.xmlconv import xml_to_message
         return xml_to_message(self._engine, xml)
-
-
-class _Label:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-_DocLabel = _Label("DocContent")
-_FragLabel = _Label("FragmentContent")
 
 
 def load_codec(name: str, *, limits: Limits | None = None, schema_dir: Path | None = None) -> Codec:

@@ -3,13 +3,13 @@ Grammars → specialised Python source for decoding and encoding.
 
 For every complex type of a schema set, one decoder and one encoder
 function are generated (straight-line code over the type's states, with
-the event-code tables, value reads and writes inlined), compiled once and
-kept in a namespace dictionary.  See the module docstring of ``codec`` for
-the calling conventions; in short:
+the event-code tables, value reads and writes inlined); the codec compiles
+them once per schema set and keeps each type's pair.  The stream and output
+are single ints (see the module docstring of ``bits``):
 
 * decoders: ``d_<Type>(v, n, p, x, name, ns) -> (Message, p)`` read from the
   stream int ``v`` of ``n`` bits at offset ``p``; ``x`` is the per-call
-  :class:`~evsev2g.exi.codec.DecodeContext`.
+  :class:`~evsev2g.exi.runtime.DecodeContext`.
 * encoders: ``e_<Type>(node, acc, nb) -> (acc, nb)`` append to the
   accumulator int ``acc`` holding ``nb`` bits.
 
@@ -26,7 +26,7 @@ from evsev2g.exi.grammar import (EV_AT, EV_CH, EV_EE, EV_SE, EV_SE_ANY, EV_SE_UR
 from evsev2g.exi.values import representation
 from evsev2g.exi.xsd import ComplexType, SimpleType
 
-__all__ = ["generate", "EE", "CH", "BAD", "AT_BASE", "ESC_BASE", "WINDOW"]
+__all__ = ["generate", "function_name", "EE", "CH", "BAD", "AT_BASE", "ESC_BASE", "WINDOW"]
 
 EE, CH, BAD, AT_BASE, ESC_BASE = -1, -2, -3, 1000, -10
 
@@ -109,10 +109,6 @@ class Generator:
                 seen.add(node)
                 stack.extend(graph.get(node, ()))
 
-    def fname(self, g: TypeGrammar, kind: str) -> str:
-        """Function name of a type's decoder (``d``) or encoder (``e``)."""
-        return f"{kind}_{g.name}".replace("-", "_").replace(".", "_")
-
     # -- tables -----------------------------------------------------------------
 
     @staticmethod
@@ -166,10 +162,10 @@ class Generator:
         out = self.src
         offs = self.offsets(g)
         ctype = g.type
-        shape = self.const("SH", _shape(g), key=("SH", id(ctype)))
+        shape = self.const("SH", g.shape, key=("SH", id(ctype)))
         gref = self.const("G", g, key=("G", id(g)))
         cyclic = id(ctype) in self.cyclic
-        out(0, f"def {self.fname(g, 'd')}(v, n, p, x, name, ns):")
+        out(0, f"def {function_name(g, 'd')}(v, n, p, x, name, ns):")
         out(1, "x.budget -= 1")
         out(1, "if x.budget < 0: raise over_budget(x, p)")
         if cyclic:
@@ -217,7 +213,7 @@ class Generator:
         out(1, "except ExiError as e:")
         out(2, "raise")
         out(1, "except Exception as e:")
-        out(2, f"raise failed(e, p, {gref}) from None")
+        out(2, f"raise failed(e, p, {g.name!r}) from None")
         out(0, "")
 
     def dec_leaf(self, out, ind: int, g: TypeGrammar, offs, leaf) -> None:
@@ -243,7 +239,7 @@ class Generator:
             alts = []
             for alt in leaf.alternatives:
                 if isinstance(alt.type, ComplexType):
-                    alts.append((None, self.fname(self.gset.grammar(alt.type), "d"), alt.name, alt.ns))
+                    alts.append((None, function_name(self.gset.grammar(alt.type), "d"), alt.name, alt.ns))
                 else:
                     alts.append((representation(alt.type), None, alt.name, alt.ns))
             table = self.const("A", alts)
@@ -264,7 +260,7 @@ class Generator:
 
     def dec_alternative(self, out, ind: int, alt) -> None:
         if isinstance(alt.type, ComplexType):
-            fn = self.fname(self.gset.grammar(alt.type), "d")
+            fn = function_name(self.gset.grammar(alt.type), "d")
             out(ind, f"val, p = {fn}(v, n, p, x, {alt.name!r}, {alt.ns!r})")
         else:
             self.dec_simple_element(out, ind, alt)
@@ -351,7 +347,7 @@ class Generator:
         ctype = g.type
         enc = self.enc_tables(g, offs)
         gref = self.const("G", g, key=("G", id(g)))
-        out(0, f"def {self.fname(g, 'e')}(node, acc, nb):")
+        out(0, f"def {function_name(g, 'e')}(node, acc, nb):")
         out(1, "s = 0")
         out(1, "i = 0")
         out(1, "kids = ()")
@@ -374,8 +370,8 @@ class Generator:
                 out(ind + 1, f"c_, w_ = {code}[s]; acc = (acc << w_) | c_; nb += w_")
                 self.enc_value(out, ind + 1, au.type, "@" + au.name)
                 out(ind + 1, f"s = {g.after_attr[i]}; used += 1")
-            out(ind, "if used != len(at): raise unknown_attribute(node, G_ATTRS_" + g.name.replace("-", "_") + ")")
-            self.consts["G_ATTRS_" + g.name.replace("-", "_")] = [a.name for a in g.attributes]
+            names = self.const("GA", [a.name for a in g.attributes], key=("GA", id(g)))
+            out(ind, f"if used != len(at): raise unknown_attribute(node, {names})")
         else:
             out(ind, "if at: raise unknown_attribute(node, ())")
         if ctype.content == "simple":
@@ -421,12 +417,16 @@ class Generator:
                 out(ind + 1, "val = kids[i][1]")
                 out(ind + 1, "if val.__class__ is not str: raise ExiError(f'text content must be str, not {val!r}')")
                 out(ind + 1, "acc, nb = write_uint(acc, nb, len(val) + 2); acc, nb = write_chars(acc, nb, val)")
-                out(ind + 1, "s = CH_NEXT_" + g.name.replace("-", "_") + "[s]; i += 1")
-                self.consts["CH_NEXT_" + g.name.replace("-", "_")] = {
-                    st.index: st.ch_target for st in g.states if st.ch_target is not None}
+                ch_next = self.const("CN", {st.index: st.ch_target for st in g.states if st.ch_target is not None},
+                                     key=("CN", id(g)))
+                out(ind + 1, f"s = {ch_next}[s]; i += 1")
         for leaf in g.leaves:
             self.enc_leaf(out, ind, g, offs, enc, leaf, sortable)
-        if not sortable:
+        if sortable:
+            # a child left over repeats a leaf too often: the KeyError handler explains it,
+            # as it does for a child the current state has no code for
+            out(ind, "if i < L: raise KeyError(i)")
+        else:
             out(ind, "if i == start: raise misplaced(node, kids, i, s, "
                      f"{self.const('G', g, key=('G', id(g)))})")
 
@@ -448,11 +448,15 @@ class Generator:
             else:
                 guard = f" and s in {enc[lo]}" if lo in enc else ""
         out(ind, f"if i < L and {test}{guard}:")
-        if needs_count:
-            out(ind + 1, "cnt = 0")
-        out(ind + 1, f"while i < L and {test}{guard}:")
-        body = ind + 2
-        if leaf.max != 1:
+        if leaf.max == 1:
+            # one occurrence at most: a second one is left for the check after the
+            # leaves (sortable) or the next pass of the content loop
+            body = ind + 1
+        else:
+            if needs_count:
+                out(ind + 1, "cnt = 0")
+            out(ind + 1, f"while i < L and {test}{guard}:")
+            body = ind + 2
             split_output(out, body)
         out(body, "name_, val = kids[i]")
         if len(names) == 1:
@@ -461,7 +465,7 @@ class Generator:
         else:
             table = {}
             for k, alt in enumerate(leaf.alternatives):
-                fn = self.fname(self.gset.grammar(alt.type), "e") if isinstance(alt.type, ComplexType) else None
+                fn = function_name(self.gset.grammar(alt.type), "e") if isinstance(alt.type, ComplexType) else None
                 codes = self.consts[enc[lo + k]] if lo + k in enc else {}
                 table[alt.name] = (codes, fn, representation(alt.type) if fn is None else None)
             tname = self.const("B", table)
@@ -479,7 +483,7 @@ class Generator:
 
     def enc_alternative(self, out, ind: int, alt) -> None:
         if isinstance(alt.type, ComplexType):
-            fn = self.fname(self.gset.grammar(alt.type), "e")
+            fn = function_name(self.gset.grammar(alt.type), "e")
             out(ind, f"acc, nb = {fn}(val, acc, nb)")
             return
         rep = representation(alt.type)
@@ -584,26 +588,9 @@ def dispatch(out, ind: int, simple_stmt: str, complex_stmt: str) -> None:
     out(ind + 1, complex_stmt)
 
 
-def _shape(g: TypeGrammar):
-    from evsev2g.exi.message import Shape
-    declared, repeated = set(), set()
-    for leaf in g.leaves:
-        for alt in leaf.alternatives:
-            declared.add(alt.name)
-            if leaf.max is None or leaf.max > 1 or _in_loop(leaf):
-                repeated.add(alt.name)
-    for au in g.attributes:
-        declared.add(au.name)
-    return Shape(declared, repeated)
-
-
-def _in_loop(leaf) -> bool:
-    node = leaf.node.parent
-    while node is not None:
-        if node.kind == "star":
-            return True
-        node = node.parent
-    return False
+def function_name(g: TypeGrammar, kind: str) -> str:
+    """Name of a type's generated decoder (``kind`` ``"d"``) or encoder (``"e"``)."""
+    return f"{kind}_{g.name}".replace("-", "_").replace(".", "_")
 
 
 def generate(gset: GrammarSet) -> tuple[str, dict, Generator]:
@@ -612,8 +599,8 @@ def generate(gset: GrammarSet) -> tuple[str, dict, Generator]:
 
     :param gset: the :class:`~evsev2g.exi.grammar.GrammarSet`.
     :returns: ``(source, constants, generator)``; the source must be
-        executed in a namespace holding the constants and the runtime
-        helpers of ``codec``.
+        executed in a namespace holding the constants and the helpers of
+        :func:`~evsev2g.exi.runtime.runtime_namespace`.
     """
     gen = Generator(gset)
     gen.run()

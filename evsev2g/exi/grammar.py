@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evsev2g.exi.errors import SchemaError
+from evsev2g.exi.message import Shape
 from evsev2g.exi.xsd import (XML_NS, XS, XSI, ComplexType, ElementDecl, ModelGroup, Particle,
                              SchemaSet, SimpleType, Wildcard)
 
@@ -95,19 +96,11 @@ class Leaf:
     wildcard: Wildcard | None = None
     node: _Node | None = None
 
-    def count_class(self, count: int) -> str:
-        """
-        :param count: occurrences seen so far (≥ 1).
-        :returns: ``"lt"`` (below minOccurs), ``"mid"`` or ``"max"`` (at maxOccurs).
-        """
-        if count < self.min:
-            return "lt"
-        if self.max is not None and count >= self.max:
-            return "max"
-        return "mid"
-
     def classes(self) -> list[str]:
-        """The count classes this leaf can be in after an occurrence."""
+        """
+        The count classes this leaf can be in after an occurrence: ``"lt"``
+        (below minOccurs), ``"mid"`` or ``"max"`` (at maxOccurs).
+        """
         out = []
         if self.min > 1:
             out.append("lt")
@@ -146,11 +139,6 @@ class State:
         """Bits of the first-level event code (escape included, §8.5.4.4.1)."""
         return code_width(len(self.events) + 1)
 
-    @property
-    def escape(self) -> int:
-        """The first-level code that leads to second-level events."""
-        return len(self.events)
-
     def has(self, kind: str) -> bool:
         """Whether an event of ``kind`` is declared here."""
         return any(ev[0] == kind for ev in self.events)
@@ -164,8 +152,6 @@ class TypeGrammar:
     :ivar attributes: attribute uses sorted by local name, then URI.
     :ivar leaves: the content positions in document order.
     :ivar states: all states; ``states[0]`` is the start state.
-    :ivar content_start: index of the state where content begins (after the
-        attributes).
     :ivar after_leaf: ``{(leaf index, count class): state index}``.
     :ivar after_attr: ``{attribute index: state index}`` (state after it).
     :ivar simple_end: for simple content, the state after ``CH``.
@@ -173,6 +159,8 @@ class TypeGrammar:
         (no loops over groups), so one pass in document order decodes it.
     :ivar unique_names: ``True`` when each child name belongs to exactly
         one leaf, so children can be put in schema order by name.
+    :ivar shape: the :class:`~evsev2g.exi.message.Shape` every node of this
+        type carries (decoded or read from XML).
     """
 
     def __init__(self, ctype: ComplexType, name: str) -> None:
@@ -181,12 +169,12 @@ class TypeGrammar:
         self.attributes = sorted(ctype.attributes, key=lambda a: (a.name, a.ns))
         self.leaves: list[Leaf] = []
         self.states: list[State] = []
-        self.content_start = 0
         self.after_leaf: dict = {}
         self.after_attr: dict = {}
         self.simple_end: int | None = None
         self.forward = True
         self.unique_names = True
+        self.shape: Shape | None = None
 
     def state_label(self, index: int) -> str:
         """:returns: ``"<type> state <label>"`` for error messages."""
@@ -241,7 +229,6 @@ class _TypeBuilder:
             g.states.append(State(i, label, self.order(events), phase))
         for j in range(n):
             g.after_attr[j] = j + 1
-        g.content_start = n
         if ctype.content == "simple":
             end = State(len(g.states), "after character content", [(EV_EE, None)], "content")
             g.states.append(end)
@@ -271,6 +258,7 @@ class _TypeBuilder:
                     g.states.append(st)
                     g.after_leaf[(leaf.index, cls)] = st.index
         self.check_unique(g)
+        g.shape = _shape(g)
         return g
 
     def leaf_label(self, leaf: Leaf) -> str:
@@ -415,6 +403,27 @@ class _TypeBuilder:
                     if qn in seen and seen[qn] != leaf_i:
                         raise SchemaError(f"{g.name}: ambiguous content model at {st.label} ({qn[1]})")
                     seen[qn] = leaf_i
+
+
+def _shape(g: TypeGrammar) -> Shape:
+    declared, repeated = set(), set()
+    for leaf in g.leaves:
+        for alt in leaf.alternatives:
+            declared.add(alt.name)
+            if leaf.max is None or leaf.max > 1 or _in_loop(leaf):
+                repeated.add(alt.name)
+    for au in g.attributes:
+        declared.add(au.name)
+    return Shape(declared, repeated)
+
+
+def _in_loop(leaf: Leaf) -> bool:
+    node = leaf.node.parent
+    while node is not None:
+        if node.kind == "star":
+            return True
+        node = node.parent
+    return False
 
 
 def second_level(grammar: TypeGrammar | None, state: State) -> list[str]:

@@ -101,20 +101,21 @@ def bad_end(v: int, n: int, p: int) -> ExiError:
                     bit=p)
 
 
-def failed(exc: BaseException, p: int, g: TypeGrammar) -> ExiError:
+def failed(exc: BaseException, p: int, context: str) -> ExiError:
     """
-    Turn an unexpected exception inside a generated decoder into ExiError.
+    Turn an unexpected exception while decoding into ExiError.
 
     :param exc: the exception; :param p: the last bit offset reached;
-    :param g: the type grammar being decoded.
+    :param context: what was being decoded: a type grammar's name, or
+        ``"DocContent"``/``"FragmentContent"``.
     """
     if isinstance(exc, ValueError) and "negative shift" in str(exc):
-        return ExiError("truncated: the stream ends before the message does", bit=p, context=g.name)
+        return ExiError("truncated: the stream ends before the message does", bit=p, context=context)
     if isinstance(exc, RecursionError):
-        return LimitExceeded("elements nested too deeply", bit=p, context=g.name)
+        return LimitExceeded("elements nested too deeply", bit=p, context=context)
     if isinstance(exc, (MemoryError, OverflowError)):
-        return LimitExceeded(f"value too large ({type(exc).__name__})", bit=p, context=g.name)
-    return ExiError(f"undecodable input ({type(exc).__name__}: {exc})", bit=p, context=g.name)
+        return LimitExceeded(f"value too large ({type(exc).__name__})", bit=p, context=context)
+    return ExiError(f"undecodable input ({type(exc).__name__}: {exc})", bit=p, context=context)
 
 
 def escape(v: int, n: int, p: int, t: int, g: TypeGrammar) -> tuple[int, int]:

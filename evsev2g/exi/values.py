@@ -5,8 +5,8 @@ EXI datatype representations (EXI 1.0 §7) for the simple types of a schema.
 closest built-in ancestor and facets (§7, Table 7-1), and returns a
 :class:`Representation` that knows how to
 
-* read and write the value on the bit stream (generic functions, plus
-  source snippets the code generator inlines for the common kinds),
+* read and write the value on the bit stream (the generic path; the code
+  generator inlines its own reads and writes of the common kinds),
 * check a Python value against the type (Python type, ranges, lengths,
   enumeration, digits) before encoding,
 * convert between the value and its XML lexical form.
@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 
 from evsev2g.exi.bits import read_bits, read_uint, write_uint
 from evsev2g.exi.errors import ExiError, LimitExceeded
+from evsev2g.exi.grammar import code_width
 from evsev2g.exi.xsd import SimpleType
 
 __all__ = ["Representation", "representation", "DATETIME_KINDS", "ValueTables"]
@@ -70,12 +71,12 @@ class ValueTables:
         length, p = read_uint(v, n, p)
         if length == 0:
             table = self.local.get(qname, [])
-            idx, p = read_bits(v, n, p, (len(table) - 1).bit_length() if len(table) > 1 else 0)
+            idx, p = read_bits(v, n, p, code_width(len(table)))
             if idx >= len(table):
                 raise ExiError("string table hit (local) for a value never seen", bit=p)
             return table[idx], p
         if length == 1:
-            idx, p = read_bits(v, n, p, (len(self.glob) - 1).bit_length() if len(self.glob) > 1 else 0)
+            idx, p = read_bits(v, n, p, code_width(len(self.glob)))
             if idx >= len(self.glob):
                 raise ExiError("string table hit (global) for a value never seen", bit=p)
             return self.glob[idx], p
@@ -141,6 +142,19 @@ def write_chars(acc: int, nb: int, text: str) -> tuple[int, int]:
     return (acc << (8 * len(out))) | int.from_bytes(out, "big"), nb + 8 * len(out)
 
 
+def _write_int(acc: int, nb: int, value: int) -> tuple[int, int]:
+    """An Integer (§7.1.5): a sign bit, then the magnitude (minus one when negative)."""
+    if value < 0:
+        return write_uint((acc << 1) | 1, nb + 1, -value - 1)
+    return write_uint(acc << 1, nb + 1, value)
+
+
+def _read_int(v: int, n: int, p: int) -> tuple[int, int]:
+    sign, p = read_bits(v, n, p, 1)
+    mag, p = read_uint(v, n, p)
+    return (-mag - 1 if sign else mag), p
+
+
 def _bounds(facets: dict) -> tuple:
     lo = facets.get("minInclusive")
     if "minExclusive" in facets:
@@ -197,7 +211,8 @@ class Representation:
                 raise ExiError(f"expected int for {self.label}, got {type(value).__name__} {value!r}")
             if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
                 raise ExiError(f"value {value} out of range [{self.lo}, {self.hi}] of {self.label}")
-            self._check_digits(Decimal(value))
+            if "totalDigits" in self.facets:    # an int has no fraction digits to check
+                self._check_digits(Decimal(value))
         elif kind == "bool":
             if type(value) is not bool:
                 raise ExiError(f"expected bool for {self.label}, got {type(value).__name__} {value!r}")
@@ -256,7 +271,7 @@ class Representation:
         """
         Read one value (generic path).
 
-        :param limits: a :class:`~evsev2g.exi.codec.Limits`.
+        :param limits: a :class:`~evsev2g.exi.runtime.Limits`.
         :returns: ``(value, new offset)``.
         :raises ExiError: on truncation, out-of-range values or limits.
         """
@@ -273,9 +288,7 @@ class Representation:
                 raise ExiError(f"value {value} out of range of {self.label}", bit=p)
             return value, p
         if kind == "int":
-            sign, p = read_bits(v, n, p, 1)
-            mag, p = read_uint(v, n, p)
-            value = -mag - 1 if sign else mag
+            value, p = _read_int(v, n, p)
             if self.hi is not None and value > self.hi or self.lo is not None and value < self.lo:
                 raise ExiError(f"value {value} out of range of {self.label}", bit=p)
             return value, p
@@ -334,9 +347,7 @@ class Representation:
         if kind == "uint":
             return write_uint(acc, nb, value)
         if kind == "int":
-            if value < 0:
-                return write_uint((acc << 1) | 1, nb + 1, -value - 1)
-            return write_uint(acc << 1, nb + 1, value)
+            return _write_int(acc, nb, value)
         if kind == "bool":
             return (acc << 1) | int(value), nb + 1
         if kind == "binary":
@@ -450,12 +461,8 @@ def representation(st: SimpleType) -> Representation:
     return rep
 
 
-def _builtin_base(st: SimpleType) -> str:
-    return st.builtin
-
-
 def _make(st: SimpleType) -> Representation:
-    builtin = _builtin_base(st)
+    builtin = st.builtin
     if st.variety == "list":
         return Representation("list", st, item=representation(st.item))
     if st.variety == "union":
@@ -465,7 +472,7 @@ def _make(st: SimpleType) -> Representation:
         lexical = list(st.enumeration)
         values = [base_rep.from_text(x) for x in lexical]
         rep = Representation("enum", st, values=values, index={val: i for i, val in enumerate(values)},
-                             width=(len(values) - 1).bit_length() if len(values) > 1 else 0)
+                             width=code_width(len(values)))
         rep.lexical = lexical
         return rep
     return _make_atomic(st, builtin)
@@ -481,9 +488,7 @@ def _make_atomic(st: SimpleType, builtin: str) -> Representation:
         lo = int(lo) if lo is not None else None
         hi = int(hi) if hi is not None else None
         if lo is not None and hi is not None and hi - lo + 1 <= NBIT_RANGE_LIMIT:
-            count = hi - lo + 1
-            return Representation("nbit", st, lo=lo, hi=hi,
-                                  width=(count - 1).bit_length() if count > 1 else 0)
+            return Representation("nbit", st, lo=lo, hi=hi, width=code_width(hi - lo + 1))
         if lo is not None and lo >= 0:
             return Representation("uint", st, lo=lo, hi=hi)
         return Representation("int", st, lo=lo, hi=hi)
@@ -518,18 +523,6 @@ def _float_parts(value: float) -> tuple[int, int]:
     if mantissa >= 1 << 63 or abs(exp) >= 1 << 14:
         raise ExiError(f"float {value!r} does not fit the EXI float representation")
     return (-mantissa if sign else mantissa), exp
-
-
-def _write_int(acc: int, nb: int, value: int) -> tuple[int, int]:
-    if value < 0:
-        return write_uint((acc << 1) | 1, nb + 1, -value - 1)
-    return write_uint(acc << 1, nb + 1, value)
-
-
-def _read_int(v: int, n: int, p: int) -> tuple[int, int]:
-    sign, p = read_bits(v, n, p, 1)
-    mag, p = read_uint(v, n, p)
-    return (-mag - 1 if sign else mag), p
 
 
 def _write_float(acc: int, nb: int, value: float) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from lxml import etree
 from evsev2g.exi.errors import ExiError
 from evsev2g.exi.message import Message
 from evsev2g.exi.values import representation
-from evsev2g.exi.xsd import ComplexType, SimpleType
+from evsev2g.exi.xsd import XML_PARSER_OPTIONS, ComplexType, SimpleType
 
 __all__ = ["message_to_xml", "xml_to_message"]
 
@@ -163,10 +163,6 @@ def _build(eng, t, node, qn, nsmap, parent, decls=None):
 
 # -- from XML ------------------------------------------------------------------
 
-_PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True,
-               remove_pis=True, huge_tree=False)
-
-
 def xml_to_message(eng, xml: bytes) -> Message:
     """
     :param eng: the codec engine; :param xml: XML bytes (or str).
@@ -175,7 +171,7 @@ def xml_to_message(eng, xml: bytes) -> Message:
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
     try:
-        root = etree.fromstring(xml, etree.XMLParser(**_PARSER))
+        root = etree.fromstring(xml, etree.XMLParser(**XML_PARSER_OPTIONS))
     except etree.XMLSyntaxError as exc:
         raise ExiError(f"malformed XML: {exc}") from None
     q = etree.QName(root)
@@ -219,8 +215,7 @@ def _parse(eng, t, el, qn, decls=None):
                         children.append(("#text", child.tail))
                     elif child.tail and child.tail.strip():
                         raise ExiError(f"unexpected text {child.tail.strip()[:20]!r}")
-            from evsev2g.exi.codegen import _shape
-            return Message(name, children, ns=qn[0], attrs=attrs, value=value, shape=_shape(g))
+            return Message(name, children, ns=qn[0], attrs=attrs, value=value, shape=g.shape)
         if t is None:
             attrs = {}
             for key, text in el.attrib.items():

@@ -25,7 +25,7 @@ from evsev2g.exi.errors import SchemaError
 __all__ = [
     "XS", "XSI", "XML_NS", "QName", "SimpleType", "ComplexType", "AttributeUse",
     "ElementDecl", "Particle", "ModelGroup", "Wildcard", "SchemaSet", "load_schema_set",
-    "builtin_type",
+    "builtin_type", "XML_PARSER_OPTIONS",
 ]
 
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -72,18 +72,6 @@ class SimpleType:
         if self.name:
             return self.name[1]
         return f"anonymous {self.builtin}"
-
-    def derives_from(self, builtin: str) -> bool:
-        """
-        :param builtin: a built-in type's local name.
-        :returns: whether this type is that built-in or derived from it.
-        """
-        t = self
-        while t is not None:
-            if t.name == (XS, builtin):
-                return True
-            t = t.base
-        return False
 
 
 @dataclass(eq=False)
@@ -324,14 +312,16 @@ class SchemaSet:
     target_namespaces: set = field(default_factory=set)
     wildcard_namespaces: set = field(default_factory=set)
     attributes: list = field(default_factory=list)
-    complex_types: list = field(default_factory=list)
+
+
+#: lxml parser options for every XML the engine reads (schema files, and
+#: messages in ``from_xml``): no entity expansion, DTD or network access.
+XML_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
+                          remove_comments=True, remove_pis=True, huge_tree=False)
 
 
 class _Reader:
     """Builds a :class:`SchemaSet` from schema documents, lazily and once per component."""
-
-    _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
-                           remove_comments=True, remove_pis=True, huge_tree=False)
 
     def __init__(self, name: str) -> None:
         self.set = SchemaSet(name)
@@ -344,7 +334,7 @@ class _Reader:
         path = path.resolve()
         if path in self.docs:
             return
-        parser = etree.XMLParser(**self._PARSER_OPTIONS)
+        parser = etree.XMLParser(**XML_PARSER_OPTIONS)
         try:
             root = etree.parse(str(path), parser).getroot()
         except (OSError, etree.XMLSyntaxError) as exc:
@@ -517,7 +507,7 @@ class _Reader:
             elif tag in _FACETS_INT:
                 facets[tag] = int(value)
             elif tag in _FACETS_BOUND:
-                facets[tag] = _bound(value, obj)
+                facets[tag] = _bound(value)
                 # an inclusive and an exclusive bound on the same side do not mix
                 other = {"minInclusive": "minExclusive", "minExclusive": "minInclusive",
                          "maxInclusive": "maxExclusive", "maxExclusive": "maxInclusive"}[tag]
@@ -529,7 +519,6 @@ class _Reader:
 
     # complex types
     def fill_complex(self, doc: _Document, el, obj: ComplexType) -> None:
-        self.set.complex_types.append(obj)
         obj.abstract = el.get("abstract") == "true"
         obj.mixed = el.get("mixed") == "true"
         attrs: list[AttributeUse] = []
@@ -725,7 +714,7 @@ class _Reader:
         return self.set
 
 
-def _bound(value: str, st: SimpleType):
+def _bound(value: str):
     text = value.strip()
     try:
         return int(text)

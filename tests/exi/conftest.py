@@ -61,3 +61,8 @@ def app():
 def fragment_grammar(vector):
     """The ``grammar`` argument a golden fragment vector needs."""
     return "xmldsig" if vector.get("fragment_grammar") == "xmldsig-core-schema" else None
+
+
+def signature_grammar(fragment):
+    """The ``grammar`` argument a fragment of ``iso2-signature-fragments.jsonl`` needs."""
+    return "xmldsig" if fragment["grammar"].startswith("xmldsig") else None

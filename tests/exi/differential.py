@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evsev2g.exi import ExiError, Message, load_codec
+from evsev2g.exi.codec import SCHEMA_SETS
 from evsev2g.exi.values import representation
 from evsev2g.exi.xsd import ComplexType
 from tests.exi.instances import PROFILES, Coverage, InstanceGenerator, RandomChooser
@@ -82,12 +83,7 @@ def oracle_xsds(official: Path) -> dict:
     :param official: the official schema folder (``../shared/xsd``).
     :returns: the oracle's ``{set name: entry XSD}``.
     """
-    return {
-        "appHandshake": str(official / "appHandshake" / "V2G_CI_AppProtocol.xsd"),
-        "din70121": str(official / "din70121" / "V2G_CI_MsgDef.xsd"),
-        "iso15118-2": str(official / "iso15118-2" / "V2G_CI_MsgDef.xsd"),
-        "xmldsig": str(official / "iso15118-2" / "xmldsig-core-schema.xsd"),
-    }
+    return {name: str(official / entry) for name, (entry,) in SCHEMA_SETS.items()}
 
 
 # -- the accepted divergence ------------------------------------------------------------

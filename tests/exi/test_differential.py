@@ -23,6 +23,7 @@ import os
 import pytest
 
 from evsev2g.exi import load_codec
+from tests.exi.conftest import fragment_grammar, signature_grammar
 from tests.exi.differential import KINDS, difference, oracle_xsds, run_kind
 from tests.exi.oracle import OracleError, OracleUnavailable, start_oracle
 
@@ -43,12 +44,6 @@ def oracle(official_xsd):
     running.close()
 
 
-def _oracle_set(vector) -> str:
-    if vector.get("fragment_grammar") == "xmldsig-core-schema":
-        return "xmldsig"
-    return vector["protocol"]
-
-
 def test_oracle_reproduces_the_golden_vectors(oracle, golden):
     """
     The oracle is configured as the golden vectors' EXIficient run was: it
@@ -56,7 +51,8 @@ def test_oracle_reproduces_the_golden_vectors(oracle, golden):
     EXIficient disagrees (DIN ``<ContractID/>``) the recorded EXIficient bytes.
     """
     for vector in golden:
-        data = oracle.encode(_oracle_set(vector), vector["xml"].encode(), bool(vector.get("fragment")))
+        oracle_set = fragment_grammar(vector) or vector["protocol"]
+        data = oracle.encode(oracle_set, vector["xml"].encode(), bool(vector.get("fragment")))
         if "exificient" in vector["codecs_agreeing"]:
             assert data.hex() == vector["exi_hex"], (vector["protocol"], vector["message"])
         else:
@@ -89,7 +85,7 @@ def test_exificient_decodes_real_captures_as_we_do(oracle, real_world, signature
     for fragment in signature_fragments:
         if not fragment["conformant"]:
             continue                    # SE(*) deviations (empty namespace): rejected by design
-        grammar = "xmldsig" if fragment["grammar"].startswith("xmldsig") else None
+        grammar = signature_grammar(fragment)
         data = bytes.fromhex(fragment["exi_hex"])
         xml = oracle.decode(grammar or "iso15118-2", data, fragment=True)
         assert difference(iso2.from_xml(xml), iso2.decode_fragment(data, grammar=grammar)) is None, fragment["source"]
