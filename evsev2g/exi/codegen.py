@@ -422,13 +422,14 @@ class Generator:
                 out(ind + 1, f"s = {ch_next}[s]; i += 1")
         for leaf in g.leaves:
             self.enc_leaf(out, ind, g, offs, enc, leaf, sortable)
+        # the KeyError handler of the encoder explains what is wrong (misplaced()),
+        # as it does for a child the current state has no code for
         if sortable:
-            # a child left over repeats a leaf too often: the KeyError handler explains it,
-            # as it does for a child the current state has no code for
+            # a child left over repeats a leaf too often
             out(ind, "if i < L: raise KeyError(i)")
         else:
-            out(ind, "if i == start: raise misplaced(node, kids, i, s, "
-                     f"{self.const('G', g, key=('G', id(g)))})")
+            # no leaf took the child at i
+            out(ind, "if i == start: raise KeyError(i)")
 
     def enc_leaf(self, out, ind: int, g: TypeGrammar, offs, enc, leaf, sortable: bool) -> None:
         if leaf.wildcard is not None:

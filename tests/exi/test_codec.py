@@ -143,3 +143,13 @@ def test_cli_runs_as_module(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "evsev2g.exi", "decode", "--file", str(path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "SessionSetupReq" in proc.stdout
+
+
+def test_error_path_names_an_xmldsig_element_once():
+    """An unknown child in an xmldsig type (children kept in document order) names the element once in the path."""
+    from evsev2g.exi import ExiError, Message, load_codec
+
+    codec = load_codec("iso15118-2")
+    with pytest.raises(ExiError) as info:
+        codec.encode_fragment(Message("KeyInfo", Bogus=1), grammar="xmldsig")
+    assert str(info.value).startswith("KeyInfo: unknown child 'Bogus'")
