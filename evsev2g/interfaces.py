@@ -355,33 +355,60 @@ class IChargerBackend(Interface):
 
 class IValueAddedService(Interface):
     """
-    A value-added service plugin (ISO 15118-2 ServiceList entries other than
-    charging: internet access, use-case information, vendor services),
-    found with ``twisted.plugin.getPlugins`` in :mod:`evsev2g.plugins` and
-    checked with ``verifyObject``; a broken one is logged by name and skipped.
-    DIN 70121 offers no such services; ISO 15118-2 uses them (later issue).
+    A provider of value-added services (ISO 15118-2 ServiceList entries other
+    than charging: internet access, use-case information, vendor services),
+    shaped like EVerest's ``ISO15118_vas`` interface so that a local plugin
+    and an ISO15118_vas module reached over MQTT are the same thing to the
+    session: one provider announces any number of services
+    (``offered_vas``), hands out their parameter sets on request
+    (``get_service_parameters``, possibly asynchronously) and is told what the
+    EV selected (``selected_services``).
+
+    Local providers are module-level objects that also provide
+    ``twisted.plugin.IPlugin`` in the :mod:`evsev2g.plugins` drop-in package,
+    found with :func:`evsev2g.plugin_loader.load_plugins` and checked with
+    ``verifyObject``; one that is broken, raises or answers with the wrong
+    shape is logged by name and left out, and the session goes on.  DIN
+    70121 offers no such services.
+
+    Results may be plain values, ``Deferred``\ s or asyncio futures (they
+    are normalised with ``txaio``).
     """
 
-    service_id = Attribute("ServiceID (``int``, 2–65535; 1 is charging).")
-    service_name = Attribute("ServiceName (``str`` ≤ 32 characters) or ``None``.")
-    service_category = Attribute("ServiceCategory: ``Internet``, ``ContractCertificate`` or ``OtherCustom``.")
-    free_service = Attribute("FreeService (``bool``).")
+    name = Attribute("The provider's name for the log (``str``).")
 
-    def parameter_sets(session):
+    def offered_services():
         """
-        The ParameterSets offered in ServiceDetailRes.
+        The services offered now (EVerest's ``offered_vas`` var).
 
-        :param session: the session's protocol context.
-        :returns: a ``list`` of ``(parameter_set_id, {name: value})`` pairs
-            (values ``bool``, ``int``, ``str`` or physical values as
-            ``(value, unit)``), possibly empty.
+        :returns: a ``list`` of EVerest ``OfferedService`` dicts:
+            ``service_id`` (``int``, 2–65535; 1 is charging) and optionally
+            ``service_name`` (``str`` ≤ 32), ``service_scope`` (``str`` ≤ 64),
+            ``free_service`` (``bool``), plus evsev2g's ``service_category``
+            (``"Internet"``, ``"ContractCertificate"`` or ``"OtherCustom"``;
+            ``OtherCustom`` when absent), or a ``Deferred`` firing with one.
         """
 
-    def selected(session, parameter_set_id):
+    def get_service_parameters(service_id):
         """
-        The EV selected this service in PaymentServiceSelectionReq.
+        The parameter sets of one service (ServiceDetailRes).
 
-        :param session: the session's protocol context.
-        :param parameter_set_id: the ``int`` set id, or ``None``.
-        :returns: ``None``.
+        :param service_id: the ``int`` ServiceID.
+        :returns: a ``list`` of EVerest ``ParameterSet`` dicts
+            (``{"set_id": int, "parameters": [{"name": str, "value":
+            ParameterValue}]}``, ``ParameterValue`` being one of
+            ``finite_string``, ``rational_number``, ``byte_value``,
+            ``short_value``, ``int_value``, ``bool_value``), possibly empty,
+            or a ``Deferred`` / asyncio future firing with one.
+        """
+
+    def selected_services(selected_services):
+        """
+        The EV selected some of this provider's services in
+        PaymentServiceSelectionReq (called once per request).
+
+        :param selected_services: a ``list`` of EVerest ``SelectedService``
+            dicts (``service_id``, ``parameter_set_id``; the latter ``0``
+            when the EV named no set).
+        :returns: ``None`` or a ``Deferred`` / asyncio future.
         """

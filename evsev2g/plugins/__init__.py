@@ -2,7 +2,7 @@
 Drop-in package for evsev2g plugins (``twisted.plugin``).
 
 Protocol-version plugins (:class:`evsev2g.interfaces.IProtocolVersion`) and
-value-added-service plugins (:class:`evsev2g.interfaces.IValueAddedService`)
+value-added-service providers (:class:`evsev2g.interfaces.IValueAddedService`)
 are module-level objects that also provide ``twisted.plugin.IPlugin``, in
 modules of this package or of any ``evsev2g/plugins`` directory (without
 ``__init__.py``) on ``sys.path``: the path below is extended with those, so

@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from twisted.logger import Logger
-from twisted.plugin import getPlugins
-from zope.interface.exceptions import Invalid
-from zope.interface.verify import verifyObject
 
 from evsev2g.exi.message import Message
 from evsev2g.interfaces import IProtocolVersion
+from evsev2g.plugin_loader import load_plugins
 
 __all__ = [
     "OK",
@@ -121,24 +119,9 @@ def load_protocol_versions(package=None, log: Logger = _log) -> list[object]:
     :param log: where to report broken plugins.
     :returns: a ``list`` of :class:`IProtocolVersion` providers.
     """
-    if package is None:
-        import evsev2g.plugins as package
-    found = []
-    seen = set()
-    for plugin in getPlugins(IProtocolVersion, package):
-        label = getattr(plugin, "name", None) or repr(plugin)
-        try:
-            verifyObject(IProtocolVersion, plugin)
-        except Invalid as error:
-            log.error("protocol plugin {plugin} is broken and skipped: {error}", plugin=label, error=str(error).strip())
-            continue
-        key = (plugin.namespace, plugin.version_major)
-        if key in seen:
-            log.warn("protocol plugin {plugin} duplicates {namespace} v{major}; skipped", plugin=label, namespace=key[0], major=key[1])
-            continue
-        seen.add(key)
-        found.append(plugin)
-    return found
+    return load_plugins(
+        IProtocolVersion, "protocol", package, key=lambda plugin: (plugin.namespace, plugin.version_major), log=log
+    )
 
 
 def configured_versions(versions: Iterable[object], config_flags: dict) -> list[object]:
