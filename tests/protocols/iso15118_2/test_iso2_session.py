@@ -116,7 +116,7 @@ def test_failed_keeps_connection_unless_configured():
         h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
         code, _, reply = h.send("PaymentServiceSelectionReq", SelectedPaymentOption="Contract")
         assert code == "FAILED_PaymentSelectionInvalid" and reply.close is terminate
-    assert State.FAILED is not None
+        assert h.machine.state is (State.STOPPED if terminate else State.FAILED)
 
 
 @pytest.fixture(scope="module")
