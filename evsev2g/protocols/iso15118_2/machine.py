@@ -121,6 +121,10 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
         """``stop_charging(true)`` or ``pause_charging(true)``: EVSE_Shutdown and StopCharging."""
         return self.charger.stop_requested_at is not None or bool(self.charger.pause_requested)
 
+    def charger_stopping(self) -> bool:
+        """As the base, and a pause the charger asked for: no ``hlc_session_failed`` at the end."""
+        return super().charger_stopping() or bool(self.charger.pause_requested)
+
     def notification(self) -> tuple[str, int]:
         """
         EVSENotification and NotificationMaxDelay (s): StopCharging when the
