@@ -198,6 +198,11 @@ class IProtocolStateMachine(Interface):
     socket; the session encodes, sends and closes.
     """
 
+    last_request = Attribute(
+        "Body element name (``str``) of the last request handled, or ``None``; the session "
+        "names it when a connection ends early."
+    )
+
     def handle(request):
         """
         Answer one decoded request.
