@@ -152,6 +152,10 @@ class FakeSecurity:
         self.credentials = credentials
         self.problem = problem
         self.bundles = bundles or {}
+        self.validation = "Valid"
+        self.verified: list = []
+        self.ocsp: dict = {"ocsp_request_data_list": []}
+        self.subscribers: list = []
 
     def tls_server_credentials(self) -> TLSCredentials:
         """:returns: the fixed credentials, or raises."""
@@ -164,6 +168,29 @@ class FakeSecurity:
         if ca_type not in self.bundles:
             raise CertificatesUnavailable(f"no {ca_type} root (FakeSecurity)")
         return self.bundles[ca_type]
+
+    def verify_certificate(self, certificate_chain: str, certificate_types) -> str:
+        """:returns: ``validation`` (default ``"Valid"``); the call is recorded in ``verified``."""
+        self.verified.append((certificate_chain, list(certificate_types)))
+        return self.validation
+
+    def mo_ocsp_request_data(self, certificate_chain: str) -> dict:
+        """:returns: ``ocsp`` (default: an empty list)."""
+        return self.ocsp
+
+    def v2g_ocsp_request_data(self) -> dict:
+        """:returns: ``ocsp`` (default: an empty list)."""
+        return self.ocsp
+
+    def subscribe_store_updates(self, callback) -> Callable[[], None]:
+        """Keep ``callback``; :meth:`store_updated` calls it."""
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback) if callback in self.subscribers else None
+
+    def store_updated(self, update: dict) -> None:
+        """Tell every subscriber about ``update`` (a ``CertificateStoreUpdate`` dict)."""
+        for callback in list(self.subscribers):
+            callback(update)
 
 
 def if_inet6_line(interface: str, index: int, address: str, flags: int = 0x80) -> str:
