@@ -460,7 +460,8 @@ class ServiceRegistry:
 
     def _report(self, name: str, method: str, failure: Failure, consequence: str) -> str:
         """
-        Log a provider's failure by name and say in a few words what it was.
+        Log a provider's failure by name and say in a few words what it was
+        (with the traceback the first time a provider raises it).
 
         :returns: the few words (``"answered the wrong shape: …"``).
         """
@@ -470,8 +471,11 @@ class ServiceRegistry:
             reason = f"did not answer: {failure.value}"
         else:
             reason = f"raised {failure.type.__name__}: {failure.getErrorMessage()}"
-        if failure.check(ShapeError, TimeoutError):
+        traced = f"{name} {method} {reason}"
+        if failure.check(ShapeError, TimeoutError) or traced in self._warned:
             self.log.error("value-added service {provider} {method} {reason}; {consequence}", provider=name, method=method, reason=reason, consequence=consequence)
         else:
+            # the traceback once per provider, method and error; one line after
+            self._warned.add(traced)
             self.log.failure("value-added service {provider} {method} {reason}; {consequence}", failure, provider=name, method=method, reason=reason, consequence=consequence)
         return reason

@@ -458,3 +458,13 @@ def test_offered_asks_again_each_time():
     slow.release()
     clock.advance(10)
     assert not clock.getDelayedCalls()
+
+
+def test_a_repeated_error_is_traced_once(log_events):
+    """A provider raising the same error at every ServiceDiscovery logs its traceback once, then one line each time."""
+    registry = ServiceRegistry([Raising()], clock=Clock())
+    registry.offered()
+    registry.offered()
+    lines = [e for e in log_events if "raiser offered_services raised" in str(e.get("log_format", "")) or e.get("provider") == "raiser"]
+    assert len(lines) == 3
+    assert len(log_events.failures()) == 1
