@@ -1,29 +1,39 @@
 """
 Tests of ISO 15118-2 ServiceDiscovery, ServiceDetail,
 PaymentServiceSelection, PaymentDetails and Authorization (EIM), with the
-value-added-service registry stand-in of :mod:`evsev2g.testing_iso2`.
+real value-added-service registry (:class:`evsev2g.vas.ServiceRegistry`)
+holding :class:`evsev2g.testing.FakeValueAddedService` providers.
 """
 
-from twisted.internet.defer import Deferred
+import pytest
+from twisted.internet.task import Clock
 
 from evsev2g.exi.message import Message
 from evsev2g.protocols.context import ProtocolSettings
 from evsev2g.protocols.iso15118_2 import State
-from evsev2g.protocols.iso15118_2.parameters import everest_parameter_set, parameter_set, parameter_value
-from evsev2g.testing_iso2 import OfferedService, StaticServices
-from evsev2g.timers import PLUGIN_ANSWER_TIME
-from tests.protocols.iso15118_2.harness import Harness
+from evsev2g.testing import FakeValueAddedService
+from evsev2g.vas import ServiceRegistry
+from tests.protocols.iso15118_2.harness import START, Harness
 
-import pytest
-
-INTERNET = OfferedService(3, "InternetAccess", "Internet", "www", True)
-CUSTOM = OfferedService(600, "Parking", "OtherCustom", None, False)
+INTERNET = {"service_id": 3, "service_name": "InternetAccess", "service_category": "Internet", "service_scope": "www", "free_service": True}
+CUSTOM = {"service_id": 600, "service_name": "Parking", "service_category": "OtherCustom", "free_service": False}
 SETS = {
     3: [
         {"set_id": 1, "parameters": [{"name": "Protocol", "value": {"finite_string": "http"}}, {"name": "Port", "value": {"int_value": 80}}]},
         {"set_id": 2, "parameters": [{"name": "Protocol", "value": {"finite_string": "https"}}, {"name": "Port", "value": {"int_value": 443}}]},
     ]
 }
+
+
+def vas_harness(services=(INTERNET, CUSTOM), sets=SETS, asynchronous=False, secure=True, **commands):
+    """A harness over TLS whose registry holds one fake provider; returns (harness, provider)."""
+    clock = Clock()
+    clock.advance(START)
+    provider = FakeValueAddedService("fake", list(services), sets, asynchronous=asynchronous)
+    registry = ServiceRegistry([provider], clock=clock)
+    if asynchronous:
+        provider.release()
+    return Harness(clock=clock, services=registry, secure=secure, **commands), provider
 
 
 def selection(*services, option="ExternalPayment"):
@@ -37,15 +47,25 @@ def selection(*services, option="ExternalPayment"):
 
 def test_discovery_offers_modes_payment_and_services():
     """Energy modes from update_energy_transfer_modes; payment from session_setup; SAE and value-added services listed."""
-    h = Harness(dc=False, services=StaticServices([INTERNET, CUSTOM]), setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2H", "debug_mode": False})
+    h, _ = vas_harness(setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2H", "debug_mode": False})
+    h.charger.update_energy_transfer_modes(["AC_three_phase_core", "DC_extended", "AC_BPT"])
     h.run(["SessionSetupReq"])
     code, body, _ = h.send("ServiceDiscoveryReq")
     assert code == "OK"
-    assert body.ChargeService.SupportedEnergyTransferMode.EnergyTransferMode == ["AC_single_phase_core", "AC_three_phase_core"]
+    assert body.ChargeService.SupportedEnergyTransferMode.EnergyTransferMode == ["AC_three_phase_core", "DC_extended"]
     assert body.PaymentOptionList.PaymentOption == ["ExternalPayment"]
     services = {each.ServiceID: each for each in body.ServiceList.Service}
     assert sorted(services) == [3, 600, 28472]
     assert services[3].ServiceCategory == "Internet" and services[3].ServiceScope == "www" and services[3].FreeService
+
+
+def test_value_added_services_only_over_tls():
+    """Over plain TCP the ServiceList leaves the registry's services out (EvseV2G, Josev); SAE services stay."""
+    h, _ = vas_harness(secure=False, setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2G", "debug_mode": False})
+    h.run(["SessionSetupReq"])
+    _, body, _ = h.send("ServiceDiscoveryReq")
+    assert [each.ServiceID for each in body.ServiceList.Service] == [28473]
+    assert h.send("PaymentServiceSelectionReq", **selection(1, 3))[0] == "FAILED_ServiceSelectionInvalid"
 
 
 def test_contract_offered_only_over_tls_with_a_contract_path():
@@ -62,7 +82,7 @@ def test_contract_offered_only_over_tls_with_a_contract_path():
 def test_discovery_filters_by_category_and_scope():
     """ServiceCategory and ServiceScope filter the ServiceList; EVCharging leaves only the charge service."""
     for filters, expected in (({"ServiceCategory": "Internet"}, [3]), ({"ServiceScope": "www"}, [3]), ({"ServiceCategory": "EVCharging"}, None)):
-        h = Harness(services=StaticServices([INTERNET, CUSTOM]))
+        h, _ = vas_harness()
         h.run(["SessionSetupReq"])
         code, body, _ = h.send("ServiceDiscoveryReq", **filters)
         assert code == "OK" and body.ChargeService.ServiceID == 1
@@ -74,54 +94,60 @@ def test_discovery_filters_by_category_and_scope():
 
 
 def test_service_detail_of_a_value_added_service():
-    """ServiceDetail hands over the registry's parameter sets, converted to ISO-2 Parameters."""
-    h = Harness(services=StaticServices([INTERNET], SETS))
+    """ServiceDetail hands over the provider's parameter sets as ISO-2 ParameterSets; the charge service has none."""
+    h, provider = vas_harness()
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     answers = []
     h.send_deferred("ServiceDetailReq", ServiceID=3).addCallback(answers.append)
     code, body, _ = answers[0]
-    assert code == "OK" and body.ServiceID == 3
+    assert code == "OK" and body.ServiceID == 3 and ("get_service_parameters", 3) in provider.calls
     sets = body.ServiceParameterList.ParameterSet
-    assert [everest_parameter_set(each) for each in sets] == SETS[3]
+    assert [(each.ParameterSetID, [(p.attrs["Name"], p.get("stringValue"), p.get("intValue")) for p in each.Parameter]) for each in sets] == [
+        (1, [("Protocol", "http", None), ("Port", None, 80)]),
+        (2, [("Protocol", "https", None), ("Port", None, 443)]),
+    ]
     code, body, _ = h.send("ServiceDetailReq", ServiceID=1)
     assert code == "OK" and body.get("ServiceParameterList") is None
 
 
-def test_service_detail_waits_for_a_slow_provider_then_gives_up():
-    """A parameter set still pending after PLUGIN_ANSWER_TIME: FAILED_ServiceIDInvalid; the session goes on."""
-    pending = Deferred()
-    h = Harness(services=StaticServices([INTERNET], {3: pending}))
+def test_service_detail_waits_for_a_slow_provider_then_answers_without_parameters():
+    """A provider answering after the registry's timeout: OK without parameters (EvseV2G's empty answer); the session goes on."""
+    h, provider = vas_harness(asynchronous=True)
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     answers = []
     h.send_deferred("ServiceDetailReq", ServiceID=3).addCallback(answers.append)
     assert answers == []
-    h.clock.advance(PLUGIN_ANSWER_TIME)
-    code, _, reply = answers[0]
-    assert code == "FAILED_ServiceIDInvalid" and not reply.close
+    h.clock.advance(10)
+    code, body, reply = answers[0]
+    assert code == "OK" and body.get("ServiceParameterList") is None and not reply.close
+    provider.release()
+    selected = []
+    h.send_deferred("PaymentServiceSelectionReq", **selection(1, 3)).addCallback(selected.append)
+    provider.release()
+    assert selected[0][0] == "OK" and provider.selections == [[{"service_id": 3, "parameter_set_id": 0}]]
 
 
-def test_service_detail_unknown_or_unavailable():
-    """A ServiceID not offered, or whose provider fails: FAILED_ServiceIDInvalid echoing the ID ([V2G2-425])."""
-    h = Harness(services=StaticServices([INTERNET], unavailable={3}))
+def test_service_detail_unknown_or_failing():
+    """A ServiceID not offered: FAILED_ServiceIDInvalid echoing it ([V2G2-425]); a provider that raises: OK, no parameters."""
+    h, _ = vas_harness()
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     code, body, _ = h.send("ServiceDetailReq", ServiceID=77)
     assert code == "FAILED_ServiceIDInvalid" and body.ServiceID == 77
-    h = Harness(services=StaticServices([INTERNET], unavailable={3}))
+    h, _ = vas_harness(sets={})
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     answers = []
     h.send_deferred("ServiceDetailReq", ServiceID=3).addCallback(answers.append)
-    assert answers[0][0] == "FAILED_ServiceIDInvalid"
+    assert answers[0][0] == "OK" and answers[0][1].ServiceID == 3 and answers[0][1].get("ServiceParameterList") is None
 
 
 def test_selection_publishes_and_tells_the_registry():
     """PaymentServiceSelection publishes the option, SAE bidi mode, and hands the VAS choice to the registry."""
-    services = StaticServices([INTERNET], SETS)
-    h = Harness(services=services, setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2G", "debug_mode": False})
+    h, provider = vas_harness(setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2G", "debug_mode": False})
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     answers = []
     h.send_deferred("PaymentServiceSelectionReq", **selection(1, (3, 2), 28473)).addCallback(answers.append)
     assert answers[0][0] == "OK" and h.machine.state is State.PAYMENT_SELECTED
-    assert services.selections == [[{"service_id": 3, "parameter_set_id": 2}]]
+    assert provider.selections == [[{"service_id": 3, "parameter_set_id": 2}]]
     assert h.vars.payloads("selected_payment_option") == ["ExternalPayment"]
     assert "sae_bidi_mode_active" in h.vars.names()
 
@@ -136,7 +162,7 @@ def test_selection_publishes_and_tells_the_registry():
 )
 def test_selection_errors(fields, code):
     """Option not offered [V2G2-465], charge service missing [V2G2-804], service not offered [V2G2-467]."""
-    h = Harness(services=StaticServices([INTERNET]))
+    h, _ = vas_harness()
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     assert h.send("PaymentServiceSelectionReq", **fields)[0] == code
 
@@ -183,18 +209,3 @@ def test_authorization_rejected_or_timed_out():
     h.clock.advance(30)
     assert h.send("AuthorizationReq")[0] == "FAILED"
     assert h.machine.state is State.FAILED
-
-
-def test_parameter_conversion_both_ways():
-    """Every EVerest ParameterValue kind converts to its ISO-2 element and back; wrong shapes are refused."""
-    values = [
-        {"finite_string": "x"}, {"bool_value": True}, {"byte_value": -3}, {"short_value": 1000},
-        {"int_value": 70000}, {"rational_number": 12.5},
-    ]
-    everest = {"set_id": 4, "parameters": [{"name": f"p{i}", "value": v} for i, v in enumerate(values)]}
-    assert everest_parameter_set(parameter_set(everest)) == everest
-    for bad in ({"byte_value": 300}, {"int_value": 1, "bool_value": True}, {"float": 1.0}, {"short_value": True}):
-        with pytest.raises(ValueError):
-            parameter_value("p", bad)
-    with pytest.raises(ValueError):
-        parameter_set({"set_id": 1, "parameters": []})
