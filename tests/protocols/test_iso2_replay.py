@@ -52,11 +52,11 @@ from twisted.internet.task import Clock
 from evsev2g.exi import load_codec
 from evsev2g.exi.message import Message
 from evsev2g.protocols.iso15118_2 import State
-from evsev2g.protocols.iso15118_2.parameters import everest_parameter_set
 from evsev2g.protocols.paused import PausedSessions
 from evsev2g.testing import FakeValueAddedService
 from evsev2g.testing_iso2 import iso2_request
 from evsev2g.vas import ServiceRegistry
+from evsev2g.vas_messages import parameter_sets_of
 from tests.protocols.iso15118_2.harness import START, Harness
 
 CODEC = load_codec("iso15118-2")
@@ -166,7 +166,7 @@ def captured_sessions(shared_dir) -> list[Capture]:
                 if name == "ServiceDiscoveryRes" and body.get("ServiceList") is not None:
                     each.services = [s for s in body.ServiceList.Service if s.ServiceID != 2]
                 if name == "ServiceDetailRes" and body.get("ServiceParameterList") is not None:
-                    each.parameter_sets[body.ServiceID] = [everest_parameter_set(s) for s in body.ServiceParameterList.ParameterSet]
+                    each.parameter_sets[body.ServiceID] = parameter_sets_of(body.ServiceParameterList)
         assert requests, source
     return sessions
 
@@ -303,7 +303,7 @@ def test_real_world_sequences_replay(shared_dir, official_schema):
                 if code == "OK_OldSessionJoined":
                     resumed.append(source)
                 if name == "ServiceDetailReq":
-                    assert [everest_parameter_set(s) for s in body.ServiceParameterList.ParameterSet] == capture.parameter_sets[request.Body.ServiceDetailReq.ServiceID]
+                    assert parameter_sets_of(body.ServiceParameterList) == capture.parameter_sets[request.Body.ServiceDetailReq.ServiceID]
                 if reply.close:
                     break
     assert replayed >= 100 and len(sources) == 9

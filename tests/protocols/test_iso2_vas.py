@@ -1,7 +1,8 @@
 """
 Value-added services end to end through the ISO 15118-2 state machine,
 with the real registry (:mod:`evsev2g.vas`), the real Internet-access
-provider and misbehaving providers beside it: ServiceDiscovery lists what
+provider and misbehaving providers beside it, over TLS (ISO 15118-2 offers
+value-added services only there): ServiceDiscovery lists what
 works, ServiceDetail hands over the provider's parameter sets,
 PaymentServiceSelection tells the provider, and a broken provider is
 reported by name and left out while the session goes on.  Every response
@@ -136,15 +137,9 @@ def test_slow_selection_is_bounded_by_the_registry():
     assert code == "OK" and registry.timeouts["selected_services"] < 1.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SECC bug (reported to iso2 in STATUS): a value-added service whose provider fails in get_service_parameters "
-    "is answered FAILED_ServiceIDInvalid, which ends the session ([V2G2-539]); the ServiceID was offered, so the "
-    "session should go on (ServiceDetailRes OK without ServiceParameterList, as EvseV2G answers an empty result)",
-)
 @pytest.mark.parametrize("failure", ["raises", "times out", "wrong shape"])
 def test_failing_provider_at_service_detail_does_not_end_the_session(failure):
-    """A provider failing at ServiceDetail (raising, silent past DETAIL_TIMEOUT, answering the wrong shape) leaves the session able to go on: ServiceDetailRes OK, then a whole session."""
+    """A provider failing at ServiceDetail (raising, silent past DETAIL_TIMEOUT, answering the wrong shape) leaves the session able to go on: ServiceDetailRes OK without ServiceParameterList (the ServiceID was offered), then a whole session."""
     provider = FakeValueAddedService("flaky", [{"service_id": 60003}], {60003: [{"set_id": 1}]} if failure == "wrong shape" else {}, asynchronous=failure == "times out")
     h, _ = harness([provider])
     provider.release()
@@ -152,16 +147,11 @@ def test_failing_provider_at_service_detail_does_not_end_the_session(failure):
     provider.release()
     answered = h.send_deferred("ServiceDetailReq", ServiceID=60003)
     h.clock.advance(DETAIL_TIMEOUT)
-    code, _, reply = answer_of(answered)
-    assert code == "OK" and not reply.close
+    code, body, reply = answer_of(answered)
+    assert code == "OK" and not reply.close and body.get("ServiceParameterList") is None
     h.run(ISO2_DC_SESSION[2:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SECC bug (reported to iso2 in STATUS): value-added services are listed over plain TCP; ISO 15118-2 "
-    "offers them over TLS only (standards.md §2; EvseV2G and Josev filter the ServiceList on TLS)",
-)
 def test_value_added_services_only_over_tls():
     """Over plain TCP ServiceDiscoveryRes lists no value-added service; over TLS it does."""
     h, _ = harness([InternetAccess()], secure=True)
