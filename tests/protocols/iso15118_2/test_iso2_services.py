@@ -209,3 +209,18 @@ def test_authorization_rejected_or_timed_out():
     h.clock.advance(30)
     assert h.send("AuthorizationReq")[0] == "FAILED"
     assert h.machine.state is State.FAILED
+
+
+def test_no_services_is_a_registry():
+    """The default registry of a set-up without services provides IServiceRegistry and knows no ServiceID."""
+    from zope.interface.verify import verifyObject
+
+    from evsev2g.errors import ServiceUnavailable
+    from evsev2g.interfaces import IServiceRegistry
+    from evsev2g.protocols.context import NoServices
+
+    registry = NoServices()
+    assert verifyObject(IServiceRegistry, registry) and registry.offered() == []
+    failures = []
+    registry.parameter_sets(3).addErrback(failures.append)
+    assert failures[0].check(ServiceUnavailable) and failures[0].value.unknown
