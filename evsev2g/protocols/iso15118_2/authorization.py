@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from evsev2g.exi.message import Message
 from evsev2g.protocols.dc import utc_timestamp
+from evsev2g.protocols.physical import to_number
 from evsev2g.protocols.iso15118_2.bodies import NO_ENERGY_PAUSE_SCHEDULE_DURATION, SA_SCHEDULE_DURATION
 from evsev2g.protocols.iso15118_2.states import State
 from evsev2g.responses import WrongChargeParameter, WrongEnergyTransfer
@@ -81,7 +82,8 @@ class AuthorizationAndParameters:
         parameters of its kind ([V2G2-477]).  Publishes
         ``requested_energy_transfer_mode``, ``departure_time`` and the AC or
         DC EV values; Ongoing while the charger has no limits to offer
-        (bounded by V2G_SECC_Ongoing_Performance_Time); once Finished, one
+        (bounded by V2G_SECC_Ongoing_Performance_Time); negative EV values
+        are refused unless SAE J2847/2 V2H is set up (EvseV2G); once Finished, one
         SAScheduleTuple with one PMax entry (a resumed session keeps its
         schedule, shortened by the pause, [V2G2-741]).
         """
@@ -93,6 +95,9 @@ class AuthorizationAndParameters:
         parameter = body.get("DC_EVChargeParameter" if dc else "AC_EVChargeParameter")
         if parameter is None:
             raise WrongChargeParameter(f"{requested} requested without {'DC' if dc else 'AC'}_EVChargeParameter")
+        negative = [name for name, value in parameter.children if isinstance(value, Message) and "Value" in value and to_number(value) < 0]
+        if negative and self.charger.sae_j2847_mode != "V2H":
+            raise WrongChargeParameter(f"negative EV values {negative} (allowed only for SAE J2847/2 V2H)")
         self.dc = dc
         self.energy_mode = requested
         charger = self.charger

@@ -37,6 +37,16 @@ def test_parameters_must_match_the_mode():
     assert code == "FAILED_WrongChargeParameter"
 
 
+def test_negative_ev_values_refused_unless_v2h():
+    """A negative EVMaxCurrent: FAILED_WrongChargeParameter, except with SAE J2847/2 V2H set up (EvseV2G)."""
+    for mode, expected in (("None", "FAILED_WrongChargeParameter"), ("V2H", "OK")):
+        h = Harness(dc=False, setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": mode, "debug_mode": False})
+        h.run(TO_PARAMETERS)
+        request = h.request("ChargeParameterDiscoveryReq")
+        request.Body.ChargeParameterDiscoveryReq.AC_EVChargeParameter.set("EVMaxCurrent", physical_value(-16, "A", "EVMaxCurrent"))
+        assert h.unpack(h.machine.handle(request))[0] == expected
+
+
 def test_dc_ev_below_charger_minimum():
     """EV maximum voltage below the charger minimum: FAILED_WrongChargeParameter, status EVSE_Shutdown (IEC 61851-23 CC.5.6)."""
     h = Harness()
