@@ -163,3 +163,28 @@ def test_failed_bodies_carry_no_optional_elements():
     code, body, _ = h.send("ChargingStatusReq")
     assert code == "FAILED_SequenceError"
     assert [name for name, _ in body.children] == ["ResponseCode", "EVSEID", "SAScheduleTupleID", "AC_EVSEStatus"]
+
+
+def test_service_and_loop_responses_valid_against_the_official_xsd(official_schema):
+    """
+    The responses the whole-session test does not reach are valid too: a
+    ServiceList with SAE and value-added services, ServiceDetail with
+    parameter sets, MeteringReceipt (AC and DC), renegotiation, a
+    ChargingStatus with MeterInfo, the notifications.
+    """
+    from tests.protocols.iso15118_2.test_iso2_services import selection, vas_harness
+
+    h, _ = vas_harness(setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2G", "debug_mode": False})
+    h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
+    h.send_deferred("ServiceDetailReq", ServiceID=3)
+    h.send_deferred("PaymentServiceSelectionReq", **selection(1, (3, 1), 28473))
+    h.run(ISO2_DC_SESSION[3:9] + ("MeteringReceiptReq",))
+    h.charger.stop_charging(True)
+    h.run(["CurrentDemandReq", "PowerDeliveryReq:Stop", "WeldingDetectionReq", "SessionStopReq:Pause"])
+    ac = Harness(dc=False)
+    ac.run(ISO2_AC_SESSION[:7])
+    ac.charger.update_meter_info({"timestamp": "2026-12-05T08:00:00Z", "energy_Wh_import": {"total": 10}})
+    ac.run(["ChargingStatusReq", "MeteringReceiptReq", "PowerDeliveryReq:Renegotiate", "ChargeParameterDiscoveryReq"])
+    for reply in h.replies + ac.replies:
+        _valid(official_schema, reply.message)
+    assert len(h.replies) == 15 and len(ac.replies) == 11
