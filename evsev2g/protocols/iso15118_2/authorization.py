@@ -62,17 +62,20 @@ class AuthorizationAndParameters:
 
     def _authorization(self, body):
         """
-        EIM: ``require_auth_eim`` on the first request, Ongoing until
-        ``authorization_response``, FAILED when rejected or after
-        ``auth_timeout_eim``.  Contract: the contract path's checks first
+        EIM: ``require_auth_eim`` on the first request,
+        Ongoing_WaitingForCustomerInteraction until ``authorization_response``
+        (ISO 15118-2 asks for this value while no positive EIM information is
+        available), FAILED when rejected or after ``auth_timeout_eim``.  Contract: the contract path's checks first
         (challenge, signature), then the same wait on its terms.
         """
         if self.payment_option == "Contract":
             finished = self.contract.authorization(body)
+            waiting = "Ongoing"
         else:
             finished = self.eim_authorized()
+            waiting = "Ongoing_WaitingForCustomerInteraction"
         self.state = State.AUTHORIZED if finished else State.AUTHORIZING
-        return Message("AuthorizationRes", ResponseCode="OK", EVSEProcessing="Finished" if finished else "Ongoing"), False
+        return Message("AuthorizationRes", ResponseCode="OK", EVSEProcessing="Finished" if finished else waiting), False
 
     # -- ChargeParameterDiscovery ------------------------------------------------------
 
