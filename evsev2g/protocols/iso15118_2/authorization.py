@@ -14,7 +14,7 @@ from evsev2g.protocols.iso15118_2.bodies import NO_ENERGY_PAUSE_SCHEDULE_DURATIO
 from evsev2g.protocols.iso15118_2.states import State
 from evsev2g.responses import WrongChargeParameter, WrongEnergyTransfer
 
-__all__ = ["AuthorizationAndParameters", "SERVICE_PARAMETERS"]
+__all__ = ["AuthorizationAndParameters", "SERVICE_PARAMETERS", "charging_needs"]
 
 #: EVerest SelectedServiceParameters (energy_transfer, connector) per mode.
 SERVICE_PARAMETERS = {
@@ -83,8 +83,8 @@ class AuthorizationAndParameters:
         """
         The requested mode must be one offered ([V2G2-476]) and the EV's
         parameters of its kind ([V2G2-477]).  Publishes
-        ``requested_energy_transfer_mode``, ``departure_time`` and the AC or
-        DC EV values; Ongoing while the charger has no limits to offer
+        ``requested_energy_transfer_mode``, ``departure_time``, the AC or DC
+        EV values and (iso15118_extensions) ``charging_needs`` for OCPP; Ongoing while the charger has no limits to offer
         (bounded by V2G_SECC_Ongoing_Performance_Time); negative EV values
         are refused unless SAE J2847/2 V2H is set up (EvseV2G); once Finished, one
         SAScheduleTuple with one PMax entry (a resumed session keeps its
@@ -120,6 +120,7 @@ class AuthorizationAndParameters:
         now = self.clock.seconds()
         if departure is not None:
             charger.publish_on_change("departure_time", utc_timestamp(now + departure))
+        charger.publish_on_change("charging_needs", charging_needs(requested, parameter, departure, now))
         if dc:
             finished = self.dc_charge_parameters(parameter)
             pmax = charger.dc_limit("max_export_power_W") or 0
@@ -148,3 +149,40 @@ class AuthorizationAndParameters:
             return NO_ENERGY_PAUSE_SCHEDULE_DURATION
         return departure if departure else SA_SCHEDULE_DURATION
 
+
+#: ChargingNeeds DC fields (EVerest DCChargingParameters) by element.
+_DC_NEEDS = (
+    ("EVMaximumCurrentLimit", "ev_max_current"),
+    ("EVMaximumVoltageLimit", "ev_max_voltage"),
+    ("EVMaximumPowerLimit", "ev_max_power"),
+    ("EVEnergyCapacity", "ev_energy_capacity"),
+    ("EVEnergyRequest", "energy_amount"),
+)
+
+#: ChargingNeeds AC fields (EVerest ACChargingParameters) by element.
+_AC_NEEDS = (("EAmount", "energy_amount"), ("EVMinCurrent", "ev_min_current"), ("EVMaxCurrent", "ev_max_current"), ("EVMaxVoltage", "ev_max_voltage"))
+
+
+def charging_needs(requested: str, parameter: Message, departure, now: float) -> dict:
+    """
+    The ``charging_needs`` payload (EVerest ChargingNeeds, what OCPP's
+    NotifyEVChargingNeeds carries) from ChargeParameterDiscoveryReq.
+
+    :param requested: the requested energy transfer mode.
+    :param parameter: the AC_ or DC_EVChargeParameter.
+    :param departure: DepartureTime in s from now, or ``None``.
+    :param now: the clock time.
+    """
+    needs: dict = {"requested_energy_transfer": requested}
+    if departure is not None:
+        needs["departure_time"] = utc_timestamp(now + departure)
+    if parameter.name == "DC_EVChargeParameter":
+        dc = {key: to_number(parameter.get(element)) for element, key in _DC_NEEDS if parameter.get(element) is not None}
+        dc["state_of_charge"] = parameter.DC_EVStatus.EVRESSSOC
+        for element, key in (("FullSOC", "full_soc"), ("BulkSOC", "bulk_soc")):
+            if parameter.get(element) is not None:
+                dc[key] = parameter.get(element)
+        needs["dc_charging_parameters"] = dc
+    else:
+        needs["ac_charging_parameters"] = {key: to_number(parameter.get(element)) for element, key in _AC_NEEDS}
+    return needs

@@ -53,6 +53,11 @@ def test_full_ac_session():
     assert h.vars.payloads("ac_eamount") == [20000]
     assert h.vars.payloads("requested_energy_transfer_mode") == ["AC_three_phase_core"]
     assert h.vars.payloads("selected_service_parameters")[0]["connector"] == "ThreePhase"
+    assert h.vars.payloads("charging_needs") == [{
+        "requested_energy_transfer": "AC_three_phase_core",
+        "departure_time": "2023-11-15T00:13:20Z",
+        "ac_charging_parameters": {"energy_amount": 20000, "ev_min_current": 6, "ev_max_current": 32, "ev_max_voltage": 400},
+    }]
     assert h.machine.state is State.STOPPED and h.replies[-1].close and h.machine.clean_stop
     h.machine.finish("test")
     assert h.vars.names()[-1] == "dlink_terminate" and "hlc_session_failed" not in h.vars.names()
@@ -72,6 +77,11 @@ def test_full_dc_session():
                 "dc_ev_energy_capacity", "dc_full_soc", "departure_time"):
         assert var in names, var
     assert h.vars.payloads("departure_time") == ["2023-11-14T23:13:20Z"]
+    [needs] = h.vars.payloads("charging_needs")
+    assert needs["dc_charging_parameters"] == {
+        "ev_max_current": 200, "ev_max_voltage": 450, "ev_max_power": 100000, "ev_energy_capacity": 60000,
+        "energy_amount": 30000, "state_of_charge": 50, "full_soc": 100, "bulk_soc": 80,
+    }
     h.machine.finish("test")
     assert names.count("dc_open_contactor") == 1 and h.vars.names()[-1] == "dlink_terminate"
 
