@@ -245,6 +245,18 @@ def test_emergency_shutdown_lets_the_ev_stop():
     h.run(["PowerDeliveryReq:Stop", "SessionStopReq"])
 
 
+def test_cable_check_with_no_imd():
+    """ISO-2's isolation status No_IMD lets the cable check finish once the charger says it is done."""
+    h = Harness()
+    h.run(ISO2_DC_SESSION[:5])
+    h.charger.update_isolation_status("No_IMD")
+    _, body, _ = h.send("CableCheckReq")
+    assert body.EVSEProcessing == "Ongoing"
+    h.charger.cable_check_finished(True)
+    _, body, _ = h.send("CableCheckReq")
+    assert body.EVSEProcessing == "Finished" and body.DC_EVSEStatus.EVSEIsolationStatus == "No_IMD"
+
+
 def test_rcd_error_in_ac_status():
     """send_error(Error_RCD) sets RCD in AC_EVSEStatus."""
     h = Harness(dc=False)
