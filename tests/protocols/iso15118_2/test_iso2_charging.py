@@ -257,6 +257,23 @@ def test_cable_check_with_no_imd():
     assert body.EVSEProcessing == "Finished" and body.DC_EVSEStatus.EVSEIsolationStatus == "No_IMD"
 
 
+def test_cable_check_fault_and_timeout():
+    """An isolation fault: FAILED at once; no result within V2G_SECC_CableCheck_Performance_Time: FAILED ([V2G2-700]…[V2G2-703])."""
+    h = Harness()
+    h.run(ISO2_DC_SESSION[:5])
+    h.charger.update_isolation_status("Fault")
+    assert h.send("CableCheckReq")[0] == "FAILED" and "start_cable_check" in h.vars.names()
+    h = Harness(settings=ProtocolSettings(timers=Timers(cable_check=38)))
+    h.run(ISO2_DC_SESSION[:5])
+    assert h.send("CableCheckReq")[1].EVSEProcessing == "Ongoing"
+    h.clock.advance(38)
+    code, _, _ = h.send("CableCheckReq")
+    assert code == "FAILED"
+    h.run(["SessionStopReq"])
+    h.machine.finish("test")
+    assert "dc_open_contactor" in h.vars.names() and h.vars.payloads("hlc_session_failed") == []
+
+
 def test_rcd_error_in_ac_status():
     """send_error(Error_RCD) sets RCD in AC_EVSEStatus."""
     h = Harness(dc=False)
