@@ -132,12 +132,18 @@ def test_dc_start_only_after_pre_charge_and_with_the_offered_tuple():
     assert h.send("PowerDeliveryReq", SAScheduleTupleID=2)[0] == "FAILED_TariffSelectionInvalid"
 
 
-def test_dc_start_refused_while_charger_not_ready():
-    """A stop requested during pre-charge: PowerDelivery(Start) gets FAILED_PowerDeliveryNotApplied ([V2G2-480])."""
+def test_start_refused_while_charger_not_ready():
+    """A stop or pause requested, or an error, before PowerDelivery(Start): FAILED_PowerDeliveryNotApplied ([V2G2-480]), AC and DC."""
     h = Harness()
     h.run(ISO2_DC_SESSION[:7])
     h.charger.stop_charging(True)
     assert h.send("PowerDeliveryReq")[0] == "FAILED_PowerDeliveryNotApplied"
+    for command, argument in (("pause_charging", {"pause": True}), ("send_error", {"error": "Error_RCD"})):
+        h = Harness(dc=False)
+        h.run(ISO2_AC_SESSION[:5])
+        h.charger.command(command, **argument)
+        assert h.send("PowerDeliveryReq")[0] == "FAILED_PowerDeliveryNotApplied"
+        assert "ac_close_contactor" not in h.vars.names()
 
 
 @pytest.mark.parametrize("dc", [False, True], ids=["AC", "DC"])
