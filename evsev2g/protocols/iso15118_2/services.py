@@ -73,7 +73,13 @@ class SessionAndServices:
         return options or ["ExternalPayment"]
 
     def offered_energy_modes(self) -> list[str]:
-        """``update_energy_transfer_modes``' modes ISO-2 can name (≤ 6), else DC_extended."""
+        """
+        ``update_energy_transfer_modes``' modes ISO-2 can name (≤ 6), else
+        DC_extended; a resumed session's ChargeService is the paused one's
+        ([V2G2-740]).
+        """
+        if self.resumed is not None and self.resumed.values.get("modes"):
+            return list(self.resumed.values["modes"])
         modes = [mode for mode in self.charger.energy_transfer_modes if mode in ENERGY_TRANSFER_MODES][:6]
         return modes or ["DC_extended"]
 
@@ -221,7 +227,7 @@ class SessionAndServices:
             paused_at=self.clock.seconds(),
             payment_option=self.payment_option,
             energy_mode=self.energy_mode,
-            values={"schedule_pmax": self.offered_pmax, "schedule_end": self.schedule_end},
+            values={"schedule_pmax": self.offered_pmax, "schedule_end": self.schedule_end, "modes": self.offered_energy_modes()},
         )
 
 

@@ -31,15 +31,21 @@ def test_pause_keeps_the_session_and_publishes_dlink_pause():
 
 
 def test_same_ev_resumes_with_old_session_joined():
-    """The same SessionID on a new connection: OK_OldSessionJoined, the payment option and schedule kept ([V2G2-740], [V2G2-741])."""
+    """
+    The same SessionID on a new connection: OK_OldSessionJoined; the payment
+    option, the ChargeService (even when the charger's modes changed) and
+    the rest of the schedule are the paused session's ([V2G2-740], [V2G2-741]).
+    """
     store = PausedSessions()
     first = paused_first(store)
     first.clock.advance(600)
     h = Harness(paused=store, clock=first.clock, new_id=OTHER)
     code, _, _ = h.send("SessionSetupReq", session_id=SID)
     assert code == "OK_OldSessionJoined" and h.machine.session_id == SID
+    h.charger.update_energy_transfer_modes(["DC_core", "DC_extended"])
     _, body, _ = h.send("ServiceDiscoveryReq")
     assert body.PaymentOptionList.PaymentOption == ["ExternalPayment"]
+    assert body.ChargeService.SupportedEnergyTransferMode.EnergyTransferMode == ["DC_extended"]
     h.run(ISO2_DC_SESSION[2:5])
     [tuple_] = h.bodies[-1].SAScheduleList.SAScheduleTuple
     # The first schedule ran 3600 s (the EV's departure time) from its CPD; 600 s have passed.
