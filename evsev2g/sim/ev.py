@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--on-stop-charging", choices=("terminate", "pause"), default="terminate", help="answer to EVSENotification StopCharging (default %(default)s)")
     how.add_argument("--service", type=int, help="choose this value-added service (ServiceID), e.g. 3 for Internet access")
     how.add_argument("--parameter-set", type=int, help="its ParameterSetID (default: the first offered)")
+    how.add_argument("--pnc", action="store_true", help="Plug & Charge instead of EIM (ISO 15118-2 over TLS)")
+    how.add_argument("--certs-dir", help="the EV's certificate directory for --pnc (contract and OEM files)")
     ev = parser.add_argument_group("the EV")
     ev.add_argument("--start-soc", type=float, default=defaults.start_soc, help="SoC at plug-in, %% (default %(default)s)")
     ev.add_argument("--target-soc", type=float, default=defaults.target_soc, help="stop at this SoC, %% (default %(default)s)")
@@ -151,6 +153,8 @@ def settings_from_arguments(arguments) -> EVSettings:
         on_stop_charging=arguments.on_stop_charging,
         service_id=arguments.service,
         parameter_set_id=arguments.parameter_set,
+        pnc=arguments.pnc,
+        certs_dir=arguments.certs_dir,
     )
 
 

@@ -79,8 +79,14 @@ class SimulatedEV:
         self.session_id = settings.session_id or b"\x00"
         self.latencies: dict[str, list[float]] = {}
         self.link: V2GTPClient | None = None
+        self.last_response: Message | None = None
         self.result = EVResult(1, "")
-        self.flow = (ISO2Flow if settings.protocol == "iso15118-2" else DINFlow)(self)
+        if settings.pnc:
+            from evsev2g.sim.ev_iso2_pnc import PnCFlow
+
+            self.flow = PnCFlow(self)
+        else:
+            self.flow = (ISO2Flow if settings.protocol == "iso15118-2" else DINFlow)(self)
         self._address: tuple[str, int] | None = None
         self._last_charge_time: float | None = None
 
@@ -193,25 +199,27 @@ class SimulatedEV:
         if response.ResponseCode == "Failed_NoNegotiation" or response.get("SchemaID") != 1:
             raise EVStop(4, f"no protocol agreed ({response.ResponseCode})")
 
-    async def exchange(self, name: str, body: Message, timeout: float | None = None) -> Message:
+    async def exchange(self, name: str, body: Message, timeout: float | None = None, signature: Message | None = None) -> Message:
         """
-        Send one request, return the response body.
+        Send one request, return the response body (the whole response
+        message is kept in :attr:`last_response`).
 
         :param name: the request element, e.g. ``SessionSetupReq``.
         :param body: its content.
         :param timeout: seconds to wait (default ``msg_timeout``).
+        :param signature: a header ``Signature`` (PnC), or ``None``.
         :raises EVStop: (2) on a FAILED response code or an unexpected message.
         """
-        message = Message(
-            "V2G_Message",
-            Header=Message("Header", SessionID=self.session_id),
-            Body=Message("Body", [(name, body)]),
-        )
+        header = Message("Header", SessionID=self.session_id)
+        if signature is not None:
+            header.set("Signature", signature)
+        message = Message("V2G_Message", Header=header, Body=Message("Body", [(name, body)]))
         data = self.codec.encode(message)
         started = time.perf_counter()
         answer = await self.link.request(data, timeout if timeout is not None else self.settings.msg_timeout)
         elapsed = time.perf_counter() - started
         response = self.codec.decode(answer)
+        self.last_response = response
         expected = name[:-3] + "Res"
         children = response.Body.children
         if not children or children[0][0] != expected:

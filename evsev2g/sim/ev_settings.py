@@ -75,6 +75,10 @@ class EVSettings:
     :ivar service_id: a value-added service to choose (ServiceDetail, then
         PaymentServiceSelection), or ``None``.
     :ivar parameter_set_id: its ParameterSetID (``None``: the first offered).
+    :ivar pnc: Plug & Charge (Contract payment) instead of EIM (ISO 15118-2
+        over TLS; the flow is :mod:`evsev2g.sim.ev_iso2_pnc`).
+    :ivar certs_dir: the EV's certificate directory for PnC (contract and
+        OEM files in :mod:`evsev2g.security.layout` names), or ``None``.
     :ivar msg_timeout: V2G_EVCC_Msg_Timeout.
     :ivar current_demand_timeout: CurrentDemand / ChargingStatus timeout.
     :ivar ongoing_timeout: V2G_EVCC_Ongoing_Timeout.
@@ -112,6 +116,8 @@ class EVSettings:
     on_stop_charging: str = "terminate"
     service_id: int | None = None
     parameter_set_id: int | None = None
+    pnc: bool = False
+    certs_dir: Path | str | None = None
     msg_timeout: float = V2G_EVCC_MSG_TIMEOUT
     current_demand_timeout: float = V2G_EVCC_CURRENT_DEMAND_TIMEOUT
     ongoing_timeout: float = V2G_EVCC_ONGOING_TIMEOUT
@@ -123,6 +129,8 @@ class EVSettings:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.protocol == "din70121" and (self.mode != "dc" or self.tls):
             raise ValueError("DIN SPEC 70121 is DC over TCP only")
+        if self.pnc and self.protocol != "iso15118-2":
+            raise ValueError("Plug & Charge needs ISO 15118-2")
         if self.on_stop_charging not in ("terminate", "pause"):
             raise ValueError("on_stop_charging must be terminate or pause")
 
