@@ -241,3 +241,15 @@ async def test_v2g_messages_with_the_real_codec(reactor, make_secc, test_pki, sh
         assert _schema(shared_dir, schema).validate(document), (message["id"], _schema(shared_dir, schema).error_log.last_error)
     logged = log_events.text()
     assert "received SessionSetupReq" in logged and "sent CurrentDemandRes" in logged
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+@pytest_twisted.ensureDeferred
+async def test_charger_initiated_renegotiation(reactor, make_secc, test_pki, mode):
+    """The simulated charger halves its power mid-loop: EVSENotification ReNegotiation, the EV renegotiates and charges on."""
+    secc = make_secc(mode, False)
+    act = when_charging(secc, lambda charger: secc.sessions.backend.evses[charger].reduce_power(0.5))
+    result = await run_ev(reactor, iso_ev(secc, test_pki, max_current_demands=15), act)
+    assert result.code == 0, result.reason
+    assert "ReNegotiation" in result.notifications
+    assert "renegotiation" in result.states and result.states.count("charge parameters") == 2
