@@ -138,7 +138,7 @@ def test_make_service_gets_sessions_from_build_session_factory(tmp_path, monkeyp
     service = makeService(options, reactor=marker)
     assert calls == [(options.config, marker)]
     assert service.tcp.factory.session_factory is sessions and service.tls.factory.session_factory is sessions
-    assert [child.name for child in service] == ["tcp", "tls", "sdp"]
+    assert [child.name for child in service] == ["tcp", "tls", "sdp", "certificate-watch"]
 
 
 def test_sdp_can_be_disabled(loopback, tmp_path):
