@@ -29,14 +29,13 @@ Besides the plain session, the EV can
 from __future__ import annotations
 
 from evsev2g.exi.message import Message
+from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE
 from evsev2g.sim.ev_din import DCSteps
 from evsev2g.sim.ev_session import number, pv, sleep
 from evsev2g.sim.ev_settings import EVStop
 
 __all__ = ["ISO2Flow", "ISO2_NAMESPACE"]
 
-# TODO(iso2 merge): import the one constant from evsev2g.protocols.iso15118_2.
-ISO2_NAMESPACE = "urn:iso:15118:2:2013:MsgDef"
 
 #: The energy transfer mode the EV asks for, per ``mode``.
 REQUESTED_MODE = {"ac": "AC_three_phase_core", "dc": "DC_extended"}

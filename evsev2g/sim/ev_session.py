@@ -136,9 +136,13 @@ class SimulatedEV:
 
     def check_evse(self, status) -> None:
         """
-        :raises EVStop: (3) when a DC_EVSEStatus says the charger stopped.
+        :raises EVStop: (3) when a DC_EVSEStatus says the charger stopped;
+            EVSE_Shutdown with EVSENotification StopCharging is left to the
+            flow (ISO-2: the EV ends or pauses the session as it chooses).
         """
         code = status.EVSEStatusCode if status is not None else "EVSE_Ready"
+        if code == "EVSE_Shutdown" and status.get("EVSENotification") == "StopCharging":
+            return
         if code in STOPPING_STATUS_CODES:
             raise EVStop(3, f"the charger reports {code}")
 
