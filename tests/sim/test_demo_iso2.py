@@ -19,7 +19,7 @@ def demo(*flags):
 
 def test_ac_over_tls_with_a_pause():
     """--protocol iso15118-2 --mode ac --tls --pause: TLS 1.2, the AC contactor, a pause and OK_OldSessionJoined, exit 0."""
-    result = demo("--protocol", "iso15118-2", "--mode", "ac", "--tls", "--pause")
+    result = demo("--protocol", "iso15118-2", "--mode", "ac", "--tls", "--pause", "--target-soc", "95")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for shown in ("Throw-away test PKI", "(TLS)", "require_auth_eim", "ac_close_contactor", "EV charging", "EV paused",
