@@ -255,3 +255,46 @@ async def test_charger_initiated_renegotiation(reactor, make_secc, test_pki, mod
     assert result.code == 0, result.reason
     assert "ReNegotiation" in result.notifications
     assert "renegotiation" in result.states and result.states.count("charge parameters") == 2
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+@pytest_twisted.ensureDeferred
+async def test_receipt_required_is_for_pnc_only(reactor, make_secc, test_pki, mode):
+    """simulator.receipt_required=true in an EIM session: ReceiptRequired stays false ([V2G2-691]); no MeteringReceipt, a clean end."""
+    secc = make_secc(mode, False, "simulator.receipt_required=true")
+    result = await run_ev(reactor, iso_ev(secc, test_pki))
+    assert result.code == 0, result.reason
+    assert result.receipts == 0 and "MeteringReceiptRes" not in result.latencies
+
+
+@pytest_twisted.ensureDeferred
+async def test_internet_access_chosen_end_to_end(reactor, test_pki):
+    """
+    The Internet-access provider in the SECC's registry, the EV over TLS:
+    ServiceDiscovery lists ServiceID 3, ServiceDetail gives its parameter
+    sets, the EV chooses set 4 (https); the provider hears the choice
+    (port 443), the charger gets selected_service_parameters, and the
+    session charges to a clean end.  Over plain TCP the service is not
+    offered (value-added services need TLS), and asking for it fails the EV.
+    """
+    from evsev2g.vas import ServiceRegistry
+    from evsev2g.vas_internet import InternetAccess
+
+    chosen = []
+    registry = ServiceRegistry(clock=reactor)
+    await registry.add_provider(InternetAccess(("http", "https"), on_selected=chosen.append))
+    secc = start_secc(reactor, FAST + ["tls_security=allow", "tls_port=0", f"certs_dir={test_pki.directory}"], services=registry)
+    secc.tls, secc.mode = True, "dc"
+    recorders = Recorders(secc.sessions.backend)
+    try:
+        settings = iso_ev(secc, test_pki, port=secc.service.tls.port_number, service_id=3, parameter_set_id=4)
+        result = await run_ev(reactor, settings)
+        assert result.code == 0, result.reason
+        assert result.selected_services == [(3, 4)] and "service detail" in result.states
+        assert [selection.ports for selection in chosen] == [(443,)] or [list(s.ports) for s in chosen] == [[443]]
+        await secc.sessions.when_finished(1)
+        assert recorders.sessions[0].payloads("selected_service_parameters"), recorders.sessions[0].names()
+        plain = await run_ev(reactor, iso_ev(secc, test_pki, tls=False, service_id=3))
+        assert plain.code == 2 and "does not offer service 3" in plain.reason
+    finally:
+        await secc.service.stopService()
