@@ -545,9 +545,11 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     :param load_codec: schema name → codec; :func:`evsev2g.exi.load_codec`
         when ``None``.
     :returns: a :class:`SessionFactory` with the configured backend, the
-        protocol plugins found, and their codecs loaded.
+        protocol plugins found, their codecs loaded, and the value-added
+        services of the plugins found.
     """
     from evsev2g.sim.charger import SimulatedCharger
+    from evsev2g.vas import ServiceRegistry, load_value_added_services
 
     if load_codec is None:
         from evsev2g.exi import load_codec
@@ -562,6 +564,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         load_codec,
         load_protocol_versions(),
         settings_from_config(config),
+        services=ServiceRegistry(load_value_added_services(), clock=reactor),
     )
     factory.preload()
     release_freed_memory()

@@ -7,17 +7,16 @@ ISO 15118-2 fakes, shipped so users can reuse them (the general ones are in
 * :func:`iso2_dc_ev_status`: a DC_EVStatus;
 * :func:`ac_charger`: a charger seam set up like EvseManager's AC charger;
 * :data:`ISO2_AC_SESSION`, :data:`ISO2_DC_SESSION`: the requests of a whole
-  EIM session, one of each loop;
-* :class:`StaticServices`: a value-added-service registry with fixed
-  services and parameter sets.
+  EIM session, one of each loop.
+
+(Value-added-service providers to test with:
+:class:`evsev2g.testing.FakeValueAddedService` in an
+:class:`evsev2g.vas.ServiceRegistry`.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-from twisted.internet.defer import Deferred, fail, succeed
 
 from evsev2g.charger import Charger
 from evsev2g.exi.message import Message
@@ -29,8 +28,6 @@ __all__ = [
     "ac_charger",
     "ISO2_AC_SESSION",
     "ISO2_DC_SESSION",
-    "OfferedService",
-    "StaticServices",
 ]
 
 
@@ -197,52 +194,3 @@ ISO2_DC_SESSION = (
     "WeldingDetectionReq",
     "SessionStopReq",
 )
-
-
-@dataclass
-class OfferedService:
-    """One value-added service as the registry offers it."""
-
-    service_id: int
-    service_name: str | None = None
-    service_category: str = "OtherCustom"
-    service_scope: str | None = None
-    free_service: bool = True
-
-
-class StaticServices:
-    """
-    A value-added-service registry with fixed content (the shape of
-    :mod:`evsev2g.vas`'s): ``offered()``, ``parameter_sets(id)``,
-    ``select(list)``.
-
-    :ivar selections: every list :meth:`select` was given.
-    """
-
-    def __init__(self, services=(), parameter_sets=None, unavailable=()) -> None:
-        """
-        :param services: :class:`OfferedService` objects.
-        :param parameter_sets: ServiceID → list of EVerest ParameterSet dicts,
-            or a ``Deferred`` to hand out as it is.
-        :param unavailable: ServiceIDs whose parameter sets fail.
-        """
-        self.services = list(services)
-        self.sets = dict(parameter_sets or {})
-        self.unavailable = set(unavailable)
-        self.selections: list = []
-
-    def offered(self) -> list:
-        """:returns: the services."""
-        return list(self.services)
-
-    def parameter_sets(self, service_id: int) -> Deferred:
-        """:returns: a ``Deferred`` with the sets, failing for an unavailable service."""
-        if service_id in self.unavailable:
-            return fail(LookupError(f"service {service_id} unavailable"))
-        sets = self.sets.get(service_id, [])
-        return sets if isinstance(sets, Deferred) else succeed(sets)
-
-    def select(self, selected_services) -> Deferred:
-        """Record the selection; :returns: a ``Deferred`` firing ``None``."""
-        self.selections.append(list(selected_services))
-        return succeed(None)
