@@ -51,6 +51,9 @@ class Pause(Exception):
 class ISO2Flow:
     """The ISO 15118-2 EIM session, AC or DC (see the module docstring)."""
 
+    #: The one protocol the EV offers in supportedAppProtocol (version 2.0).
+    namespace = ISO2_NAMESPACE
+
     def __init__(self, ev) -> None:
         """:param ev: the :class:`~evsev2g.sim.ev_session.SimulatedEV`."""
         self.ev = ev
@@ -63,12 +66,6 @@ class ISO2Flow:
         self.evse_max_current = 0.0
         self.nominal_voltage = 230.0
         self.energy_flowing = False
-
-    def app_protocol(self) -> Message:
-        """:returns: the one AppProtocol the EV offers."""
-        return Message(
-            "AppProtocol", ProtocolNamespace=ISO2_NAMESPACE, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
-        )
 
     # -- the session -----------------------------------------------------------
 

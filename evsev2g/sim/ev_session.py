@@ -197,7 +197,10 @@ class SimulatedEV:
     async def handshake(self) -> None:
         """supportedAppProtocol offering the flow's protocol."""
         self.enter("handshake")
-        request = Message("supportedAppProtocolReq", AppProtocol=[self.flow.app_protocol()])
+        offer = Message(
+            "AppProtocol", ProtocolNamespace=self.flow.namespace, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
+        )
+        request = Message("supportedAppProtocolReq", AppProtocol=[offer])
         answer = await self.link.request(self.handshake_codec.encode(request), self.settings.msg_timeout)
         response = self.handshake_codec.decode(answer)
         if response.ResponseCode == "Failed_NoNegotiation" or response.get("SchemaID") != 1:
