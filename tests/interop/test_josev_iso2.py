@@ -121,6 +121,21 @@ def test_whole_iso2_eim_session(secc, josev, tls):
     assert report["sent"].count(loop) >= 3
 
 
+def test_iso2_before_din_with_tls_gets_iso2_over_tls(secc, josev):
+    """
+    Josev asks for TLS and offers ISO 15118-2 at Priority 1, DIN at 2 (it
+    drops DIN itself over TLS): SDP answers with the TLS server, the
+    handshake picks ISO-2, and the whole session runs over TLS.  Proves SDP
+    offers TLS exactly when a TLS-capable protocol is served.
+    """
+    whole = WHOLE_DC if secc.mode == "dc" else WHOLE_AC
+    start = len(secc.text())
+    report = josev.run("--tls", "--protocols", "ISO_15118_2,DIN_SPEC_70121", "--mode", JOSEV_MODE[secc.mode], "--loops", "3")
+    assert report["sdp_security"] == "TLS" and report["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"], report["log"]
+    secc.wait_for("asked TLS; offered port", start)
+    assert_clean_iso2_session(secc, start, report, whole)
+
+
 @pytest.fixture
 def other_pair(josev_python):
     """Another veth pair (the module's SECC keeps its ports on the first)."""
