@@ -88,6 +88,7 @@ class ISO2Flow:
                 if not s.resume:
                     return f"paused at {ev.soc:.1f} % ({pause})"
                 await sleep(ev.reactor, s.pause_seconds)
+                ev.rediscover()  # a new SDP, TCP (and TLS) connection
                 continue
             await self._stop_energy(pause=False)
             await ev.exchange("SessionStopReq", Message("SessionStopReq", ChargingSession="Terminate"))

@@ -75,7 +75,7 @@ def test_iso2_sessions_over_tcp_and_tls_with_a_pause(iso2_pair, test_pki, mode):
         assert tls.returncode == 0, tls.stdout + tls.stderr
         for state in ("handshake", "authorization", "charging", "pausing", "paused", "session stopped"):
             assert f"EV {state}" in tls.stdout, state
-        assert tls.stdout.count("EV connecting") == 2
+        assert tls.stdout.count("EV connecting") == 2 and tls.stdout.count("EV discovery") == 2  # SDP again after the pause
         secc.wait_for("dlink_terminate")
     finally:
         secc.stop()
