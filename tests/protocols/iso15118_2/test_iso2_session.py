@@ -14,7 +14,7 @@ from evsev2g.plugins.evsev2g_protocols import ISO15118_2Version
 from evsev2g.protocols.context import ProtocolSettings
 from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE, REQUESTS, State
 from evsev2g.testing_iso2 import ISO2_AC_SESSION, ISO2_DC_SESSION
-from tests.protocols.iso15118_2.harness import SID, Harness, codec
+from tests.protocols.iso15118_2.harness import Harness, codec
 
 
 def test_interfaces_and_plugin():

@@ -8,7 +8,6 @@ tested in ``tests/sim``.
 """
 
 import socket
-import struct
 
 import pytest
 import pytest_twisted
