@@ -78,8 +78,9 @@ def make_secc(reactor, test_pki):
 
 
 def iso_ev(secc, test_pki, **overrides):
-    """An ISO-2 EV for ``secc``: small battery, quick loops."""
+    """An ISO-2 EV for ``secc``: small battery, quick loops, timeouts a busy machine cannot trip."""
     values = dict(
+        msg_timeout=10.0, current_demand_timeout=10.0,
         host=secc.host, port=secc.port, protocol="iso15118-2", mode=secc.mode, tls=secc.tls,
         v2g_root=test_pki.path(layout.V2G_ROOT), capacity_wh=100, start_soc=70, target_soc=99,
         max_current=100, max_current_demands=12, poll_interval=0.01, current_demand_interval=0.02, pause_seconds=0.1,
