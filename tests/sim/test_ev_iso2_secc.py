@@ -225,7 +225,7 @@ async def test_v2g_messages_with_the_real_codec(reactor, make_secc, test_pki, sh
     secc = make_secc("dc", False, "log_v2g_messages=true")
     settings = iso_ev(secc, test_pki, max_current_demands=3) if protocol == "iso15118-2" else EVSettings(
         host=secc.host, port=secc.port, capacity_wh=50, start_soc=70, target_soc=72, poll_interval=0.01,
-        current_demand_interval=0.01, max_current_demands=3)
+        current_demand_interval=0.01, max_current_demands=3, msg_timeout=10.0, current_demand_timeout=10.0)
     result = await run_ev(reactor, settings)
     assert result.code == 0, result.reason
     await secc.sessions.when_finished(1)
