@@ -299,3 +299,15 @@ async def test_internet_access_chosen_end_to_end(reactor, test_pki):
         assert plain.code == 2 and "does not offer service 3" in plain.reason
     finally:
         await secc.service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_ev_refuses_a_chain_from_another_v2g_root(reactor, make_secc, test_pki, tmp_path):
+    """The EV verifies the SECC's chain: with another PKI's V2G root the TLS handshake fails, exit 1, nothing is sent."""
+    from evsev2g.pki import create_test_pki
+
+    other = create_test_pki(tmp_path / "other")
+    secc = make_secc("dc", True)
+    result = await run_ev(reactor, iso_ev(secc, test_pki, v2g_root=other.path(layout.V2G_ROOT)))
+    assert result.code == 1 and "TLS" in result.reason, result.reason
+    assert result.session_setups == [] and "handshake" not in result.states
