@@ -142,7 +142,8 @@ class ISO2Flow:
         chosen = s.parameter_set_id if s.parameter_set_id is not None else (sets[0] if sets else None)
         if chosen is not None and chosen not in sets:
             raise EVStop(2, f"service {s.service_id} has no parameter set {chosen} (has {sets})")
-        ev.result.selected_services.append((s.service_id, chosen))
+        if (s.service_id, chosen) not in ev.result.selected_services:  # chosen again after a pause
+            ev.result.selected_services.append((s.service_id, chosen))
         if chosen is None:
             return Message("SelectedService", ServiceID=s.service_id)
         return Message("SelectedService", ServiceID=s.service_id, ParameterSetID=chosen)
