@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--current-demands", type=int, default=0, help="stop after this many CurrentDemand/ChargingStatus requests (0: at the target SoC)")
     ev.add_argument("--msg-timeout", type=float, default=defaults.msg_timeout, help="s to wait for a response (default %(default)s, V2G_EVCC_Msg_Timeout)")
     ev.add_argument("--loop-timeout", type=float, default=defaults.current_demand_timeout,
-                    help="s to wait for CurrentDemandRes/ChargingStatusRes (default %(default)s)")
+                    help="s to wait for CurrentDemandRes (default %(default)s)")
     ev.add_argument("--evcc-id", default=defaults.evcc_id.hex(), help="EVCCID, 12 hex digits (default %(default)s)")
     ev.add_argument("--quiet", "-q", action="store_true", help="print only the result")
     return parser
