@@ -118,3 +118,27 @@ def test_internet_access_chosen_end_to_end_over_tls(iso2_pair, test_pki, tmp_pat
         secc.stop()
     assert chosen.read_text().split() == ["start", "443"]
     assert "Traceback" not in "".join(secc.lines)
+
+
+def test_charger_initiated_pause_from_the_configuration(iso2_pair, test_pki):
+    """
+    twistd with simulator.pause_after_ms: the simulated charger pauses 0.3 s
+    into charging; the EV hears StopCharging, pauses (SessionStop Pause),
+    finds the SECC again with SDP and resumes with its SessionID
+    (OK_OldSessionJoined); the pause is once per run, so it charges on.
+    """
+    pair = iso2_pair
+    secc = SECC(
+        pair, f"device={pair.secc_if}", "tls_security=prohibit", "simulator.auth_delay_ms=100",
+        "simulator.cable_check_ms=100", "simulator.voltage_slew_rate=2000", "simulator.pause_after_ms=300",
+    )
+    try:
+        secc.wait_for(f"on {pair.secc_if} [")
+        ev = run_ev(pair, "--current-demands", "60", "--on-stop-charging", "pause", "--pause-seconds", "0.2")
+        assert ev.returncode == 0, ev.stdout + ev.stderr
+        assert "EV paused" in ev.stdout and "EV SessionSetup: OK_OldSessionJoined" in ev.stdout
+        secc.wait_for("dlink_terminate")
+    finally:
+        secc.stop()
+    log = "".join(secc.lines)
+    assert "pause_charging(True)" in log and "dlink_pause" in log and "Traceback" not in log
