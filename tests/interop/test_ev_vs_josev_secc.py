@@ -35,7 +35,7 @@ DRIVER = str(Path(__file__).with_name("josev_secc.py"))
 
 @pytest.fixture(scope="module")
 def josev_secc(josev_python, tmp_path_factory):
-    """Josev's SECC (ISO 15118-2, EIM) in the SECC namespace of a fresh pair, ready; stopped afterwards."""
+    """Josev's SECC (ISO 15118-2 and DIN 70121, EIM) in the SECC namespace of a fresh pair, ready; stopped afterwards."""
     pair_factory = prepared(NetnsPair("js"))
     pair = next(pair_factory)
     workdir = tmp_path_factory.mktemp("josev-secc")
@@ -43,7 +43,8 @@ def josev_secc(josev_python, tmp_path_factory):
     log = open(log_path, "w")
     environment = dict(os.environ, PKI_PATH=f"{workdir}/pki/", LOG_LEVEL="INFO", MESSAGE_LOG_JSON="True")
     process = subprocess.Popen(
-        ["ip", "netns", "exec", pair.secc_ns, str(josev_python), DRIVER, "--interface", pair.secc_if],
+        ["ip", "netns", "exec", pair.secc_ns, str(josev_python), DRIVER, "--interface", pair.secc_if,
+         "--protocols", "ISO_15118_2,DIN_SPEC_70121"],
         stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=str(workdir),
     )
     try:
@@ -66,11 +67,11 @@ def josev_secc(josev_python, tmp_path_factory):
             pass
 
 
-def run_ev(pair, *flags):
+def run_ev(pair, *flags, protocol="iso15118-2"):
     """Our EV simulator in the EV namespace; :returns: the finished process."""
     return subprocess.run(
         ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
-         "--protocol", "iso15118-2", "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.05",
+         "--protocol", protocol, "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.05",
          "--msg-timeout", "10", "--loop-timeout", "10", *flags],
         capture_output=True, text=True, timeout=120,
     )
@@ -104,3 +105,10 @@ def test_our_ev_pauses_and_resumes_at_josevs_secc(josev_secc):
     assert "EV paused" in ev.stdout and "EV SessionSetup: OK_OldSessionJoined" in ev.stdout
     new, joined = [line.split()[-1] for line in ev.stdout.splitlines() if line.startswith("EV SessionSetup:")]
     assert new == joined
+
+
+def test_our_din_ev_charges_at_josevs_secc(josev_secc):
+    """Our EV in DIN SPEC 70121 (offering DIN only) runs a whole DC session at Josev's SECC to SessionStop."""
+    ev = run_ev(josev_secc, "--current-demands", "10", protocol="din70121")
+    assert ev.returncode == 0, ev.stdout + ev.stderr + josev_secc.log_path.read_text()[-3000:]
+    assert "stopped cleanly" in ev.stdout and "EV welding detection" in ev.stdout
