@@ -44,11 +44,12 @@ import txaio
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
 from evsev2g.errors import ServiceUnavailable
-from evsev2g.interfaces import IValueAddedService
+from evsev2g.interfaces import IServiceRegistry, IValueAddedService
 from evsev2g.plugin_loader import load_plugins, plugin_label
 from evsev2g.timers import V2G_SECC_LONG_MSG_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME
 from evsev2g.vas_types import (
@@ -135,6 +136,7 @@ class _ProviderState:
         self.services: tuple[OfferedService, ...] = ()
 
 
+@implementer(IServiceRegistry)
 class ServiceRegistry:
     """
     The value-added services of every provider, in provider order.

@@ -14,7 +14,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from evsev2g.errors import ServiceUnavailable
-from evsev2g.interfaces import IValueAddedService
+from evsev2g.interfaces import IServiceRegistry, IValueAddedService
 from evsev2g.testing import FakeValueAddedService
 from evsev2g.vas import DETAIL_TIMEOUT, SELECTION_TIMEOUT, ServiceRegistry
 from evsev2g.vas_types import OfferedService
@@ -50,9 +50,10 @@ def internet(name="net", asynchronous=False, sets=(HTTP,)):
     return FakeValueAddedService(name, [{"service_id": 3}], {3: list(sets)}, asynchronous=asynchronous)
 
 
-def test_fake_provides_the_interface():
-    """The shipped fake passes verifyObject."""
+def test_fake_and_registry_provide_their_interfaces():
+    """The shipped fake provider and the registry pass verifyObject."""
     assert verifyObject(IValueAddedService, FakeValueAddedService())
+    assert verifyObject(IServiceRegistry, ServiceRegistry(clock=Clock()))
 
 
 def test_synchronous_provider_is_offered_at_once_with_defaults_filled():

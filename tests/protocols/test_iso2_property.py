@@ -25,6 +25,7 @@ from evsev2g.testing import FakeValueAddedService, VarRecorder, dc_charger
 from evsev2g.testing_iso2 import ISO2_AC_SESSION, ISO2_DC_SESSION, ac_charger, iso2_request
 from evsev2g.vas import ServiceRegistry
 from evsev2g.vas_internet import InternetAccess
+from tests.protocols.test_din70121_property import EVENTS as DIN_EVENTS
 
 SID = bytes.fromhex("a1a2a3a4a5a6a7a8")
 CODEC = load_codec("iso15118-2")
@@ -47,20 +48,15 @@ class Raising:
     get_service_parameters = selected_services = _raise
 
 
+#: DIN's charger events, and those only ISO-2 (AC, receipts, pauses) reacts to.
 EVENTS = {
-    "authorize": lambda c: c.authorization_response("Accepted", "NoCertificateAvailable"),
-    "reject": lambda c: c.authorization_response("Blocked", "NoCertificateAvailable"),
-    "cable ok": lambda c: (c.update_isolation_status("Valid"), c.cable_check_finished(True)),
-    "isolation fault": lambda c: c.update_isolation_status("Fault"),
+    **DIN_EVENTS,
     "contactor closed": lambda c: c.ac_contactor_closed(True),
     "contactor open": lambda c: c.ac_contactor_closed(False),
     "receipt": lambda c: c.receipt_is_required(True),
     "meter": lambda c: c.update_meter_info({"timestamp": "2026-12-05T08:00:00Z", "energy_Wh_import": {"total": 1234}, "meter_id": "M1"}),
-    "stop": lambda c: c.stop_charging(True),
     "pause": lambda c: c.pause_charging(True),
     "no energy": lambda c: c.no_energy_pause_charging("PauseAfterPrecharge"),
-    "emergency": lambda c: c.send_error("Error_EmergencyShutdown"),
-    "reset": lambda c: c.reset_error(),
 }
 
 #: Body fields that make variants of a request.

@@ -15,35 +15,15 @@ import importlib
 
 import pytest
 from twisted.internet.task import Clock
-from zope.interface import implementer
 
 from evsev2g.exi.message import Message
-from evsev2g.interfaces import IValueAddedService
 from evsev2g.testing import FakeSessionLink, FakeValueAddedService, app_protocol_request
 from evsev2g.testing_iso2 import ISO2_DC_SESSION, iso2_request
 from evsev2g.vas import DETAIL_TIMEOUT, ServiceRegistry
 from evsev2g.vas_internet import InternetAccess, InternetSelection
 from tests.protocols.iso15118_2.harness import START, Harness
 from tests.protocols.test_apphandshake import ISO2
-
-
-@implementer(IValueAddedService)
-class Exploding:
-    """A provider that raises from every method."""
-
-    name = "exploding"
-
-    def offered_services(self):
-        """Raises."""
-        raise RuntimeError("offered_services exploded")
-
-    def get_service_parameters(self, service_id):
-        """Raises."""
-        raise RuntimeError("get_service_parameters exploded")
-
-    def selected_services(self, selected_services):
-        """Raises."""
-        raise RuntimeError("selected_services exploded")
+from tests.test_vas import Raising
 
 
 def selection(*services):
@@ -90,7 +70,7 @@ def test_internet_access_chosen_end_to_end_beside_broken_providers(log_events):
     chosen = []
     internet = InternetAccess(["http", "https"], on_selected=chosen.append)
     malformed = FakeValueAddedService("malformed", [{"service_id": 0}, {"service_id": 70, "service_name": "x" * 40}])
-    h, _ = harness([Exploding(), internet, malformed])
+    h, _ = harness([Raising(), internet, malformed])
     h.run(["SessionSetupReq"])
     code, body, _ = h.send("ServiceDiscoveryReq")
     assert code == "OK"
@@ -103,7 +83,7 @@ def test_internet_access_chosen_end_to_end_beside_broken_providers(log_events):
     assert chosen == [InternetSelection((4,), ("https",), (443,))]
     h.run(ISO2_DC_SESSION[3:])
     text = log_events.text()
-    assert "value-added service exploding offered_services raised RuntimeError: offered_services exploded" in text
+    assert "value-added service raiser offered_services raised RuntimeError: offered broke" in text
     assert "value-added service malformed offers a malformed service" in text
 
 

@@ -186,12 +186,12 @@ def test_payment_details_and_certificates_out_of_sequence_without_pnc():
 
 
 def test_authorization_ongoing_then_finished():
-    """require_auth_eim once; Ongoing until authorization_response(Accepted)."""
+    """require_auth_eim once; Ongoing_WaitingForCustomerInteraction until authorization_response(Accepted)."""
     h = Harness()
     h.run(["SessionSetupReq", "ServiceDiscoveryReq", "PaymentServiceSelectionReq"])
     for _ in range(2):
         code, body, _ = h.send("AuthorizationReq")
-        assert (code, body.EVSEProcessing) == ("OK", "Ongoing")
+        assert (code, body.EVSEProcessing) == ("OK", "Ongoing_WaitingForCustomerInteraction")
     h.charger.authorization_response("Accepted", "NoCertificateAvailable")
     _, body, _ = h.send("AuthorizationReq")
     assert body.EVSEProcessing == "Finished" and h.vars.names().count("require_auth_eim") == 1
@@ -205,7 +205,22 @@ def test_authorization_rejected_or_timed_out():
     assert h.send("AuthorizationReq")[0] == "FAILED"
     h = Harness(settings=ProtocolSettings(auth_timeout_eim=30))
     h.run(["SessionSetupReq", "ServiceDiscoveryReq", "PaymentServiceSelectionReq"])
-    assert h.send("AuthorizationReq")[1].EVSEProcessing == "Ongoing"
+    assert h.send("AuthorizationReq")[1].EVSEProcessing == "Ongoing_WaitingForCustomerInteraction"
     h.clock.advance(30)
     assert h.send("AuthorizationReq")[0] == "FAILED"
     assert h.machine.state is State.FAILED
+
+
+def test_no_services_is_a_registry():
+    """The default registry of a set-up without services provides IServiceRegistry and knows no ServiceID."""
+    from zope.interface.verify import verifyObject
+
+    from evsev2g.errors import ServiceUnavailable
+    from evsev2g.interfaces import IServiceRegistry
+    from evsev2g.protocols.context import NoServices
+
+    registry = NoServices()
+    assert verifyObject(IServiceRegistry, registry) and registry.offered() == []
+    failures = []
+    registry.parameter_sets(3).addErrback(failures.append)
+    assert failures[0].check(ServiceUnavailable) and failures[0].value.unknown
