@@ -102,38 +102,28 @@ def assert_clean_iso2_session(secc, start: int, report: dict, whole: list) -> No
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 def test_whole_iso2_eim_session(secc, josev, tls):
     """
-    Josev's EVCC, ISO 15118-2 only, EIM, in the charger's mode (DC_extended
-    or AC_three_phase_core), over TCP or — asking for TLS in SDP — over TLS
-    1.2 with ECDHE-ECDSA-AES128-SHA256 and our SECC chain verified by Josev
-    against the V2G root: the whole session, every answer OK, a clean end.
-    Proves: SDP's TLS answer, our TLS server with an independent client,
-    the ISO-2 handshake and the EIM AC/DC sequence with an independent codec.
+    Josev's EVCC, EIM, in the charger's mode (DC_extended or
+    AC_three_phase_core): over TCP offering ISO 15118-2 only, or asking for
+    TLS in SDP and offering ISO-2 at Priority 1 and DIN at 2 (Josev drops
+    DIN itself over TLS) — then over TLS 1.2 with ECDHE-ECDSA-AES128-SHA256
+    and our SECC chain verified by Josev against the V2G root: the whole
+    session, every answer OK, a clean end.  Proves: SDP answers TLS exactly
+    when asked and a TLS-capable protocol is served, our TLS server with an
+    independent client, the ISO-2 handshake and the EIM AC/DC sequence with
+    an independent codec.
     """
     whole = WHOLE_DC if secc.mode == "dc" else WHOLE_AC
     start = len(secc.text())
-    flags = ["--protocols", "ISO_15118_2", "--mode", JOSEV_MODE[secc.mode], "--loops", "4"]
+    protocols = "ISO_15118_2,DIN_SPEC_70121" if tls else "ISO_15118_2"
+    flags = ["--protocols", protocols, "--mode", JOSEV_MODE[secc.mode], "--loops", "4"]
     report = josev.run(*flags, *(["--tls"] if tls else []))
     assert report["sdp_security"] == ("TLS" if tls else "NO_TLS"), report["log"]
     if tls:
         assert report["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"], report
+        secc.wait_for("asked TLS; offered port", start)
     assert_clean_iso2_session(secc, start, report, whole)
     loop = "CurrentDemandReq" if secc.mode == "dc" else "ChargingStatusReq"
     assert report["sent"].count(loop) >= 3
-
-
-def test_iso2_before_din_with_tls_gets_iso2_over_tls(secc, josev):
-    """
-    Josev asks for TLS and offers ISO 15118-2 at Priority 1, DIN at 2 (it
-    drops DIN itself over TLS): SDP answers with the TLS server, the
-    handshake picks ISO-2, and the whole session runs over TLS.  Proves SDP
-    offers TLS exactly when a TLS-capable protocol is served.
-    """
-    whole = WHOLE_DC if secc.mode == "dc" else WHOLE_AC
-    start = len(secc.text())
-    report = josev.run("--tls", "--protocols", "ISO_15118_2,DIN_SPEC_70121", "--mode", JOSEV_MODE[secc.mode], "--loops", "3")
-    assert report["sdp_security"] == "TLS" and report["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"], report["log"]
-    secc.wait_for("asked TLS; offered port", start)
-    assert_clean_iso2_session(secc, start, report, whole)
 
 
 @pytest.fixture
