@@ -38,7 +38,7 @@ from twisted.internet.task import Clock  # noqa: E402
 from evsev2g.charger import Charger  # noqa: E402
 from evsev2g.exi import Message, load_codec  # noqa: E402
 from evsev2g.pki import create_test_pki  # noqa: E402
-from evsev2g.protocols.iso15118_2.pnc import PlugAndCharge  # noqa: E402
+from evsev2g.protocols.iso15118_2.pnc_session import PlugAndCharge  # noqa: E402
 from evsev2g.security import xmldsig  # noqa: E402
 from evsev2g.security.files import FileSecurity  # noqa: E402
 from evsev2g.sim import ev_pnc  # noqa: E402

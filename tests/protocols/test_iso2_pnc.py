@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from evsev2g.charger import Charger
 from evsev2g.exi import Message, load_codec
 from evsev2g.pki import issue_leaf
-from evsev2g.protocols.iso15118_2.pnc import CERTIFICATE_WAIT, PlugAndCharge
+from evsev2g.protocols.iso15118_2.pnc_session import CERTIFICATE_WAIT, PlugAndCharge
 from evsev2g.responses import (
     AuthorizationTimeout, CertChainError, CertificateExpired, CertificateRevoked, CertificateServiceFailed,
     ChallengeInvalid, ISO15118_2, MeteringSignatureNotValid, NoTrustedRoot, SignatureError, response_code,
