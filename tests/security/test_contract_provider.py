@@ -114,3 +114,24 @@ def test_attach_answers_through_the_charger_seam(provider, identity, iso2):
     assert charger.certificate_response is None
     clock.advance(0.5)
     assert charger.certificate_response["status"] == "Accepted"
+
+
+def test_pnc_simulated_charger(pki, identity, iso2):
+    """The PnC simulator offers Contract and the certificate service, authorizes require_auth_pnc after auth_delay, and answers certificate requests."""
+    from evsev2g.sim.charger import SimulatorSettings
+    from evsev2g.sim.pnc_charger import PnCSimulatedCharger
+
+    clock = Clock()
+    backend = PnCSimulatedCharger(clock, SimulatorSettings(auth_delay=1.0), pki.directory, certificate_delay=0.25)
+    charger = Charger(clock)
+    backend.session_started(charger)
+    assert charger.payment_options == ["Contract", "ExternalPayment"] and charger.supported_certificate_service
+    charger.publish("require_auth_pnc", {"id_token": {"value": "DEEV2C000000001", "type": "eMAID"}, "authorization_type": "PlugAndCharge"})
+    clock.advance(1.0)
+    assert (charger.authorization_status, charger.certificate_status) == ("Accepted", "Accepted")
+    charger.publish("iso15118_certificate_request", request(iso2, *ev_pnc.install_request(iso2, identity), "Install"))
+    clock.advance(0.25)
+    assert charger.certificate_response["status"] == "Accepted"
+    backend.session_ended(charger)
+    charger.publish("require_auth_pnc", {"id_token": {"value": "X", "type": "eMAID"}, "authorization_type": "PlugAndCharge"})
+    assert clock.getDelayedCalls() == []
