@@ -1,11 +1,14 @@
 """
-``python -m evsev2g demo``: a whole DIN SPEC 70121 DC session on this
-machine, nothing else needed.
+``python -m evsev2g demo``: a whole charging session on this machine,
+nothing else needed — DIN SPEC 70121 DC by default, or ISO 15118-2 AC or DC
+with ``--protocol iso15118-2 --mode ac|dc``, over TLS with ``--tls`` (a
+throw-away test PKI in a temporary directory), with a pause and resume
+with ``--pause``.
 
-It starts the SECC (the real service: TCP server, sessions, EXI codec, DIN
-state machine) with the simulated charger on ``::1``, runs the EV simulator
-against it and shows the session as it runs: the EV's progress and what the
-SECC tells the charger.  Exit status 0 after a clean session.
+It starts the SECC (the real service: TCP or TLS server, sessions, EXI
+codec, state machine) with the simulated charger on ``::1``, runs the EV
+simulator against it and shows the session as it runs: the EV's progress
+and what the SECC tells the charger.  Exit status 0 after a clean session.
 
 The real service runs under twistd: ``twistd -n evsev2g --config FILE``.
 """
@@ -33,6 +36,10 @@ SHOWN_VARS = (
     "hlc_session_failed",
     "dlink_terminate",
     "dlink_error",
+    "ac_close_contactor",
+    "ac_open_contactor",
+    "dlink_pause",
+    "selected_service_parameters",
 )
 
 
@@ -81,19 +88,37 @@ def demo(arguments) -> int:
     observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(defaultLogLevel=level)])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     started = time.monotonic()
+    iso = arguments.protocol == "iso15118-2"
+    if not iso and (arguments.mode == "ac" or arguments.tls or arguments.pause):
+        sys.stderr.write("evsev2g demo: --mode ac, --tls and --pause need --protocol iso15118-2 (DIN 70121 is DC over TCP, no pause)\n")
+        return 2
     overrides = [
         f"simulator.auth_delay_ms={arguments.auth_delay_ms}",
         "simulator.cable_check_ms=1000",
+        f"simulator.mode={arguments.mode}",
     ]
     if arguments.xml:
         overrides.append("log_v2g_messages=true")
+    v2g_root = None
+    temporary = None
+    if arguments.tls:
+        import tempfile
+
+        from evsev2g.pki import create_test_pki
+        from evsev2g.security import layout
+
+        temporary = tempfile.TemporaryDirectory(prefix="evsev2g-demo-pki-")
+        pki = create_test_pki(f"{temporary.name}/certs")
+        v2g_root = pki.path(layout.V2G_ROOT)
+        overrides += ["tls_security=force", "tls_port=0", f"certs_dir={pki.directory}"]
+        out.write(f"Throw-away test PKI in {pki.directory} (removed at the end)\n")
     try:
         secc = start_secc(reactor, overrides)
     except Exception as error:  # configuration or port problems: one line
         sys.stderr.write(f"evsev2g demo: cannot start the SECC: {error}\n")
         return 1
     ChargerEcho(out, started).attach(secc.sessions.backend)
-    out.write(f"SECC with the simulated charger listening on [{secc.host}]:{secc.port} (TCP)\n")
+    out.write(f"SECC with the simulated charger listening on [{secc.host}]:{secc.port} ({'TLS' if arguments.tls else 'TCP'})\n")
     settings = EVSettings(
         host=secc.host,
         port=secc.port,
@@ -102,6 +127,13 @@ def demo(arguments) -> int:
         capacity_wh=arguments.capacity,
         max_current=125.0,
         max_power=50000.0,
+        protocol=arguments.protocol,
+        mode=arguments.mode,
+        tls=arguments.tls,
+        v2g_root=v2g_root,
+        pause_after=10 if arguments.pause else 0,
+        pause_seconds=1.0,
+        current_demand_interval=0.1 if iso and arguments.mode == "ac" else 0.05,
     )
     outcome: list[EVResult] = []
 
@@ -112,13 +144,20 @@ def demo(arguments) -> int:
     reactor.callWhenRunning(lambda: run_ev(reactor, settings, ProgressPrinter(out, prefix=" EV")).addCallback(finished))
     reactor.run()
     result = outcome[0] if outcome else EVResult(1, "interrupted")
-    latency = result.latencies.get("CurrentDemandRes", [])
-    if latency:
-        ordered = sorted(latency)
-        out.write(
-            f"CurrentDemandRes latency seen by the EV: median {ordered[len(ordered) // 2] * 1000:.2f} ms,"
-            f" max {ordered[-1] * 1000:.2f} ms over {len(ordered)} requests\n"
-        )
+    if temporary is not None:
+        temporary.cleanup()
+    for version, cipher in result.tls:
+        out.write(f"TLS: {version}, {cipher}\n")
+    for code, session_id in (result.session_setups if iso else ()):
+        out.write(f"SessionSetup: {code}, SessionID {session_id.hex()}\n")
+    for name in ("CurrentDemandRes", "ChargingStatusRes"):
+        latency = result.latencies.get(name, [])
+        if latency:
+            ordered = sorted(latency)
+            out.write(
+                f"{name} latency seen by the EV: median {ordered[len(ordered) // 2] * 1000:.2f} ms,"
+                f" max {ordered[-1] * 1000:.2f} ms over {len(ordered)} requests\n"
+            )
     out.write(f"Session {'OK' if result.code == 0 else 'FAILED'}: {result.reason}; {result.energy_wh / 1000.0:.3f} kWh delivered\n")
     out.flush()
     return result.code
@@ -133,7 +172,11 @@ def main(argv=None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m evsev2g", description=__doc__.strip().splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("demo", help="SECC + simulated charger + EV simulator on ::1, one whole DIN DC session")
+    run = commands.add_parser("demo", help="SECC + simulated charger + EV simulator on ::1, one whole session (DIN DC by default)")
+    run.add_argument("--protocol", choices=("din70121", "iso15118-2"), default="din70121", help="(default %(default)s)")
+    run.add_argument("--mode", choices=("dc", "ac"), default="dc", help="energy transfer, AC needs iso15118-2 (default %(default)s)")
+    run.add_argument("--tls", action="store_true", help="ISO 15118-2 over TLS 1.2 with a throw-away test PKI")
+    run.add_argument("--pause", action="store_true", help="the EV pauses after 10 loop requests and resumes with its SessionID")
     run.add_argument("--start-soc", type=float, default=60.0, help="EV SoC at plug-in, %% (default %(default)s)")
     run.add_argument("--target-soc", type=float, default=80.0, help="EV stops at this SoC, %% (default %(default)s)")
     run.add_argument("--capacity", type=float, default=500.0, help="EV battery capacity in Wh, small for a short demo (default %(default)s)")

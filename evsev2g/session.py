@@ -484,22 +484,7 @@ def simulator_settings_from_config(config):
     """
     from evsev2g.sim.charger import SimulatorSettings
 
-    s = config.simulator
-    return SimulatorSettings(
-        auth_delay=s.auth_delay_ms / 1000.0,
-        authorization_status=s.authorization,
-        cable_check_duration=s.cable_check_ms / 1000.0,
-        isolation_status=s.isolation_status,
-        max_voltage=float(s.max_voltage),
-        min_voltage=float(s.min_voltage),
-        max_current=float(s.max_current),
-        min_current=float(s.min_current),
-        max_power=float(s.max_power),
-        voltage_slew_rate=float(s.voltage_slew_rate),
-        current_slew_rate=float(s.current_slew_rate),
-        evse_id=s.evse_id,
-        evse_id_din=s.evse_id_din,
-    )
+    return SimulatorSettings.from_config(config.simulator)
 
 
 def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
