@@ -280,6 +280,11 @@ class IProtocolStateMachine(Interface):
     socket; the session encodes, sends and closes.
     """
 
+    last_request = Attribute(
+        "Body element name (``str``) of the last request handled, or ``None``; the session "
+        "names it when a connection ends early."
+    )
+
     def handle(request):
         """
         Answer one decoded request.
@@ -432,6 +437,84 @@ class IChargerBackend(Interface):
         """
 
 
+class ISingleEVSEBackend(IChargerBackend):
+    """
+    A backend serving one physical EVSE (the EVerest bridge: one EVSE per
+    module instance).  Every session runs on its :attr:`evse`, so commands
+    EvseManager sends between sessions reach the next one, and a session
+    reaching SessionSetup ends an older one still holding the EVSE
+    (``evsev2g.evse.EVSEState.take``).  Backends without it (the simulator)
+    give every session an EVSE of its own.
+    """
+
+    evse = Attribute("The ``evsev2g.evse.EVSEState`` every session of this backend runs on.")
+
+
+class IBackendRuntime(Interface):
+    """
+    What a backend plugin makes for one service: the backend itself and
+    what it brings along.
+    """
+
+    backend = Attribute("The :class:`IChargerBackend` sessions talk to.")
+    security = Attribute(
+        "The backend's own :class:`ISecurity` (the EVerest bridge asks EvseSecurity), or ``None`` "
+        "for the files under ``certs_dir``."
+    )
+    service = Attribute(
+        "An ``IService`` to run beside the V2G servers (the MQTT connection), or ``None``.  With one, "
+        "the servers start only once :meth:`when_ready` fired, and start-up failures are reported "
+        "through :meth:`servers_failed` and retried rather than ending the process."
+    )
+
+    def when_ready():
+        """
+        :returns: a ``Deferred`` firing (with anything) when the V2G servers
+            may start: at once for the simulator; after EVerest's global
+            ready and the first certificates for the bridge.
+        """
+
+    def servers_failed(problem):
+        """
+        The V2G servers could not start (no such device, port taken, no
+        certificate while TLS is forced); they are retried.
+
+        :param problem: one line saying why, a ``str``.
+        """
+
+    def servers_running(tls):
+        """
+        The V2G servers run (again).
+
+        :param tls: the ``evsev2g.tls.TLSServerCreator`` of the TLS server,
+            or ``None`` without one (the bridge reloads it when the
+            certificate store changes).
+        """
+
+
+class IChargerBackendFactory(Interface):
+    """
+    A charger-backend plugin: a module-level object providing this and
+    ``twisted.plugin.IPlugin`` in the :mod:`evsev2g.plugins` drop-in package
+    (:mod:`evsev2g.plugins.evsev2g_backends` ships ``simulator`` and
+    ``everest``), found with :func:`evsev2g.plugin_loader.load_plugins`.
+    The ``backend`` key names which one runs; a third backend (a REST or
+    OCPP-side one) is one more such file, not an edit of the session code.
+    """
+
+    name = Attribute("The value of the ``backend`` key that selects it (``str``).")
+    description = Attribute("One line for the README and ``--help`` (``str``).")
+
+    def make(config, reactor):
+        """
+        :param config: the checked ``evsev2g.config.Config``.
+        :param reactor: the reactor (clock, sockets).
+        :returns: an :class:`IBackendRuntime`.
+        :raises evsev2g.errors.ConfigError: when its part of the
+            configuration cannot work.
+        """
+
+
 # -- value-added services ----------------------------------------------------
 
 
@@ -453,8 +536,11 @@ class IValueAddedService(Interface):
     shape is logged by name and left out, and the session goes on.  DIN
     70121 offers no such services.
 
-    Results may be plain values, ``Deferred``\ s or asyncio futures (they
-    are normalised with ``txaio``).
+    Every method may answer with a plain value, raise, or return a
+    ``Deferred``, a coroutine or an asyncio future;
+    :class:`evsev2g.vas.ServiceRegistry` normalises them with ``txaio``,
+    bounds each answer by its timeout and checks its shape
+    (:mod:`evsev2g.vas_types`).
     """
 
     name = Attribute("The provider's name for the log (``str``).")
@@ -466,9 +552,12 @@ class IValueAddedService(Interface):
         :returns: a ``list`` of EVerest ``OfferedService`` dicts:
             ``service_id`` (``int``, 2–65535; 1 is charging) and optionally
             ``service_name`` (``str`` ≤ 32), ``service_scope`` (``str`` ≤ 64),
-            ``free_service`` (``bool``), plus evsev2g's ``service_category``
-            (``"Internet"``, ``"ContractCertificate"`` or ``"OtherCustom"``;
-            ``OtherCustom`` when absent), or a ``Deferred`` firing with one.
+            ``free_service`` (``bool``, ``True`` when absent), plus evsev2g's
+            ``service_category`` (``"Internet"``, ``"ContractCertificate"`` or
+            ``"OtherCustom"``); a missing name or category comes from ISO
+            15118-2 Table 105 for ids 2–4 (Certificate, InternetAccess,
+            UseCaseInformation), else ``OtherCustom``.  Or a ``Deferred``
+            firing with one.  The registry asks again on ``refresh()``.
         """
 
     def get_service_parameters(service_id):
@@ -481,7 +570,10 @@ class IValueAddedService(Interface):
             ParameterValue}]}``, ``ParameterValue`` being one of
             ``finite_string``, ``rational_number``, ``byte_value``,
             ``short_value``, ``int_value``, ``bool_value``), possibly empty,
-            or a ``Deferred`` / asyncio future firing with one.
+            or a ``Deferred`` / asyncio future firing with one.  What an
+            ISO 15118-2 ServiceDetailRes can carry: at most 255 sets,
+            ``set_id`` values unique and within a short, 1–16 parameters
+            each.
         """
 
     def selected_services(selected_services):

@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from evsev2g.charger import Charger
-from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
+from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink, ISingleEVSEBackend
 from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
 from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
 from evsev2g.protocols.teardown import publish_session_end
@@ -86,7 +86,7 @@ class V2GSession:
         self.clock = factory.clock
         host, port = link.peer
         self.label = f"[{host}]:{port}"
-        self.charger = Charger(self.clock, name=self.label)
+        self.charger = Charger(self.clock, name=self.label, evse=factory.evse_for_session())
         self.protocol = None
         self.machine = None
         self.codec = factory.handshake_codec
@@ -144,6 +144,9 @@ class V2GSession:
             if self.machine is None:
                 self._handshake(request)
             else:
+                if body_name(request) == "SessionSetupReq":
+                    # One session per EVSE: an older one still holding it ends first.
+                    self.charger.take_evse(self._superseded)
                 reply = self.machine.handle(request)
                 if isinstance(reply, Deferred):
                     reply.addCallback(self._send_reply, started)
@@ -312,6 +315,12 @@ class V2GSession:
             if not self._gone:
                 self.link.abort()
 
+    def _superseded(self, reason: str) -> None:
+        """A newer session took the EVSE: output off first, then close."""
+        if not self.ended:
+            self.log.warn("{session}: {reason}; ending this session", session=self.label, reason=reason)
+            self._end(reason, close=True)
+
     def _end(self, reason: str, close: bool) -> None:
         """
         Stop handling payloads and close if asked.  Energy stops at once
@@ -340,6 +349,7 @@ class V2GSession:
             return
         self._finished = True
         self._stop_observing()
+        self.charger.release_evse()
         if self.machine is not None:
             self.machine.finish(self._end_reason)
         else:
@@ -447,6 +457,16 @@ class SessionFactory:
         waiter: Deferred = Deferred()
         self._finish_waiters.append((count, waiter))
         return waiter
+
+    def evse_for_session(self):
+        """
+        :returns: the EVSE a new session runs on: the backend's one EVSE
+            (:class:`~evsev2g.interfaces.ISingleEVSEBackend`), else ``None``
+            (an EVSE of the session's own).
+        """
+        if ISingleEVSEBackend.providedBy(self.backend):
+            return self.backend.evse
+        return None
 
     def link_ready(self) -> bool:
         """Whether SDP may answer: the backend's data link is up."""
