@@ -525,7 +525,13 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
 
     if config.backend != "simulator":
         raise ValueError(f"backend {config.backend!r} is not available")
-    backend = SimulatedCharger(reactor, simulator_settings_from_config(config))
+    if config.simulator.pnc:
+        from evsev2g.sim.pnc_charger import PnCSimulatedCharger
+
+        backend = PnCSimulatedCharger(reactor, simulator_settings_from_config(config), config.certs_dir,
+                                      certificate_delay=config.simulator.certificate_delay_ms / 1000.0)
+    else:
+        backend = SimulatedCharger(reactor, simulator_settings_from_config(config))
     factory = SessionFactory(
         reactor,
         backend,
