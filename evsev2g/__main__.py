@@ -142,17 +142,13 @@ def demo(arguments) -> int:
         overrides += ["tls_security=force", "tls_port=0", f"certs_dir={pki.directory}"]
         out.write(f"Throw-away test PKI in {pki.directory} (removed at the end)\n")
         if arguments.pnc:
-            overrides.append("verify_contract_cert_chain=true")
+            overrides += ["verify_contract_cert_chain=true", "simulator.pnc=true"]
             ev_certs = _ev_certificates(pki, f"{temporary.name}/ev", arguments.with_contract)
     try:
         secc = start_secc(reactor, overrides)
     except Exception as error:  # configuration or port problems: one line
         sys.stderr.write(f"evsev2g demo: cannot start the SECC: {error}\n")
         return 1
-    if arguments.pnc:
-        from evsev2g.sim.pnc_charger import PnCSimulatedCharger
-
-        secc.sessions.backend = PnCSimulatedCharger(reactor, secc.sessions.backend.settings, pki.directory, emaid="DEEV2C000000002")
     ChargerEcho(out, started).attach(secc.sessions.backend)
     out.write(f"SECC with the simulated charger listening on [{secc.host}]:{secc.port} ({'TLS' if arguments.tls else 'TCP'})\n")
     settings = EVSettings(
