@@ -233,6 +233,7 @@ class V2GSession:
             secure=bool(getattr(self.link, "secure", False)),
             services=factory.services,
             paused=factory.paused,
+            security=factory.security,
         )
         self.machine = protocol.new_state_machine(context)
         self.log.info(
@@ -402,6 +403,7 @@ class SessionFactory:
         settings: SessionSettings | None = None,
         new_session_id: Callable[[], bytes] = random_session_id,
         services=None,
+        security=None,
     ) -> None:
         """
         :param clock: ``IReactorTime``.
@@ -412,6 +414,8 @@ class SessionFactory:
         :param settings: :class:`SessionSettings`.
         :param new_session_id: SessionID source.
         :param services: the value-added-service registry (none by default).
+        :param security: the :class:`~evsev2g.interfaces.ISecurity` provider
+            the sessions use (Plug & Charge), or ``None``.
         """
         self.clock = clock
         self.backend = backend
@@ -422,6 +426,7 @@ class SessionFactory:
         self.settings = settings or SessionSettings()
         self.new_session_id = new_session_id
         self.services = services if services is not None else NoServices()
+        self.security = security
         #: paused ISO 15118-2 sessions of this process, by SessionID
         self.paused = PausedSessions()
         self.sessions: set[V2GSession] = set()
@@ -519,6 +524,7 @@ def settings_from_config(config) -> SessionSettings:
         terminate_connection_on_failed_response=config.terminate_connection_on_failed_response,
         auth_timeout_eim=float(config.auth_timeout_eim),
         auth_timeout_pnc=float(config.auth_timeout_pnc),
+        verify_contract_cert_chain=config.verify_contract_cert_chain,
         timers=timers,
     )
     flags = {"supported_DIN70121": config.supported_DIN70121, "supported_ISO15118_2": config.supported_ISO15118_2}
@@ -547,6 +553,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     :returns: a :class:`SessionFactory` with the configured backend, the
         protocol plugins found, and their codecs loaded.
     """
+    from evsev2g.security.files import FileSecurity
     from evsev2g.sim.charger import SimulatedCharger
 
     if load_codec is None:
@@ -568,6 +575,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         load_codec,
         load_protocol_versions(),
         settings_from_config(config),
+        security=FileSecurity(config.certs_dir),
     )
     factory.preload()
     release_freed_memory()
