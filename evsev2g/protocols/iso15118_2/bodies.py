@@ -171,24 +171,27 @@ class ISO2Bodies(DCBodies):
         ChargingStatusRes: EVSEID, the tuple, EVSEMaxCurrent, MeterInfo once
         per update, ReceiptRequired always present ([V2G2-691]).
         """
+        meter = self.meter_info()
         return Message(
             "ChargingStatusRes",
             ResponseCode="OK",
             EVSEID=self.evse_id(),
             SAScheduleTupleID=SA_SCHEDULE_TUPLE_ID,
             EVSEMaxCurrent=physical_value(max_current, "A", "EVSEMaxCurrent") if max_current is not None else None,
-            MeterInfo=self.meter_info(),
-            ReceiptRequired=self.receipt_required(),
+            MeterInfo=meter,
+            ReceiptRequired=self.receipt_required() and meter is not None,  # a receipt signs this MeterInfo
             AC_EVSEStatus=self.ac_status(),
         )
 
     def current_demand_extra(self) -> dict:
         """What ISO-2 adds to CurrentDemandRes."""
+        meter = self.meter_info()
         return {
             "EVSEID": self.evse_id(),
             "SAScheduleTupleID": SA_SCHEDULE_TUPLE_ID,
-            "MeterInfo": self.meter_info(),
-            "ReceiptRequired": self.receipt_required() if self.machine.payment_option == "Contract" else None,
+            "MeterInfo": meter,
+            # a receipt signs this MeterInfo: never required without one
+            "ReceiptRequired": (self.receipt_required() and meter is not None) if self.machine.payment_option == "Contract" else None,
         }
 
     def metering_receipt(self) -> Message:
