@@ -76,26 +76,6 @@ class ChargerEcho:
         self.out.flush()
 
 
-def _ev_certificates(pki, directory: str, with_contract: bool) -> str:
-    """
-    The EV's certificate directory for ``--pnc``: the OEM provisioning leaf
-    and key and the V2G root, and the contract only ``with_contract``.
-    """
-    import shutil
-    from pathlib import Path
-
-    from evsev2g.security import layout
-
-    wanted = [layout.OEM_LEAF, layout.OEM_LEAF_KEY, layout.V2G_ROOT]
-    if with_contract:
-        wanted += [layout.CONTRACT_CERT_CHAIN, layout.CONTRACT_LEAF_KEY]
-    for relative in wanted:
-        target = Path(directory) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(pki.path(relative), target)
-    return directory
-
-
 def demo(arguments) -> int:
     """
     Run the demo.
@@ -143,7 +123,9 @@ def demo(arguments) -> int:
         out.write(f"Throw-away test PKI in {pki.directory} (removed at the end)\n")
         if arguments.pnc:
             overrides += ["verify_contract_cert_chain=true", "simulator.pnc=true"]
-            ev_certs = _ev_certificates(pki, f"{temporary.name}/ev", arguments.with_contract)
+            from evsev2g.sim.ev_pnc import ev_directory
+
+            ev_certs = str(ev_directory(pki.directory, f"{temporary.name}/ev", arguments.with_contract))
     try:
         secc = start_secc(reactor, overrides)
     except Exception as error:  # configuration or port problems: one line

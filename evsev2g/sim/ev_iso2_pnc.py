@@ -29,7 +29,7 @@ from evsev2g.exi.message import Message
 from evsev2g.responses import ProtocolError
 from evsev2g.security.contract import EXPIRES_SOON
 from evsev2g.sim import ev_pnc
-from evsev2g.sim.ev_iso2 import REQUESTED_MODE, ISO2Flow
+from evsev2g.sim.ev_iso2 import ISO2Flow
 from evsev2g.sim.ev_settings import EVStop
 
 __all__ = ["PnCFlow", "CERTIFICATE_TIMEOUT"]
@@ -81,31 +81,16 @@ class PnCFlow(ISO2Flow):
         """SessionSetup … Authorization with Contract payment."""
         ev = self.ev
         s = ev.settings
-        ev.enter("session setup")
-        setup = await ev.exchange("SessionSetupReq", Message("SessionSetupReq", EVCCID=s.evcc_id))
-        if resuming and self.pauses and setup.ResponseCode != "OK_OldSessionJoined":
-            raise EVStop(2, f"resuming the paused session got {setup.ResponseCode}")
-        discovery = await ev.exchange("ServiceDiscoveryReq", Message("ServiceDiscoveryReq"))
-        if "Contract" not in discovery.PaymentOptionList.getlist("PaymentOption"):
-            raise EVStop(2, "the SECC does not offer Contract payment (is the link TLS?)")
-        offered = discovery.ChargeService.SupportedEnergyTransferMode.getlist("EnergyTransferMode")
-        wanted = REQUESTED_MODE[s.mode]
-        if wanted not in offered:
-            raise EVStop(2, f"the SECC offers {', '.join(offered)}, not {wanted}")
-        selected = [Message("SelectedService", ServiceID=discovery.ChargeService.ServiceID)]
+        discovery = await self._discover(resuming, "Contract")
+        extra = ()
         action = self._certificate_action()
         if action is not None:
             listed = discovery.get("ServiceList")
             ids = [service.ServiceID for service in listed.getlist("Service")] if listed is not None else []
             if CERTIFICATE_SERVICE not in ids:
                 raise EVStop(2, "the EV needs a contract certificate and the SECC offers no certificate service")
-            selected.append(Message("SelectedService", ServiceID=CERTIFICATE_SERVICE, ParameterSetID=action))
-        service = await self._value_added_service(discovery)
-        if service is not None:
-            selected.append(service)
-        await ev.exchange("PaymentServiceSelectionReq", Message(
-            "PaymentServiceSelectionReq", SelectedPaymentOption="Contract",
-            SelectedServiceList=Message("SelectedServiceList", SelectedService=selected)))
+            extra = (Message("SelectedService", ServiceID=CERTIFICATE_SERVICE, ParameterSetID=action),)
+        await self._select("Contract", discovery, extra)
         if action == INSTALLATION:
             await self._certificate("CertificateInstallationReq", *ev_pnc.install_request(ev.codec, self.identity))
         elif action == UPDATE:

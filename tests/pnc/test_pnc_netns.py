@@ -7,13 +7,13 @@ CAP_NET_ADMIN); skipped with the kernel's reason only where creating a
 namespace is refused.  Namespaces ``ev2gpn…``, veth ends ``vpn…``.
 """
 
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from evsev2g.security import layout
+from evsev2g.sim.ev_pnc import ev_directory
 from tests.test_netns import SECC, NetnsPair, prepared
 
 pytestmark = pytest.mark.netns
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.netns
 def pnc_pair():
     """A fresh veth pair between two namespaces, removed afterwards."""
     yield from prepared(NetnsPair("pn"))
-
-
-def ev_files(test_pki, directory):
-    """The EV's files: OEM provisioning leaf and key and the V2G root, no contract."""
-    for relative in (layout.OEM_LEAF, layout.OEM_LEAF_KEY, layout.V2G_ROOT):
-        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(test_pki.path(relative), directory / relative)
-    return directory
 
 
 def test_pnc_dc_session_with_installation_across_namespaces(pnc_pair, test_pki, tmp_path):
@@ -51,7 +43,7 @@ def test_pnc_dc_session_with_installation_across_namespaces(pnc_pair, test_pki, 
         secc.wait_for(f"on {pair.secc_if} [{address}]")
         ev = subprocess.run(
             ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
-             "--protocol", "iso15118-2", "--tls", "--pnc", "--certs-dir", str(ev_files(test_pki, tmp_path / "ev")),
+             "--protocol", "iso15118-2", "--tls", "--pnc", "--certs-dir", str(ev_directory(test_pki.directory, tmp_path / "ev", with_contract=False)),
              "--v2g-root", str(test_pki.path(layout.V2G_ROOT)), "--capacity", "60", "--start-soc", "70",
              "--target-soc", "75", "--interval", "0.01", "--current-demands", "20"],
             capture_output=True, text=True, timeout=90,

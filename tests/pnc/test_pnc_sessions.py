@@ -8,45 +8,26 @@ first, with CertificateUpdate; the backend too slow; bad inputs; a
 certificate renewal while a session runs.
 """
 
-import shutil
-
 import pytest
 import pytest_twisted
 
 from evsev2g.pki import reissue_leaf
 from evsev2g.security import layout
 from evsev2g.sim import ev_iso2_pnc
+from evsev2g.sim.ev_pnc import ev_directory
 from evsev2g.sim.ev import EVSettings, run_ev
 from evsev2g.sim.loopback import start_secc
-from evsev2g.testing import VarRecorder
 
-FAST = [
-    "simulator.auth_delay_ms=50",
-    "simulator.cable_check_ms=50",
-    "simulator.voltage_slew_rate=0",
-    "simulator.current_slew_rate=0",
-    "simulator.ac_contactor_delay_ms=20",
-    "simulator.meter_interval_ms=50",
+from tests.sim.test_ev_iso2_secc import FAST as SIM_FAST
+from tests.sim.test_ev_iso2_secc import Recorders
+
+FAST = SIM_FAST + [
     "simulator.certificate_delay_ms=50",
     "simulator.pnc=true",
     "verify_contract_cert_chain=true",
     "tls_security=force",
     "tls_port=0",
 ]
-
-
-class Recorder:
-    """The vars of every session the backend sees."""
-
-    def __init__(self, backend):
-        self.sessions = []
-        original = backend.session_started
-
-        def started(charger):
-            original(charger)
-            self.sessions.append(VarRecorder(charger))
-
-        backend.session_started = started
 
 
 @pytest.fixture
@@ -64,7 +45,7 @@ def make_secc(reactor, pki):
 
     def make(mode="dc", *settings):
         secc = start_secc(reactor, FAST + [f"simulator.mode={mode}", f"certs_dir={pki.directory}", *settings])
-        secc.recorder = Recorder(secc.sessions.backend)
+        secc.recorder = Recorders(secc.sessions.backend)
         secc.mode = mode
         running.append(secc)
         return secc
@@ -75,14 +56,8 @@ def make_secc(reactor, pki):
 
 
 def ev_certs(pki, directory, contract=True):
-    """The EV's own files: OEM provisioning leaf and key, V2G root, and its contract when ``contract``."""
-    wanted = [layout.OEM_LEAF, layout.OEM_LEAF_KEY, layout.V2G_ROOT]
-    if contract:
-        wanted += [layout.CONTRACT_CERT_CHAIN, layout.CONTRACT_LEAF_KEY]
-    for relative in wanted:
-        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(pki.path(relative), directory / relative)
-    return directory
+    """The EV's own files out of the test PKI (its contract only when ``contract``)."""
+    return ev_directory(pki.directory, directory, contract)
 
 
 def pnc_ev(secc, pki, certs_dir, **overrides):
