@@ -240,7 +240,7 @@ class V2GSession:
             "{session}: {protocol} agreed ({code})", session=self.label, protocol=protocol.name, code=outcome.response.ResponseCode
         )
         if charger.wants("selected_protocol"):
-            charger.publish("selected_protocol", protocol.name)
+            charger.publish("selected_protocol", getattr(protocol, "selected_protocol", protocol.name))
 
     def _send_reply(self, reply: Reply, started: float) -> None:
         if self.ended:
@@ -551,10 +551,12 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     :param load_codec: schema name → codec; :func:`evsev2g.exi.load_codec`
         when ``None``.
     :returns: a :class:`SessionFactory` with the configured backend, the
-        protocol plugins found, and their codecs loaded.
+        protocol plugins found, their codecs loaded, and the value-added
+        services of the plugins found.
     """
     from evsev2g.security.files import FileSecurity
     from evsev2g.sim.charger import SimulatedCharger
+    from evsev2g.vas import ServiceRegistry, load_value_added_services
 
     if load_codec is None:
         from evsev2g.exi import load_codec
@@ -575,6 +577,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         load_codec,
         load_protocol_versions(),
         settings_from_config(config),
+        services=ServiceRegistry(load_value_added_services(), clock=reactor),
         security=FileSecurity(config.certs_dir),
     )
     factory.preload()
