@@ -185,6 +185,12 @@ def main(argv=None) -> int:
     reactor.run()
     result = outcome[0] if outcome else EVResult(1, "interrupted")
     stream = sys.stdout if result.code == 0 else sys.stderr
+    for code, session_id in result.session_setups:
+        stream.write(f"EV SessionSetup: {code}, SessionID {session_id.hex()}\n")
+    for version, cipher in result.tls:
+        stream.write(f"EV TLS: {version}, {cipher}\n")
+    for service_id, parameter_set_id in result.selected_services:
+        stream.write(f"EV chose service {service_id}, parameter set {parameter_set_id}\n")
     stream.write(f"EV result: {result.reason} (exit {result.code}; {result.energy_wh / 1000.0:.3f} kWh)\n")
     stream.flush()
     return result.code

@@ -93,16 +93,13 @@ class DCSteps:
 class DINFlow:
     """The DIN SPEC 70121 DC session (see the module docstring)."""
 
+    #: The one protocol the EV offers in supportedAppProtocol (version 2.0).
+    namespace = DIN_NAMESPACE
+
     def __init__(self, ev) -> None:
         """:param ev: the :class:`~evsev2g.sim.ev_session.SimulatedEV`."""
         self.ev = ev
         self.dc = DCSteps(ev)
-
-    def app_protocol(self) -> Message:
-        """:returns: the one AppProtocol the EV offers."""
-        return Message(
-            "AppProtocol", ProtocolNamespace=DIN_NAMESPACE, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
-        )
 
     async def run(self) -> str:
         """The whole session; :returns: the reason for a clean end."""

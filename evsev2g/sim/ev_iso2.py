@@ -29,14 +29,13 @@ Besides the plain session, the EV can
 from __future__ import annotations
 
 from evsev2g.exi.message import Message
+from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE
 from evsev2g.sim.ev_din import DCSteps
 from evsev2g.sim.ev_session import number, pv, sleep
 from evsev2g.sim.ev_settings import EVStop
 
 __all__ = ["ISO2Flow", "ISO2_NAMESPACE"]
 
-# TODO(iso2 merge): import the one constant from evsev2g.protocols.iso15118_2.
-ISO2_NAMESPACE = "urn:iso:15118:2:2013:MsgDef"
 
 #: The energy transfer mode the EV asks for, per ``mode``.
 REQUESTED_MODE = {"ac": "AC_three_phase_core", "dc": "DC_extended"}
@@ -52,6 +51,9 @@ class Pause(Exception):
 class ISO2Flow:
     """The ISO 15118-2 EIM session, AC or DC (see the module docstring)."""
 
+    #: The one protocol the EV offers in supportedAppProtocol (version 2.0).
+    namespace = ISO2_NAMESPACE
+
     def __init__(self, ev) -> None:
         """:param ev: the :class:`~evsev2g.sim.ev_session.SimulatedEV`."""
         self.ev = ev
@@ -64,12 +66,6 @@ class ISO2Flow:
         self.evse_max_current = 0.0
         self.nominal_voltage = 230.0
         self.energy_flowing = False
-
-    def app_protocol(self) -> Message:
-        """:returns: the one AppProtocol the EV offers."""
-        return Message(
-            "AppProtocol", ProtocolNamespace=ISO2_NAMESPACE, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
-        )
 
     # -- the session -----------------------------------------------------------
 

@@ -122,27 +122,60 @@ def test_whole_iso2_eim_session(secc, josev, tls):
 
 
 @pytest.fixture
-def stop_pair(josev_python):
+def other_pair(josev_python):
     """Another veth pair (the module's SECC keeps its ports on the first)."""
     yield from prepared(NetnsPair("i3"))
 
 
-def test_charger_stop_in_the_charge_loop(stop_pair, josev_python, test_pki, tmp_path_factory):
+def charger_acts(pair, python, test_pki, tmp_path_factory, mode, setting, loops="1000"):
     """
-    AC over TCP, the simulated charger calls stop_charging(true) 1 s after the
-    contactor closed: the SECC tells Josev EVSENotification StopCharging in
-    ChargingStatusRes, Josev stops with PowerDelivery and SessionStop, and the
-    session ends with dlink_terminate.  Proves the charger-initiated stop
-    reaches an independent EV in the form the standard gives it.
+    One SECC whose simulated charger does ``setting`` once energy flows, one
+    Josev session against it; :returns: ``(Josev's report, the SECC's log)``.
     """
-    server = start_secc(stop_pair, test_pki, tmp_path_factory.mktemp("secc-stop") / "secc.log",
-                        "simulator.mode=ac", "simulator.stop_after_ms=1000")
-    josev = Josev(josev_python, stop_pair, tmp_path_factory.mktemp("josev-stop"), test_pki)
+    server = start_secc(pair, test_pki, tmp_path_factory.mktemp("secc-act") / "secc.log", f"simulator.mode={mode}", setting)
+    josev = Josev(python, pair, tmp_path_factory.mktemp("josev-act"), test_pki)
     try:
-        report = josev.run("--protocols", "ISO_15118_2", "--mode", "AC_three_phase_core", "--loops", "1000")
-        assert "StopCharging" in report["notifications"], report["log"]
-        assert folded(report["sent"])[-3:] == ["ChargingStatusReq", "PowerDeliveryReq", "SessionStopReq"], report["log"]
+        report = josev.run("--protocols", "ISO_15118_2", "--mode", JOSEV_MODE[mode], "--loops", loops)
         server.wait_for("simulated EVSE: dlink_terminate")
     finally:
         server.stop()
-    assert "Traceback" not in server.text()
+    log = server.text()
+    assert "Traceback" not in log
+    return report, log
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+def test_charger_stop_in_the_charge_loop(other_pair, josev_python, test_pki, tmp_path_factory, mode):
+    """
+    The simulated charger calls stop_charging(true) 1 s after energy starts
+    flowing: the SECC tells Josev EVSENotification StopCharging in
+    ChargingStatusRes / CurrentDemandRes, Josev stops with PowerDelivery
+    (and WeldingDetection for DC) and SessionStop, and the session ends with
+    dlink_terminate.  Proves the charger-initiated stop reaches an
+    independent EV in the form the standard gives it.
+    """
+    report, _ = charger_acts(other_pair, josev_python, test_pki, tmp_path_factory, mode, "simulator.stop_after_ms=1000")
+    assert "StopCharging" in report["notifications"], report["log"]
+    loop = "CurrentDemandReq" if mode == "dc" else "ChargingStatusReq"
+    ending = ["PowerDeliveryReq", "WeldingDetectionReq", "SessionStopReq"] if mode == "dc" else ["PowerDeliveryReq", "SessionStopReq"]
+    assert folded(report["sent"])[-len(ending) - 1:] == [loop, *ending], report["log"]
+    assert report["sent"].count(loop) < 1000
+
+
+def test_charger_power_reduction_renegotiates_ac(other_pair, josev_python, test_pki, tmp_path_factory):
+    """
+    AC: the simulated charger halves its maximum power 1 s into charging;
+    the SECC announces EVSENotification ReNegotiation; Josev sends
+    PowerDelivery(Renegotiate), ChargeParameterDiscovery gets the new
+    schedule, PowerDelivery(Start) and charging go on to a clean end.
+    Proves charger-side renegotiation with an independent EV.  (Josev's DC
+    CurrentDemand ignores ReNegotiation, so DC is proved with our EV only.)
+    """
+    report, _ = charger_acts(other_pair, josev_python, test_pki, tmp_path_factory, "ac", "simulator.reduce_power_after_ms=1000",
+                             loops="600")
+    assert "ReNegotiation" in report["notifications"], report["log"]
+    sent = folded(report["sent"])
+    renegotiation = ["ChargingStatusReq", "PowerDeliveryReq", "ChargeParameterDiscoveryReq", "PowerDeliveryReq", "ChargingStatusReq"]
+    assert any(sent[i:i + 5] == renegotiation for i in range(len(sent))), report["log"]
+    assert sent[-2:] == ["PowerDeliveryReq", "SessionStopReq"] and report["status"] == 0, report
+    assert all(code.startswith("OK") for _, code in report["response_codes"]), report["response_codes"]
