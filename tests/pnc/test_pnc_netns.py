@@ -25,12 +25,13 @@ def pnc_pair():
     yield from prepared(NetnsPair("pn"))
 
 
-def test_pnc_dc_session_with_installation_across_namespaces(pnc_pair, test_pki, tmp_path):
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+def test_pnc_session_with_installation_across_namespaces(pnc_pair, test_pki, tmp_path, mode):
     """
     The EV without a contract finds the SECC by SDP, connects over TLS 1.2
     (chain checked against its V2G root), has its contract installed by the
     simulated backend, authorizes with a signed AuthorizationReq and charges
-    DC to its target; the SECC logs no warning and no traceback.
+    (DC or AC) to its target; the SECC logs no warning and no traceback.
     """
     pair = pnc_pair
     address = pair.link_local(pair.secc_ns, pair.secc_if)
@@ -38,12 +39,13 @@ def test_pnc_dc_session_with_installation_across_namespaces(pnc_pair, test_pki, 
         pair, f"device={pair.secc_if}", "tls_security=force", f"certs_dir={test_pki.directory}",
         "simulator.pnc=true", "verify_contract_cert_chain=true", "simulator.auth_delay_ms=100",
         "simulator.cable_check_ms=100", "simulator.voltage_slew_rate=2000", "simulator.certificate_delay_ms=100",
+        f"simulator.mode={mode}", "simulator.ac_contactor_delay_ms=20",
     )
     try:
         secc.wait_for(f"on {pair.secc_if} [{address}]")
         ev = subprocess.run(
             ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
-             "--protocol", "iso15118-2", "--tls", "--pnc", "--certs-dir", str(ev_directory(test_pki.directory, tmp_path / "ev", with_contract=False)),
+             "--protocol", "iso15118-2", "--mode", mode, "--tls", "--pnc", "--certs-dir", str(ev_directory(test_pki.directory, tmp_path / "ev", with_contract=False)),
              "--v2g-root", str(test_pki.path(layout.V2G_ROOT)), "--capacity", "60", "--start-soc", "70",
              "--target-soc", "75", "--interval", "0.01", "--current-demands", "20"],
             capture_output=True, text=True, timeout=90,
