@@ -152,6 +152,26 @@ class FileSecurity:
             raise CertificatesUnavailable(f"no {ca_type} root: {path} is missing")
         return path
 
+    def tariff_signer(self):
+        """
+        The key that signs SalesTariffs, where the directory holds one: the
+        MO Sub-CA 2 certificate and key (``ca/mo/MO_SUB_CA2.pem`` and
+        ``.key``, a test PKI's; EvseSecurity keeps no MO keys, so this is
+        not part of :class:`~evsev2g.interfaces.ISecurity`).
+
+        :returns: ``(certificate, private key)``, or ``None``.
+        """
+        try:
+            certificate = read_certificates(self._path(layout.MO_SUB_CA2))[0]
+            key = read_private_key(self._path(layout.MO_SUB_CA2_KEY), None)
+        except CertificatesUnavailable:
+            return None
+        if key.public_key() != certificate.public_key():
+            log.warn("{path} does not belong to {cert}; SalesTariffs are not signed",
+                     path=str(self._path(layout.MO_SUB_CA2_KEY)), cert=str(self._path(layout.MO_SUB_CA2)))
+            return None
+        return certificate, key
+
     def _anchors(self, ca_types) -> list[x509.Certificate]:
         """Every certificate in the installed bundles of these kinds."""
         paths = []

@@ -12,7 +12,8 @@ EV checks (CPS chain to its V2G root, four signed references) and whose
 encrypted key it decrypts; PaymentDetails with the contract chain; the
 first AuthorizationReq with the GenChallenge, signed with the contract key,
 then empty ones while the SECC answers Ongoing ([V2G2-684]); then charging
-as with EIM, MeteringReceipts signed with the contract key.
+as with EIM, SalesTariffs in the schedule checked against the contract's
+MO Sub-CA 2, MeteringReceipts signed with the contract key.
 
 The EV's files (``settings.certs_dir``, :mod:`evsev2g.security.layout`
 names): ``client/oem/OEM_LEAF.{pem,key}``, ``ca/v2g/V2G_ROOT_CA.pem`` and,
@@ -28,6 +29,7 @@ import datetime
 from evsev2g.exi.message import Message
 from evsev2g.responses import ProtocolError
 from evsev2g.security.contract import EXPIRES_SOON
+from evsev2g.security import xmldsig
 from evsev2g.sim import ev_pnc
 from evsev2g.sim.ev_iso2 import ISO2Flow
 from evsev2g.sim.ev_settings import EVStop
@@ -54,6 +56,7 @@ class PnCFlow(ISO2Flow):
         ``None`` until one is installed.
     :ivar certificate_actions: ``"Installation"`` / ``"Update"`` done, in order.
     :ivar payment_details_code: the last PaymentDetailsRes ResponseCode.
+    :ivar tariffs_verified: signed SalesTariffs checked (MO Sub-CA 2).
     """
 
     def __init__(self, ev) -> None:
@@ -68,6 +71,7 @@ class PnCFlow(ISO2Flow):
             raise EVStop(1, f"the EV's certificates in {directory} are unusable: {error}") from None
         self.certificate_actions: list[str] = []
         self.payment_details_code: str | None = None
+        self.tariffs_verified = 0
 
     def _certificate_action(self) -> int | None:
         """The certificate parameter set the EV needs now, or ``None``."""
@@ -118,6 +122,24 @@ class PnCFlow(ISO2Flow):
         except ProtocolError as error:
             raise EVStop(2, f"the certificate {what} response is not acceptable: {error}") from None
         self.certificate_actions.append(what.capitalize())
+
+    async def _charge_parameters(self) -> None:
+        """As with EIM; SalesTariffs in the schedule must be signed by the contract's MO Sub-CA 2."""
+        await super()._charge_parameters()
+        response = self.ev.last_response
+        body = response.Body.ChargeParameterDiscoveryRes
+        tariffs = [t.SalesTariff for t in body.SAScheduleList.getlist("SAScheduleTuple") if t.get("SalesTariff") is not None]
+        if not tariffs:
+            return
+        if not self.contract.chain.sub_cas:
+            raise EVStop(2, "signed SalesTariffs, but the contract chain has no MO Sub-CA to check them with")
+        elements = {tariff.attrs.get("Id"): tariff for tariff in tariffs}
+        try:
+            xmldsig.verify(self.ev.codec, response.Header.get("Signature"), elements,
+                           self.contract.chain.sub_cas[0].public_key(), required=list(elements))
+        except ProtocolError as error:
+            raise EVStop(2, f"the SalesTariff signature does not hold: {error}") from None
+        self.tariffs_verified += len(tariffs)
 
     async def _metering_receipt(self, meter, status: str) -> None:
         """MeteringReceipt for the MeterInfo just received, signed with the contract key."""

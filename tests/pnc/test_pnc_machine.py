@@ -293,3 +293,38 @@ def test_certificate_installation_timeout_leaves_the_session_usable(test_pki, lo
     assert code == "FAILED" and body.get("Signature") is None
     assert "no set_get_certificate_response within 4 s" in log_events.text()
     h.ends_cleanly()
+
+
+def test_signed_sales_tariff(test_pki, ev, tmp_path):
+    """
+    On a PnC session the Finished ChargeParameterDiscoveryRes carries a
+    SalesTariff per tuple, signed in the header with the MO Sub-CA 2 key
+    (checked here with the contract chain's Sub-CA 2); without that key in
+    the certificate directory there is none.
+    """
+    h = PnCHarness(test_pki)
+    h.to_payment_details()
+    _, details = h.payment_details(ev)
+    h.charger.authorization_response("Accepted", "Accepted")
+    h.signed("AuthorizationReq", *ev_pnc.authorization_request(codec(), ev, details.GenChallenge))
+    code, body, reply = h.send("ChargeParameterDiscoveryReq")
+    assert code == "OK" and body.EVSEProcessing == "Finished"
+    (tuple_,) = body.SAScheduleList.getlist("SAScheduleTuple")
+    tariff = tuple_.SalesTariff
+    assert tariff.SalesTariffID == tuple_.SAScheduleTupleID
+    wire = codec().decode(codec().encode(reply.message))
+    received = wire.Body.ChargeParameterDiscoveryRes.SAScheduleList.SAScheduleTuple[0].SalesTariff
+    identifier = received.attrs["Id"]
+    assert xmldsig.verify(codec(), wire.Header.Signature, {identifier: received}, ev.chain.sub_cas[0].public_key(), [identifier])
+
+    import shutil
+
+    shutil.copytree(test_pki.directory, tmp_path / "certs")
+    (tmp_path / "certs" / layout.MO_SUB_CA2_KEY).unlink()
+    unsigned = PnCHarness(test_pki, tmp_path / "certs")
+    unsigned.to_payment_details()
+    _, details = unsigned.payment_details(ev)
+    unsigned.charger.authorization_response("Accepted", "Accepted")
+    unsigned.signed("AuthorizationReq", *ev_pnc.authorization_request(codec(), ev, details.GenChallenge))
+    _, body, reply = unsigned.send("ChargeParameterDiscoveryReq")
+    assert body.SAScheduleList.SAScheduleTuple[0].get("SalesTariff") is None and reply.message.Header.get("Signature") is None

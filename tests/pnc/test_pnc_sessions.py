@@ -101,6 +101,7 @@ async def test_whole_pnc_session_with_installation(reactor, make_secc, pki, tmp_
     assert result.tls == [("TLSv1.2", "ECDHE-ECDSA-AES128-SHA256")]
     assert flows[0].certificate_actions == ["Installation"]
     assert flows[0].payment_details_code == "OK"
+    assert flows[0].tariffs_verified == 1  # the schedule's SalesTariff, signed with MO Sub-CA 2, checked by the EV
     assert ["certificate installation", "payment details", "authorization"] == [
         s for s in result.states if s in ("certificate installation", "payment details", "authorization")]
     await secc.sessions.when_finished(1)
