@@ -155,7 +155,7 @@ class PlugAndCharge:
         code = "OK"
         if self.verify_chain:
             try:
-                verified = contract.verify_chain(chain, self._anchors(), self._now())
+                verified = contract.verify_chain(chain, await self._anchors(), self._now())
             except NoTrustedRoot as error:
                 if not self.charger.central_contract_validation_allowed:
                     raise
@@ -173,14 +173,18 @@ class PlugAndCharge:
             EVSETimeStamp=int(self._now().timestamp()),
         )
 
-    def _anchors(self) -> list:
-        """The installed V2G and MO roots (either may be missing; none without a provider)."""
+    async def _anchors(self) -> list:
+        """
+        The installed V2G and MO roots (either may be missing; none without a
+        provider).  ``verify_file`` answers at once by the interface; a
+        provider that answers with a Deferred is waited for all the same.
+        """
         if self.security is None:
             return []
         paths = []
         for ca_type in ("V2G", "MO"):
             try:
-                paths.append(self.security.verify_file(ca_type))
+                paths.append(await defer.maybeDeferred(self.security.verify_file, ca_type))
             except CertificatesUnavailable:
                 continue
         return contract.read_anchors(paths)
