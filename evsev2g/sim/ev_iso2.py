@@ -37,6 +37,10 @@ from evsev2g.sim.ev_settings import EVStop
 __all__ = ["ISO2Flow", "ISO2_NAMESPACE"]
 
 
+#: V2G_EVCC_Msg_Timeout of ServiceDetail and PowerDelivery (ISO 15118-2
+#: Table 109; the others wait 2 s, CurrentDemand 0.25 s).
+LONG_MSG_TIMEOUT = 5.0
+
 #: The energy transfer mode the EV asks for, per ``mode``.
 REQUESTED_MODE = {"ac": "AC_three_phase_core", "dc": "DC_extended"}
 
@@ -88,6 +92,7 @@ class ISO2Flow:
                 if not s.resume:
                     return f"paused at {ev.soc:.1f} % ({pause})"
                 await sleep(ev.reactor, s.pause_seconds)
+                ev.rediscover()  # a new SDP, TCP (and TLS) connection
                 continue
             await self._stop_energy(pause=False)
             await ev.exchange("SessionStopReq", Message("SessionStopReq", ChargingSession="Terminate"))
@@ -145,13 +150,16 @@ class ISO2Flow:
         if s.service_id not in ids:
             raise EVStop(2, f"the SECC does not offer service {s.service_id} (offers {ids})")
         ev.enter("service detail")
-        detail = await ev.exchange("ServiceDetailReq", Message("ServiceDetailReq", ServiceID=s.service_id))
+        detail = await ev.exchange(
+            "ServiceDetailReq", Message("ServiceDetailReq", ServiceID=s.service_id), timeout=max(s.msg_timeout, LONG_MSG_TIMEOUT)
+        )
         parameters = detail.get("ServiceParameterList")
         sets = [p.ParameterSetID for p in parameters.getlist("ParameterSet")] if parameters is not None else []
         chosen = s.parameter_set_id if s.parameter_set_id is not None else (sets[0] if sets else None)
         if chosen is not None and chosen not in sets:
             raise EVStop(2, f"service {s.service_id} has no parameter set {chosen} (has {sets})")
-        ev.result.selected_services.append((s.service_id, chosen))
+        if (s.service_id, chosen) not in ev.result.selected_services:  # chosen again after a pause
+            ev.result.selected_services.append((s.service_id, chosen))
         if chosen is None:
             return Message("SelectedService", ServiceID=s.service_id)
         return Message("SelectedService", ServiceID=s.service_id, ParameterSetID=chosen)
@@ -227,7 +235,7 @@ class ISO2Flow:
                 "DC_EVPowerDeliveryParameter",
                 Message("DC_EVPowerDeliveryParameter", DC_EVStatus=ev.ev_status(), BulkChargingComplete=done, ChargingComplete=done),
             )
-        body = await ev.exchange("PowerDeliveryReq", request)
+        body = await ev.exchange("PowerDeliveryReq", request, timeout=max(ev.settings.msg_timeout, LONG_MSG_TIMEOUT))
         self.energy_flowing = progress == "Start"
         if progress == "Start":
             if self.ac:
@@ -307,7 +315,7 @@ class ISO2Flow:
         """One ChargingStatus (AC); :returns: its AC_EVSEStatus."""
         ev = self.ev
         s = ev.settings
-        body = await ev.exchange("ChargingStatusReq", Message("ChargingStatusReq"), timeout=s.current_demand_timeout)
+        body = await ev.exchange("ChargingStatusReq", Message("ChargingStatusReq"))  # 2 s, unlike CurrentDemand
         if body.get("EVSEMaxCurrent") is not None:
             self.evse_max_current = number(body.EVSEMaxCurrent)
         ev.current = min(s.ac_max_current, self.evse_max_current)

@@ -194,6 +194,11 @@ class SimulatedEV:
                 raise EVStop(1, f"TLS with [{host}]:{port} failed: {error}") from None
         await self.handshake()
 
+    def rediscover(self) -> None:
+        """Find the SECC with SDP again before the next connection (after a pause), unless given ``host``."""
+        if self.settings.host is None:
+            self._address = None
+
     async def handshake(self) -> None:
         """supportedAppProtocol offering the flow's protocol."""
         self.enter("handshake")

@@ -80,7 +80,8 @@ class EVSettings:
     :ivar certs_dir: the EV's certificate directory for PnC (contract and
         OEM files in :mod:`evsev2g.security.layout` names), or ``None``.
     :ivar msg_timeout: V2G_EVCC_Msg_Timeout.
-    :ivar current_demand_timeout: CurrentDemand / ChargingStatus timeout.
+    :ivar current_demand_timeout: CurrentDemand timeout (ChargingStatus
+        waits ``msg_timeout``, ISO-2 ServiceDetail and PowerDelivery 5 s).
     :ivar ongoing_timeout: V2G_EVCC_Ongoing_Timeout.
     """
 

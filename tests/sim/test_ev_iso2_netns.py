@@ -41,11 +41,14 @@ def iso2_pair():
 
 
 def run_ev(pair, *flags):
-    """The EV simulator in the EV namespace; :returns: the finished process."""
+    """
+    The EV simulator in the EV namespace (timeouts relaxed: a busy machine
+    must not fail the test); :returns: the finished process.
+    """
     return subprocess.run(
         ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
          "--protocol", "iso15118-2", "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.01",
-         *flags],
+         "--msg-timeout", "10", "--loop-timeout", "10", *flags],
         capture_output=True, text=True, timeout=90,
     )
 
@@ -75,7 +78,7 @@ def test_iso2_sessions_over_tcp_and_tls_with_a_pause(iso2_pair, test_pki, mode):
         assert tls.returncode == 0, tls.stdout + tls.stderr
         for state in ("handshake", "authorization", "charging", "pausing", "paused", "session stopped"):
             assert f"EV {state}" in tls.stdout, state
-        assert tls.stdout.count("EV connecting") == 2
+        assert tls.stdout.count("EV connecting") == 2 and tls.stdout.count("EV discovery") == 2  # SDP again after the pause
         secc.wait_for("dlink_terminate")
     finally:
         secc.stop()
@@ -115,3 +118,27 @@ def test_internet_access_chosen_end_to_end_over_tls(iso2_pair, test_pki, tmp_pat
         secc.stop()
     assert chosen.read_text().split() == ["start", "443"]
     assert "Traceback" not in "".join(secc.lines)
+
+
+def test_charger_initiated_pause_from_the_configuration(iso2_pair, test_pki):
+    """
+    twistd with simulator.pause_after_ms: the simulated charger pauses 0.3 s
+    into charging; the EV hears StopCharging, pauses (SessionStop Pause),
+    finds the SECC again with SDP and resumes with its SessionID
+    (OK_OldSessionJoined); the pause is once per run, so it charges on.
+    """
+    pair = iso2_pair
+    secc = SECC(
+        pair, f"device={pair.secc_if}", "tls_security=prohibit", "simulator.auth_delay_ms=100",
+        "simulator.cable_check_ms=100", "simulator.voltage_slew_rate=2000", "simulator.pause_after_ms=300",
+    )
+    try:
+        secc.wait_for(f"on {pair.secc_if} [")
+        ev = run_ev(pair, "--current-demands", "60", "--on-stop-charging", "pause", "--pause-seconds", "0.2")
+        assert ev.returncode == 0, ev.stdout + ev.stderr
+        assert "EV paused" in ev.stdout and "EV SessionSetup: OK_OldSessionJoined" in ev.stdout
+        secc.wait_for("dlink_terminate")
+    finally:
+        secc.stop()
+    log = "".join(secc.lines)
+    assert "pause_charging(True)" in log and "dlink_pause" in log and "Traceback" not in log

@@ -78,8 +78,9 @@ def make_secc(reactor, test_pki):
 
 
 def iso_ev(secc, test_pki, **overrides):
-    """An ISO-2 EV for ``secc``: small battery, quick loops."""
+    """An ISO-2 EV for ``secc``: small battery, quick loops, timeouts a busy machine cannot trip."""
     values = dict(
+        msg_timeout=10.0, current_demand_timeout=10.0,
         host=secc.host, port=secc.port, protocol="iso15118-2", mode=secc.mode, tls=secc.tls,
         v2g_root=test_pki.path(layout.V2G_ROOT), capacity_wh=100, start_soc=70, target_soc=99,
         max_current=100, max_current_demands=12, poll_interval=0.01, current_demand_interval=0.02, pause_seconds=0.1,
@@ -224,7 +225,7 @@ async def test_v2g_messages_with_the_real_codec(reactor, make_secc, test_pki, sh
     secc = make_secc("dc", False, "log_v2g_messages=true")
     settings = iso_ev(secc, test_pki, max_current_demands=3) if protocol == "iso15118-2" else EVSettings(
         host=secc.host, port=secc.port, capacity_wh=50, start_soc=70, target_soc=72, poll_interval=0.01,
-        current_demand_interval=0.01, max_current_demands=3)
+        current_demand_interval=0.01, max_current_demands=3, msg_timeout=10.0, current_demand_timeout=10.0)
     result = await run_ev(reactor, settings)
     assert result.code == 0, result.reason
     await secc.sessions.when_finished(1)
@@ -298,3 +299,15 @@ async def test_internet_access_chosen_end_to_end(reactor, test_pki):
         assert plain.code == 2 and "does not offer service 3" in plain.reason
     finally:
         await secc.service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_ev_refuses_a_chain_from_another_v2g_root(reactor, make_secc, test_pki, tmp_path):
+    """The EV verifies the SECC's chain: with another PKI's V2G root the TLS handshake fails, exit 1, nothing is sent."""
+    from evsev2g.pki import create_test_pki
+
+    other = create_test_pki(tmp_path / "other")
+    secc = make_secc("dc", True)
+    result = await run_ev(reactor, iso_ev(secc, test_pki, v2g_root=other.path(layout.V2G_ROOT)))
+    assert result.code == 1 and "TLS" in result.reason, result.reason
+    assert result.session_setups == [] and "handshake" not in result.states
