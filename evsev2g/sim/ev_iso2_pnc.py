@@ -61,7 +61,15 @@ class PnCFlow(ISO2Flow):
 
     def __init__(self, ev) -> None:
         super().__init__(ev)
-        directory = ev.settings.certs_dir
+        self.identity: ev_pnc.EVIdentity | None = None
+        self.contract: ev_pnc.EVContract | None = None
+        self.certificate_actions: list[str] = []
+        self.payment_details_code: str | None = None
+        self.tariffs_verified = 0
+
+    async def run(self) -> str:
+        """Read the EV's certificates (EVStop 1 saying which file is wrong), then the session."""
+        directory = self.ev.settings.certs_dir
         if directory is None:
             raise EVStop(1, "Plug & Charge needs the EV's certificate directory (--certs-dir)")
         try:
@@ -69,9 +77,7 @@ class PnCFlow(ISO2Flow):
             self.contract = ev_pnc.EVContract.from_directory(directory)
         except Exception as error:  # a missing or unreadable file: say which
             raise EVStop(1, f"the EV's certificates in {directory} are unusable: {error}") from None
-        self.certificate_actions: list[str] = []
-        self.payment_details_code: str | None = None
-        self.tariffs_verified = 0
+        return await super().run()
 
     def _certificate_action(self) -> int | None:
         """The certificate parameter set the EV needs now, or ``None``."""

@@ -173,3 +173,13 @@ async def test_renewal_while_a_session_charges(reactor, make_secc, pki, tmp_path
     assert creator.reloads == 1 and creator.credentials.leaf == renewed[0].certificate
     second = await run_ev(reactor, pnc_ev(secc, pki, ev_certs(pki, tmp_path / "ev2")))
     assert second.code == 0, second.reason
+
+
+@pytest_twisted.ensureDeferred
+async def test_ev_without_its_files(reactor, make_secc, pki, tmp_path):
+    """An EV simulator whose certificate directory lacks its files ends with exit 1 naming the file, no traceback; the SECC serves the next EV."""
+    secc = make_secc("dc")
+    broken = await run_ev(reactor, pnc_ev(secc, pki, tmp_path / "empty"))
+    assert broken.code == 1 and "OEM_LEAF.pem" in broken.reason
+    result = await run_ev(reactor, pnc_ev(secc, pki, ev_certs(pki, tmp_path / "ev")))
+    assert result.code == 0, result.reason
