@@ -66,6 +66,7 @@ from evsev2g.responses import (
     SignatureError,
 )
 from evsev2g.errors import CertificatesUnavailable
+from evsev2g.protocols.iso15118_2.machine import ISO2_NAMESPACE
 from evsev2g.security import contract, xmldsig
 from evsev2g.security.challenge import Challenge
 
@@ -73,8 +74,9 @@ __all__ = ["PlugAndCharge", "CERTIFICATE_WAIT", "ISO2_SCHEMA_VERSION", "OCSP_WAI
 
 log = Logger()
 
-#: ``iso15118_schema_version`` of the certificate request (EvseV2G's value).
-ISO2_SCHEMA_VERSION = "urn:iso:15118:2:2013:MsgDef"
+#: ``iso15118_schema_version`` of the certificate request: the ISO-2
+#: namespace, as EvseV2G sends it.
+ISO2_SCHEMA_VERSION = ISO2_NAMESPACE
 
 #: Seconds the SECC waits for ``set_get_certificate_response``: inside
 #: V2G_SECC_Msg_Performance_Time of CertificateInstallation/Update (4.5 s,
