@@ -173,3 +173,12 @@ async def test_reload_while_a_session_runs(reactor, loopback, own_pki, log_event
         await service.stopService()
     assert "TLS server chain reloaded" in log_events.text()
     assert len(sessions.sessions) == 2
+
+
+def test_a_bundle_of_several_v2g_roots(own_pki, tmp_path):
+    """With another V2G root first in the bundle, the TLS chain is still checked against the root it names."""
+    other = create_test_pki(tmp_path / "other")
+    bundle = own_pki.path(layout.V2G_ROOT)
+    bundle.write_bytes(other.path(layout.V2G_ROOT).read_bytes() + bundle.read_bytes())
+    credentials = FileSecurity(own_pki.directory).tls_server_credentials()
+    assert credentials.root == own_pki.issued[layout.V2G_ROOT].certificate

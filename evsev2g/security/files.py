@@ -133,7 +133,10 @@ class FileSecurity:
             raise CertificatesUnavailable(f"{self.certs_dir} is not a directory")
         chain = self._chain()
         key = read_private_key(self._path(layout.SECC_LEAF_KEY), self._password())
-        root = read_certificates(self.verify_file("V2G"))[0]
+        roots = read_certificates(self.verify_file("V2G"))
+        # The bundle may hold several V2G roots ([V2G2-878]): the one the chain names.
+        top = chain[-1] if chain else None
+        root = next((r for r in roots if top is not None and r.subject == top.issuer), roots[0])
         return check_credentials(chain, key, root, self._now())
 
     def verify_file(self, ca_type: str) -> Path:
