@@ -175,7 +175,10 @@ def _check_validity(certificate: x509.Certificate, what: str, now: datetime.date
         )
 
 
-def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """:returns: whether ``parent`` issued and signed ``child``."""
+    if child.issuer != parent.subject:
+        return False
     try:
         child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature):
@@ -232,13 +235,13 @@ def verify_chain(
     for index, certificate in enumerate(chain.certificates):
         _check_validity(certificate, "contract leaf" if index == 0 else "Sub-CA", now)
     for child, parent in zip(chain.certificates, chain.sub_cas):
-        if child.issuer != parent.subject or not _signed_by(child, parent):
+        if not signed_by(child, parent):
             raise CertChainError(f"{subject_line(child)} is not signed by {subject_line(parent)}")
     top = chain.certificates[-1]
     candidates = [a for a in anchors if a.subject == top.issuer]
     for anchor in candidates:
         constraints = _constraints(anchor)
-        if constraints is None or not constraints.ca or not _signed_by(top, anchor):
+        if constraints is None or not constraints.ca or not signed_by(top, anchor):
             continue
         _check_validity(anchor, "root", now)
         return Verified(anchor, chain.leaf.not_valid_after_utc - now < EXPIRES_SOON)

@@ -135,8 +135,7 @@ class FileSecurity:
         key = read_private_key(self._path(layout.SECC_LEAF_KEY), self._password())
         roots = read_certificates(self.verify_file("V2G"))
         # The bundle may hold several V2G roots ([V2G2-878]): the one the chain names.
-        top = chain[-1] if chain else None
-        root = next((r for r in roots if top is not None and r.subject == top.issuer), roots[0])
+        root = next((r for r in roots if chain and contract.signed_by(chain[-1], r)), roots[0])
         return check_credentials(chain, key, root, self._now())
 
     def verify_file(self, ca_type: str) -> Path:
