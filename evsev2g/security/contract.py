@@ -150,7 +150,8 @@ def check_emaid(chain: ContractChain, emaid: str) -> None:
         raise CertChainError(f"eMAID {emaid!r} is not the contract leaf's ({chain.emaid!r})")
 
 
-def _constraints(certificate: x509.Certificate) -> x509.BasicConstraints | None:
+def constraints(certificate: x509.Certificate) -> x509.BasicConstraints | None:
+    """:returns: the certificate's basic constraints, or ``None``."""
     try:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
@@ -194,20 +195,20 @@ def check_profile(chain: ContractChain) -> None:
 
     :raises CertChainError: naming the certificate and what is wrong.
     """
-    leaf_constraints = _constraints(chain.leaf)
+    leaf_constraints = constraints(chain.leaf)
     if leaf_constraints is not None and leaf_constraints.ca:
         raise CertChainError(f"contract leaf {subject_line(chain.leaf)} is a CA certificate")
     usage = _usage(chain.leaf)
     if usage is None or not usage.digital_signature:
         raise CertChainError(f"contract leaf {subject_line(chain.leaf)} may not sign (keyUsage lacks digitalSignature)")
     for below, sub in enumerate(chain.sub_cas):
-        constraints, usage = _constraints(sub), _usage(sub)
-        if constraints is None or not constraints.ca:
+        basic, usage = constraints(sub), _usage(sub)
+        if basic is None or not basic.ca:
             raise CertChainError(f"Sub-CA {subject_line(sub)} is not a CA certificate")
         if usage is None or not usage.key_cert_sign:
             raise CertChainError(f"Sub-CA {subject_line(sub)} may not sign certificates (keyUsage)")
-        if constraints.path_length is not None and constraints.path_length < below:
-            raise CertChainError(f"Sub-CA {subject_line(sub)} has pathlen {constraints.path_length}, {below} Sub-CA(s) below it")
+        if basic.path_length is not None and basic.path_length < below:
+            raise CertChainError(f"Sub-CA {subject_line(sub)} has pathlen {basic.path_length}, {below} Sub-CA(s) below it")
 
 
 def verify_chain(
@@ -240,8 +241,8 @@ def verify_chain(
     top = chain.certificates[-1]
     candidates = [a for a in anchors if a.subject == top.issuer]
     for anchor in candidates:
-        constraints = _constraints(anchor)
-        if constraints is None or not constraints.ca or not signed_by(top, anchor):
+        basic = constraints(anchor)
+        if basic is None or not basic.ca or not signed_by(top, anchor):
             continue
         _check_validity(anchor, "root", now)
         return Verified(anchor, chain.leaf.not_valid_after_utc - now < EXPIRES_SOON)
