@@ -71,7 +71,7 @@ def pnc_ev(secc, pki, certs_dir, **overrides):
     return EVSettings(**values)
 
 
-def flow_of(result_holder):
+def flow_of():
     """Capture the PnC flow the EV simulator makes (to read what it did)."""
     flows = []
     original = ev_iso2_pnc.PnCFlow.__init__
@@ -93,7 +93,7 @@ async def test_whole_pnc_session_with_installation(reactor, make_secc, pki, tmp_
     PaymentDetails with the new chain verified by the SECC, a signed
     AuthorizationReq, require_auth_pnc, then the whole AC or DC session.
     """
-    flows, init = flow_of(None)
+    flows, init = flow_of()
     monkeypatch.setattr(ev_iso2_pnc.PnCFlow, "__init__", init)
     secc = make_secc(mode)
     result = await run_ev(reactor, pnc_ev(secc, pki, ev_certs(pki, tmp_path / "ev", contract=False)))
@@ -116,7 +116,7 @@ async def test_whole_pnc_session_with_installation(reactor, make_secc, pki, tmp_
 @pytest_twisted.ensureDeferred
 async def test_pnc_with_a_contract_and_signed_receipts(reactor, make_secc, pki, tmp_path, monkeypatch):
     """An EV with its contract skips installation; with receipts required every MeteringReceipt is signed and accepted."""
-    flows, init = flow_of(None)
+    flows, init = flow_of()
     monkeypatch.setattr(ev_iso2_pnc.PnCFlow, "__init__", init)
     secc = make_secc("ac", "simulator.receipt_required=true")
     result = await run_ev(reactor, pnc_ev(secc, pki, ev_certs(pki, tmp_path / "ev")))
@@ -128,7 +128,7 @@ async def test_pnc_with_a_contract_and_signed_receipts(reactor, make_secc, pki, 
 @pytest_twisted.ensureDeferred
 async def test_certificate_update_when_the_contract_expires_soon(reactor, make_secc, pki, tmp_path, monkeypatch):
     """A contract expiring within 21 days makes the EV run CertificateUpdate, signed with the old key; it then charges with the new contract."""
-    flows, init = flow_of(None)
+    flows, init = flow_of()
     monkeypatch.setattr(ev_iso2_pnc.PnCFlow, "__init__", init)
     reissue_leaf(pki, layout.CONTRACT_LEAF, days=10)
     secc = make_secc("dc")
