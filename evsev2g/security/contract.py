@@ -130,12 +130,17 @@ def parse_chain(leaf_der: bytes, sub_ca_ders: Sequence[bytes] = ()) -> ContractC
     :param sub_ca_ders: the ``SubCertificates`` element's bytes, in order.
     :returns: the :class:`ContractChain`.
     :raises CertChainError: garbage DER, a key not on P-256, or more than
-        :data:`MAX_SUB_CAS` Sub-CAs.
+        :data:`MAX_SUB_CAS` Sub-CAs (a self-signed root some EVs append is
+        dropped first: it proves nothing, the installed roots decide).
     """
-    if len(sub_ca_ders) > MAX_SUB_CAS:
+    if len(sub_ca_ders) > MAX_SUB_CAS + 1:
         raise CertChainError(f"contract chain has {len(sub_ca_ders)} Sub-CAs; at most {MAX_SUB_CAS} are allowed")
     leaf = load_der(leaf_der, "contract leaf")
     subs = tuple(load_der(der, f"Sub-CA {i + 1}") for i, der in enumerate(sub_ca_ders))
+    if subs and subs[-1].subject == subs[-1].issuer and signed_by(subs[-1], subs[-1]):
+        subs = subs[:-1]
+    if len(subs) > MAX_SUB_CAS:
+        raise CertChainError(f"contract chain has {len(subs)} Sub-CAs; at most {MAX_SUB_CAS} are allowed")
     return ContractChain(leaf, subs)
 
 

@@ -60,6 +60,14 @@ def test_too_many_sub_cas(test_pki):
         contract.parse_chain(der(test_pki.issued[layout.CONTRACT_LEAF].certificate), [sub, sub, sub])
 
 
+def test_an_appended_root_is_dropped(test_pki, now):
+    """A chain sent with the MO root after the two Sub-CAs parses as leaf and two Sub-CAs and verifies against the installed root."""
+    subs = [der(c) for c in chain_of(test_pki).sub_cas] + [der(test_pki.issued[layout.MO_ROOT].certificate)]
+    chain = contract.parse_chain(der(test_pki.issued[layout.CONTRACT_LEAF].certificate), subs)
+    assert len(chain.sub_cas) == 2
+    contract.verify_chain(chain, anchors_of(test_pki), now)
+
+
 def test_wrong_emaid(test_pki):
     """An eMAID that is not the leaf's CN is FAILED_CertChainError."""
     with pytest.raises(CertChainError, match="is not the contract leaf's"):
