@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -114,8 +114,13 @@ def load_der(der: bytes, what: str) -> x509.Certificate:
     """
     try:
         certificate = x509.load_der_x509_certificate(bytes(der))
+        # cryptography parses fields on first use: touch every one used later
+        # so that a malformed one fails here, as a chain error.
         key = certificate.public_key()
-    except (ValueError, TypeError) as error:
+        certificate.subject.rfc4514_string(), certificate.issuer.rfc4514_string()
+        certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.signature_hash_algorithm
+        list(certificate.extensions)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
         raise CertChainError(f"{what}: not a DER X.509 certificate ({error})") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CertChainError(f"{what} {subject_line(certificate)}: key is not ECC secp256r1")
