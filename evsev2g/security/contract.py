@@ -120,7 +120,7 @@ def load_der(der: bytes, what: str) -> x509.Certificate:
         certificate.subject.rfc4514_string(), certificate.issuer.rfc4514_string()
         certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.signature_hash_algorithm
         list(certificate.extensions)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         raise CertChainError(f"{what}: not a DER X.509 certificate ({error})") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CertChainError(f"{what} {subject_line(certificate)}: key is not ECC secp256r1")
