@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import attrs
 from cryptography import x509
@@ -32,9 +33,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from twisted.logger import Logger
 
 from evsev2g.responses import CertChainError, CertificateExpired, NoTrustedRoot
-from evsev2g.security.credentials import subject_line
+from evsev2g.errors import CertificatesUnavailable
+from evsev2g.security.credentials import parse_fields, read_certificates, subject_line
+
+log = Logger()
 
 #: At most two Sub-CAs between a contract leaf and its root (ISO 15118-2
 #: Annex F certificate profiles; the schema allows four).
@@ -113,13 +118,8 @@ def load_der(der: bytes, what: str) -> x509.Certificate:
     :raises CertChainError: when it is not DER X.509 or not P-256.
     """
     try:
-        certificate = x509.load_der_x509_certificate(bytes(der))
-        # cryptography parses fields on first use: touch every one used later
-        # so that a malformed one fails here, as a chain error.
+        certificate = parse_fields(x509.load_der_x509_certificate(bytes(der)))
         key = certificate.public_key()
-        certificate.subject.rfc4514_string(), certificate.issuer.rfc4514_string()
-        certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.signature_hash_algorithm
-        list(certificate.extensions)
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         raise CertChainError(f"{what}: not a DER X.509 certificate ({error})") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
@@ -264,14 +264,14 @@ def verify_chain(
 
 def read_anchors(paths: Iterable) -> list[x509.Certificate]:
     """
-    :param paths: PEM bundle files; missing or unreadable ones are skipped.
+    :param paths: PEM bundle files; missing, unreadable or malformed ones
+        are skipped (logged).
     :returns: every certificate in them.
     """
     anchors = []
     for path in paths:
         try:
-            with open(path, "rb") as file:
-                anchors += x509.load_pem_x509_certificates(file.read())
-        except (OSError, ValueError):
-            continue
+            anchors += read_certificates(Path(path))
+        except CertificatesUnavailable as error:
+            log.warn("trust anchors: {why}", why=str(error))
     return anchors
