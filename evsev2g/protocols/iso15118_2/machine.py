@@ -207,7 +207,9 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     def _power_delivery(self, body):
         """
         Start: from ChargeParameterDiscovery (AC) or PreCharge (DC) only
-        ([V2G2-812]), SAScheduleTuple 1 ([V2G2-479]); DC refuses while a
+        ([V2G2-812]), SAScheduleTuple 1 ([V2G2-479]); refused with
+        FAILED_PowerDeliveryNotApplied ([V2G2-480]) while the charger stops,
+        pauses or reports an error (DC: not EVSE_Ready) or, DC, while a
         no-energy pause is pending (FAILED_PowerDeliveryNotApplied,
         ``dc_open_contactor``).  Renegotiate: from the charge loop only,
         back to ChargeParameterDiscovery (DC: output off, cable check again).
@@ -235,6 +237,8 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
             raise SequenceError(f"PowerDelivery(Start) {self.state.value}")
         self._check_schedule(body)
         if not self.dc:
+            if self.charger_asks_to_stop() or self.charger.errors:
+                raise PowerDeliveryNotApplied(f"the charger stops or reports {sorted(self.charger.errors)}")
             return self.ac_start_power()
         if self.charger.no_energy_pause_mode in _PAUSING:
             self.dc_stop_power()
