@@ -45,7 +45,6 @@ from twisted.internet.defer import CancelledError, Deferred, TimeoutError, fail,
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
-from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
 from evsev2g.errors import ServiceUnavailable
@@ -90,6 +89,11 @@ SELECTION_TIMEOUT = V2G_SECC_MSG_PERFORMANCE_TIME * 2 / 3
 #: Most entries one ``offered_services()`` answer may have; a longer answer
 #: is refused as a whole.
 OFFERED_ANSWER_MAX = 64
+
+#: Most distinct warnings remembered so that each is logged once (duplicate
+#: ServiceIDs, full ServiceList, tracebacks); past it they are forgotten and
+#: may be logged again.
+REMEMBERED_WARNINGS_MAX = 256
 
 
 def load_value_added_services(package=None, log: Logger | None = None) -> list[object]:
@@ -189,7 +193,7 @@ class ServiceRegistry:
             return succeed(None)
         try:
             verifyObject(IValueAddedService, provider)
-        except (Invalid, Exception) as error:
+        except Exception as error:  # Invalid, or an attribute that raises
             self.log.error(
                 "value-added service {provider} is broken and left out: {error}",
                 provider=plugin_label(provider),
@@ -292,9 +296,17 @@ class ServiceRegistry:
                     table[record.service_id] = record
         self._table = table
 
+    def _remember(self, text: str) -> bool:
+        """:returns: whether ``text`` is new (and remember it)."""
+        if text in self._warned:
+            return False
+        if len(self._warned) >= REMEMBERED_WARNINGS_MAX:
+            self._warned.clear()
+        self._warned.add(text)
+        return True
+
     def _warn_once(self, text: str) -> None:
-        if text not in self._warned:
-            self._warned.add(text)
+        if self._remember(text):
             self.log.warn("{text}", text=text)
 
     def offered(self, scope: str | None = None, category: str | None = None) -> list[OfferedService]:
@@ -473,11 +485,9 @@ class ServiceRegistry:
             reason = f"did not answer: {failure.value}"
         else:
             reason = f"raised {failure.type.__name__}: {failure.getErrorMessage()}"
-        traced = f"{name} {method} {reason}"
-        if failure.check(ShapeError, TimeoutError) or traced in self._warned:
+        if failure.check(ShapeError, TimeoutError) or not self._remember(f"{name} {method} {reason}"):
             self.log.error("value-added service {provider} {method} {reason}; {consequence}", provider=name, method=method, reason=reason, consequence=consequence)
         else:
             # the traceback once per provider, method and error; one line after
-            self._warned.add(traced)
             self.log.failure("value-added service {provider} {method} {reason}; {consequence}", failure, provider=name, method=method, reason=reason, consequence=consequence)
         return reason

@@ -469,3 +469,21 @@ def test_a_repeated_error_is_traced_once(log_events):
     lines = [e for e in log_events if "raiser offered_services raised" in str(e.get("log_format", "")) or e.get("provider") == "raiser"]
     assert len(lines) == 3
     assert len(log_events.failures()) == 1
+
+
+def test_remembered_warnings_are_bounded(log_events):
+    """A provider raising a different error each time has each traced, and the registry's memory of what it logged stays bounded."""
+    from evsev2g.vas import REMEMBERED_WARNINGS_MAX
+
+    provider = internet()
+    count = iter(range(10**6))
+
+    def changing():
+        raise RuntimeError(f"error number {next(count)}")
+
+    provider.offered_services = changing
+    registry = ServiceRegistry([provider], clock=Clock())
+    for _ in range(REMEMBERED_WARNINGS_MAX + 50):
+        registry.offered()
+    assert len(log_events.failures()) == REMEMBERED_WARNINGS_MAX + 51
+    assert len(registry._warned) <= REMEMBERED_WARNINGS_MAX

@@ -336,9 +336,15 @@ class SimulatedEVSE:
              "evse_maximum_voltage_limit": s.max_voltage})
 
     def _on_meter_info_requested(self, payload) -> None:
-        """The SECC wants a fresh reading (it sent the last one): send it now."""
-        self._advance()
+        """
+        The SECC wants a fresh reading (it sent the last one): send one now,
+        unless one went out within the last tick (a meter reads at most that
+        often; the periodic reading follows anyway).
+        """
         now = self.clock.seconds()
+        if self._last_meter is not None and now - self._last_meter < self.settings.tick:
+            return
+        self._advance()
         self._last_meter = now
         self.charger.update_meter_info(self.meter_reading(now))
 

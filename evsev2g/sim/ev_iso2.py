@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from evsev2g.exi.message import Message
 from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE
-from evsev2g.sim.ev_din import DCSteps
+from evsev2g.sim.ev_dc import DCSteps
 from evsev2g.sim.ev_session import number, pv, sleep
 from evsev2g.sim.ev_settings import EVStop
 

@@ -280,7 +280,7 @@ def test_din_first_in_the_offer_gets_din_over_tcp(secc, josev):
     Josev offers DIN at Priority 1 and ISO 15118-2 at 2, over TCP: both are
     served, so the handshake follows the EV's priority and picks DIN; the
     whole DIN session runs to the end.  (That TLS with ISO-2 first gets
-    ISO-2 over TLS is ``test_josev_iso2.py``'s; since ISO-2 is served, SDP
+    ISO-2 over TLS is ``test_josev_iso2.py``'s (its TLS sessions); since ISO-2 is served, SDP
     answers an EV asking for TLS with the TLS server.)
     """
     start = len(secc.text())

@@ -22,10 +22,14 @@ What Josev 0.31.2 does that is its own (seen while writing these tests):
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from tests.interop.test_josev_din import Josev, LoggedSECC, folded, josev_python, secc_problems  # noqa: F401
 from tests.test_netns import NetnsPair, prepared
+from tests.test_twistd import twistd_command
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -56,13 +60,25 @@ def josev(josev_python, iso2_pair, test_pki, tmp_path_factory):
     return Josev(josev_python, iso2_pair, tmp_path_factory.mktemp("josev-iso2"), test_pki)
 
 
-def start_secc(pair, test_pki, log_path, *settings):
+class EnvironmentSECC(LoggedSECC):
+    """:class:`LoggedSECC` with its own environment (drop-in plugins read theirs from it)."""
+
+    def __init__(self, pair, log_path, *settings, env):
+        self.log_path = log_path
+        self._out = open(log_path, "w")
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", pair.secc_ns, *twistd_command(*settings)],
+            stdout=self._out, stderr=subprocess.STDOUT, cwd="/", env=env,
+        )
+
+
+def start_secc(pair, test_pki, log_path, *settings, env=None):
     """Our SECC (TCP and TLS) in the SECC namespace; :returns: it, once it serves."""
     address = pair.link_local(pair.secc_ns, pair.secc_if)
-    server = LoggedSECC(
+    server = EnvironmentSECC(
         pair, log_path, f"device={pair.secc_if}", "tls_security=allow", f"certs_dir={test_pki.directory}",
         "simulator.auth_delay_ms=200", "simulator.cable_check_ms=200", "simulator.ac_contactor_delay_ms=50",
-        "simulator.meter_interval_ms=200", *settings,
+        "simulator.meter_interval_ms=200", *settings, env=env if env is not None else dict(os.environ),
     )
     try:
         server.wait_for(f"on {pair.secc_if} [{address}]")
@@ -102,38 +118,28 @@ def assert_clean_iso2_session(secc, start: int, report: dict, whole: list) -> No
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 def test_whole_iso2_eim_session(secc, josev, tls):
     """
-    Josev's EVCC, ISO 15118-2 only, EIM, in the charger's mode (DC_extended
-    or AC_three_phase_core), over TCP or — asking for TLS in SDP — over TLS
-    1.2 with ECDHE-ECDSA-AES128-SHA256 and our SECC chain verified by Josev
-    against the V2G root: the whole session, every answer OK, a clean end.
-    Proves: SDP's TLS answer, our TLS server with an independent client,
-    the ISO-2 handshake and the EIM AC/DC sequence with an independent codec.
+    Josev's EVCC, EIM, in the charger's mode (DC_extended or
+    AC_three_phase_core): over TCP offering ISO 15118-2 only, or asking for
+    TLS in SDP and offering ISO-2 at Priority 1 and DIN at 2 (Josev drops
+    DIN itself over TLS) — then over TLS 1.2 with ECDHE-ECDSA-AES128-SHA256
+    and our SECC chain verified by Josev against the V2G root: the whole
+    session, every answer OK, a clean end.  Proves: SDP answers TLS exactly
+    when asked and a TLS-capable protocol is served, our TLS server with an
+    independent client, the ISO-2 handshake and the EIM AC/DC sequence with
+    an independent codec.
     """
     whole = WHOLE_DC if secc.mode == "dc" else WHOLE_AC
     start = len(secc.text())
-    flags = ["--protocols", "ISO_15118_2", "--mode", JOSEV_MODE[secc.mode], "--loops", "4"]
+    protocols = "ISO_15118_2,DIN_SPEC_70121" if tls else "ISO_15118_2"
+    flags = ["--protocols", protocols, "--mode", JOSEV_MODE[secc.mode], "--loops", "4"]
     report = josev.run(*flags, *(["--tls"] if tls else []))
     assert report["sdp_security"] == ("TLS" if tls else "NO_TLS"), report["log"]
     if tls:
         assert report["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"], report
+        secc.wait_for("asked TLS; offered port", start)
     assert_clean_iso2_session(secc, start, report, whole)
     loop = "CurrentDemandReq" if secc.mode == "dc" else "ChargingStatusReq"
     assert report["sent"].count(loop) >= 3
-
-
-def test_iso2_before_din_with_tls_gets_iso2_over_tls(secc, josev):
-    """
-    Josev asks for TLS and offers ISO 15118-2 at Priority 1, DIN at 2 (it
-    drops DIN itself over TLS): SDP answers with the TLS server, the
-    handshake picks ISO-2, and the whole session runs over TLS.  Proves SDP
-    offers TLS exactly when a TLS-capable protocol is served.
-    """
-    whole = WHOLE_DC if secc.mode == "dc" else WHOLE_AC
-    start = len(secc.text())
-    report = josev.run("--tls", "--protocols", "ISO_15118_2,DIN_SPEC_70121", "--mode", JOSEV_MODE[secc.mode], "--loops", "3")
-    assert report["sdp_security"] == "TLS" and report["tls"] == ["TLSv1.2", "ECDHE-ECDSA-AES128-SHA256"], report["log"]
-    secc.wait_for("asked TLS; offered port", start)
-    assert_clean_iso2_session(secc, start, report, whole)
 
 
 @pytest.fixture
@@ -195,3 +201,26 @@ def test_charger_power_reduction_renegotiates_ac(other_pair, josev_python, test_
     assert any(sent[i:i + 5] == renegotiation for i in range(len(sent))), report["log"]
     assert sent[-2:] == ["PowerDeliveryReq", "SessionStopReq"] and report["status"] == 0, report
     assert all(code.startswith("OK") for _, code in report["response_codes"]), report["response_codes"]
+
+
+def test_josev_reads_our_value_added_services_over_tls(other_pair, josev_python, test_pki, tmp_path_factory):
+    """
+    twistd with the Internet-access drop-in (http, https): over TLS, Josev's
+    own codec decodes ServiceDiscoveryRes's ServiceList with ServiceID 3
+    "InternetAccess" and the session runs to a clean end (Josev never
+    chooses such a service: it only ever selects the certificate service);
+    over TCP the list is absent, as value-added services need TLS.  Proves
+    our ServiceList encodes as an independent EV reads it.
+    """
+    environment = dict(os.environ, EVSEV2G_INTERNET_ACCESS="http,https")
+    server = start_secc(other_pair, test_pki, tmp_path_factory.mktemp("secc-vas") / "secc.log", env=environment)
+    josev = Josev(josev_python, other_pair, tmp_path_factory.mktemp("josev-vas"), test_pki)
+    try:
+        secure = josev.run("--tls", "--protocols", "ISO_15118_2", "--loops", "3")
+        plain = josev.run("--protocols", "ISO_15118_2", "--loops", "3")
+    finally:
+        server.stop()
+    assert secure["status"] == 0 and secure["tls"], secure
+    assert secure["services"] == [[3, "InternetAccess"]], secure["log"]
+    assert plain["status"] == 0 and plain["services"] == [], plain["log"]
+    assert "Traceback" not in server.text()

@@ -44,3 +44,11 @@ def test_iso_flags_need_iso(flags):
     """AC, TLS and pause with DIN: one line saying why, exit 2."""
     result = demo(*flags)
     assert result.returncode == 2 and "need --protocol iso15118-2" in result.stderr
+
+
+def test_charger_pause():
+    """--charger-pause: the charger pauses 2 s into charging, the EV pauses (dlink_pause) and resumes with its SessionID; exit 0."""
+    result = demo("--protocol", "iso15118-2", "--charger-pause", "--capacity", "200", "--target-soc", "80")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for shown in ("EV paused", "dlink_pause", "SessionSetup: OK_OldSessionJoined", "Session OK"):
+        assert shown in result.stdout, shown

@@ -311,3 +311,18 @@ async def test_ev_refuses_a_chain_from_another_v2g_root(reactor, make_secc, test
     result = await run_ev(reactor, iso_ev(secc, test_pki, v2g_root=other.path(layout.V2G_ROOT)))
     assert result.code == 1 and "TLS" in result.reason, result.reason
     assert result.session_setups == [] and "handshake" not in result.states
+
+
+@pytest.mark.parametrize("setting, failed", [
+    ("simulator.authorization=Blocked", "AuthorizationRes: FAILED"),
+    ("simulator.isolation_status=Fault", "CableCheckRes: FAILED"),
+])
+@pytest_twisted.ensureDeferred
+async def test_charger_refusals_reach_the_ev_as_failed(reactor, make_secc, test_pki, setting, failed):
+    """EIM refused, or an isolation fault in the cable check: the EV gets the FAILED answer (exit 2) and the session ends with hlc_session_failed."""
+    secc = make_secc("dc", False, setting)
+    result = await run_ev(reactor, iso_ev(secc, test_pki))
+    assert result.code == 2 and result.reason.startswith(failed), result.reason
+    await secc.sessions.when_finished(1)
+    (names,) = secc.recorders.names()
+    assert names[-1] in ("dlink_error", "dlink_terminate") and "hlc_session_failed" in names
