@@ -3,7 +3,9 @@
 nothing else needed — DIN SPEC 70121 DC by default, or ISO 15118-2 AC or DC
 with ``--protocol iso15118-2 --mode ac|dc``, over TLS with ``--tls`` (a
 throw-away test PKI in a temporary directory), with a pause and resume
-with ``--pause``.
+with ``--pause``, Plug & Charge with ``--pnc`` (ISO 15118-2 over TLS; the
+EV has its contract certificate installed by the simulated backend first,
+unless ``--with-contract``).
 
 It starts the SECC (the real service: TCP or TLS server, sessions, EXI
 codec, state machine) with the simulated charger on ``::1``, runs the EV
@@ -40,6 +42,8 @@ SHOWN_VARS = (
     "ac_open_contactor",
     "dlink_pause",
     "selected_service_parameters",
+    "require_auth_pnc",
+    "iso15118_certificate_request",
 )
 
 
@@ -66,6 +70,8 @@ class ChargerEcho:
 
     def _show(self, name: str, payload) -> None:
         detail = "" if payload is None else f" {payload}"
+        if len(detail) > 160:  # a certificate chain or an EXI request: the start says enough
+            detail = detail[:157] + "..."
         self.out.write(f"{time.monotonic() - self.started:6.2f} s  SECC → charger: {name}{detail}\n")
         self.out.flush()
 
@@ -89,6 +95,8 @@ def demo(arguments) -> int:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     started = time.monotonic()
     iso = arguments.protocol == "iso15118-2"
+    if arguments.pnc:
+        arguments.protocol, arguments.tls, iso = "iso15118-2", True, True
     if not iso and (arguments.mode == "ac" or arguments.tls or arguments.pause or arguments.charger_pause):
         sys.stderr.write(
             "evsev2g demo: --mode ac, --tls, --pause and --charger-pause need --protocol iso15118-2 (DIN 70121 is DC over TCP, no pause)\n"
@@ -107,6 +115,7 @@ def demo(arguments) -> int:
         overrides.append("simulator.stop_after_ms=2000")
     v2g_root = None
     temporary = None
+    ev_certs = None
     if arguments.tls:
         import tempfile
 
@@ -118,6 +127,11 @@ def demo(arguments) -> int:
         v2g_root = pki.path(layout.V2G_ROOT)
         overrides += ["tls_security=force", "tls_port=0", f"certs_dir={pki.directory}"]
         out.write(f"Throw-away test PKI in {pki.directory} (removed at the end)\n")
+        if arguments.pnc:
+            overrides += ["verify_contract_cert_chain=true", "simulator.pnc=true"]
+            from evsev2g.sim.ev_pnc import ev_directory
+
+            ev_certs = str(ev_directory(pki.directory, f"{temporary.name}/ev", arguments.with_contract))
     try:
         secc = start_secc(reactor, overrides)
     except Exception as error:  # configuration or port problems: one line
@@ -137,6 +151,8 @@ def demo(arguments) -> int:
         mode=arguments.mode,
         tls=arguments.tls,
         v2g_root=v2g_root,
+        pnc=arguments.pnc,
+        certs_dir=ev_certs,
         pause_after=10 if arguments.pause else 0,
         pause_seconds=1.0,
         on_stop_charging="pause" if arguments.charger_pause else "terminate",
@@ -165,6 +181,9 @@ def demo(arguments) -> int:
                 f"{name} latency seen by the EV: median {ordered[len(ordered) // 2] * 1000:.2f} ms,"
                 f" max {ordered[-1] * 1000:.2f} ms over {len(ordered)} requests\n"
             )
+    if arguments.pnc and result.code == 0:
+        out.write("Plug & Charge: contract certificate installed by the simulated backend, then PaymentDetails and a signed AuthorizationReq\n"
+                  if not arguments.with_contract else "Plug & Charge: the EV's contract, PaymentDetails and a signed AuthorizationReq\n")
     out.write(f"Session {'OK' if result.code == 0 else 'FAILED'}: {result.reason}; {result.energy_wh / 1000.0:.3f} kWh delivered\n")
     out.flush()
     return result.code
@@ -183,6 +202,8 @@ def main(argv=None) -> int:
     run.add_argument("--protocol", choices=("din70121", "iso15118-2"), default="din70121", help="(default %(default)s)")
     run.add_argument("--mode", choices=("dc", "ac"), default="dc", help="energy transfer, AC needs iso15118-2 (default %(default)s)")
     run.add_argument("--tls", action="store_true", help="ISO 15118-2 over TLS 1.2 with a throw-away test PKI")
+    run.add_argument("--pnc", action="store_true", help="Plug & Charge: ISO 15118-2 over TLS, Contract payment; the EV installs its contract first")
+    run.add_argument("--with-contract", action="store_true", help="with --pnc: the EV already holds a contract certificate")
     run.add_argument("--pause", action="store_true", help="the EV pauses after 10 loop requests and resumes with its SessionID")
     run.add_argument("--charger-pause", action="store_true", help="the charger pauses 2 s into charging; the EV pauses and resumes (ISO-2)")
     run.add_argument("--charger-stop", action="store_true", help="the charger stops charging 2 s into charging (exit 3: the charger stopped)")

@@ -102,6 +102,14 @@ class SimulatorConfig:
         0, Whole(0, 86400000, "ms"),
         "Halve the maximum power this long after energy starts flowing, once per service run (ISO 15118-2: ReNegotiation; 0: never).",
     )
+    pnc: bool = setting(
+        False, Flag(),
+        "Plug & Charge: offer Contract payment (ISO 15118-2 over TLS), authorize require_auth_pnc, and answer certificate "
+        "installation/update requests from the test PKI in certs_dir (python -m evsev2g.pki create).",
+    )
+    certificate_delay_ms: int = setting(
+        200, Whole(0, 60000, "ms"), "How long the simulated backend takes to answer a certificate request (pnc)."
+    )
     evse_id: str = setting("DE*EVS*E0001", Text("an EVSE ID"), "EVSEID for ISO 15118-2 (setup.evse_id).")
     evse_id_din: str = setting(
         "49A80737A45678",

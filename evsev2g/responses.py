@@ -279,6 +279,13 @@ class MeteringSignatureNotValid(ProtocolError):
     """MeteringReceiptReq's signature does not verify with the contract key."""
 
 
+class CertificateServiceFailed(ProtocolError):
+    """
+    The backend gave no usable CertificateInstallationRes / UpdateRes in
+    time (timeout, ``status: Failed``, undecodable EXI).
+    """
+
+
 __all__ += [
     "CertificateProblem",
     "CertChainError",
@@ -289,6 +296,7 @@ __all__ += [
     "SignatureError",
     "ChallengeInvalid",
     "MeteringSignatureNotValid",
+    "CertificateServiceFailed",
 ]
 
 
@@ -306,4 +314,5 @@ RULES.update({
     SignatureError: _iso("FAILED_SignatureError", "AuthorizationReq / Cert*Req signature"),
     ChallengeInvalid: _iso("FAILED_ChallengeInvalid", "[V2G2-475]"),
     MeteringSignatureNotValid: _iso("FAILED_MeteringSignatureNotValid", "[V2G2-481]"),
+    CertificateServiceFailed: _iso("FAILED", "EvseV2G V2G_SECC_MSG_CERTINSTALL_TIME"),
 })

@@ -235,6 +235,7 @@ class V2GSession:
             secure=bool(getattr(self.link, "secure", False)),
             services=factory.services,
             paused=factory.paused,
+            security=factory.security,
         )
         self.machine = protocol.new_state_machine(context)
         self.log.info(
@@ -404,6 +405,7 @@ class SessionFactory:
         settings: SessionSettings | None = None,
         new_session_id: Callable[[], bytes] = random_session_id,
         services=None,
+        security=None,
     ) -> None:
         """
         :param clock: ``IReactorTime``.
@@ -414,6 +416,8 @@ class SessionFactory:
         :param settings: :class:`SessionSettings`.
         :param new_session_id: SessionID source.
         :param services: the value-added-service registry (none by default).
+        :param security: the :class:`~evsev2g.interfaces.ISecurity` provider
+            the sessions use (Plug & Charge), or ``None``.
         """
         self.clock = clock
         self.backend = backend
@@ -424,6 +428,7 @@ class SessionFactory:
         self.settings = settings or SessionSettings()
         self.new_session_id = new_session_id
         self.services = services if services is not None else NoServices()
+        self.security = security
         #: paused ISO 15118-2 sessions of this process, by SessionID
         self.paused = PausedSessions()
         self.sessions: set[V2GSession] = set()
@@ -521,6 +526,7 @@ def settings_from_config(config) -> SessionSettings:
         terminate_connection_on_failed_response=config.terminate_connection_on_failed_response,
         auth_timeout_eim=float(config.auth_timeout_eim),
         auth_timeout_pnc=float(config.auth_timeout_pnc),
+        verify_contract_cert_chain=config.verify_contract_cert_chain,
         timers=timers,
     )
     flags = {"supported_DIN70121": config.supported_DIN70121, "supported_ISO15118_2": config.supported_ISO15118_2}
@@ -550,6 +556,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         protocol plugins found, their codecs loaded, and the value-added
         services of the plugins found.
     """
+    from evsev2g.security.files import FileSecurity
     from evsev2g.sim.charger import SimulatedCharger
     from evsev2g.vas import ServiceRegistry, load_value_added_services
 
@@ -558,7 +565,13 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
 
     if config.backend != "simulator":
         raise ValueError(f"backend {config.backend!r} is not available")
-    backend = SimulatedCharger(reactor, simulator_settings_from_config(config))
+    if config.simulator.pnc:
+        from evsev2g.sim.pnc_charger import PnCSimulatedCharger
+
+        backend = PnCSimulatedCharger(reactor, simulator_settings_from_config(config), config.certs_dir,
+                                      certificate_delay=config.simulator.certificate_delay_ms / 1000.0)
+    else:
+        backend = SimulatedCharger(reactor, simulator_settings_from_config(config))
     factory = SessionFactory(
         reactor,
         backend,
@@ -567,6 +580,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         load_protocol_versions(),
         settings_from_config(config),
         services=ServiceRegistry(load_value_added_services(), clock=reactor),
+        security=FileSecurity(config.certs_dir),
     )
     factory.preload()
     release_freed_memory()

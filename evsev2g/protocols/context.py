@@ -60,12 +60,14 @@ class ProtocolSettings:
     :ivar auth_timeout_eim: seconds to wait for EIM authorization, 0 = for
         ever (EvseV2G key; we apply it to DIN too).
     :ivar auth_timeout_pnc: the same for Plug&Charge (ISO 15118-2).
+    :ivar verify_contract_cert_chain: verify contract chains locally (PnC).
     :ivar timers: the SECC timers.
     """
 
     terminate_connection_on_failed_response: bool = False
     auth_timeout_eim: float = 300.0
     auth_timeout_pnc: float = 55.0
+    verify_contract_cert_chain: bool = False
     timers: Timers = field(default_factory=Timers)
 
 
@@ -108,6 +110,8 @@ class ProtocolContext:
     :ivar paused: the process's store of paused ISO 15118-2 sessions
         (:class:`~evsev2g.protocols.paused.PausedSessions`), kept by the
         session factory.
+    :ivar security: the :class:`~evsev2g.interfaces.ISecurity` provider
+        (Plug & Charge reads trust anchors and OCSP data from it), or ``None``.
     """
 
     charger: object
@@ -119,6 +123,7 @@ class ProtocolContext:
     secure: bool = False
     services: object = field(default_factory=NoServices)
     paused: PausedSessions = field(default_factory=PausedSessions)
+    security: object = None
 
 
 @dataclass

@@ -102,32 +102,42 @@ class ISO2Flow:
     async def _setup(self, resuming: bool) -> None:
         """SessionSetup … Authorization."""
         ev = self.ev
+        discovery = await self._discover(resuming, "ExternalPayment")
+        await self._select("ExternalPayment", discovery)
+        ev.enter("authorization")
+        await ev.poll("AuthorizationReq", lambda: Message("AuthorizationReq"), ev.settings.ongoing_timeout, "authorization")
+
+    async def _discover(self, resuming: bool, payment: str) -> Message:
+        """SessionSetup and ServiceDiscovery; :returns: the ServiceDiscoveryRes, checked to offer ``payment`` and the wanted mode."""
+        ev = self.ev
         s = ev.settings
         ev.enter("session setup")
         setup = await ev.exchange("SessionSetupReq", Message("SessionSetupReq", EVCCID=s.evcc_id))
         if resuming and self.pauses and setup.ResponseCode != "OK_OldSessionJoined":
             raise EVStop(2, f"resuming the paused session got {setup.ResponseCode}")
         discovery = await ev.exchange("ServiceDiscoveryReq", Message("ServiceDiscoveryReq"))
-        if "ExternalPayment" not in discovery.PaymentOptionList.getlist("PaymentOption"):
-            raise EVStop(2, "the SECC does not offer ExternalPayment")
+        if payment not in discovery.PaymentOptionList.getlist("PaymentOption"):
+            raise EVStop(2, f"the SECC does not offer {payment}")
         offered = discovery.ChargeService.SupportedEnergyTransferMode.getlist("EnergyTransferMode")
         wanted = REQUESTED_MODE[s.mode]
         if wanted not in offered:
             raise EVStop(2, f"the SECC offers {', '.join(offered)}, not {wanted}")
-        selected = [Message("SelectedService", ServiceID=discovery.ChargeService.ServiceID)]
+        return discovery
+
+    async def _select(self, payment: str, discovery: Message, extra: tuple = ()) -> None:
+        """PaymentServiceSelection: ``payment``, the charge service, ``extra`` SelectedServices and the wanted service."""
+        selected = [Message("SelectedService", ServiceID=discovery.ChargeService.ServiceID), *extra]
         service = await self._value_added_service(discovery)
         if service is not None:
             selected.append(service)
-        await ev.exchange(
+        await self.ev.exchange(
             "PaymentServiceSelectionReq",
             Message(
                 "PaymentServiceSelectionReq",
-                SelectedPaymentOption="ExternalPayment",
+                SelectedPaymentOption=payment,
                 SelectedServiceList=Message("SelectedServiceList", SelectedService=selected),
             ),
         )
-        ev.enter("authorization")
-        await ev.poll("AuthorizationReq", lambda: Message("AuthorizationReq"), s.ongoing_timeout, "authorization")
 
     async def _value_added_service(self, discovery) -> Message | None:
         """ServiceDetail for the wanted service; :returns: its SelectedService, or ``None``."""

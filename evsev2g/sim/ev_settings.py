@@ -132,6 +132,8 @@ class EVSettings:
             raise ValueError("DIN SPEC 70121 is DC over TCP only")
         if self.pnc and self.protocol != "iso15118-2":
             raise ValueError("Plug & Charge needs ISO 15118-2")
+        if self.pnc and self.certs_dir is None:
+            raise ValueError("Plug & Charge needs the EV's certificate directory (--certs-dir)")
         if self.on_stop_charging not in ("terminate", "pause"):
             raise ValueError("on_stop_charging must be terminate or pause")
 

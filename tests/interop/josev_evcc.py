@@ -191,6 +191,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         "--protocols", default="DIN_SPEC_70121", help="comma-separated Josev protocol names, highest priority first"
     )
     parser.add_argument("--tls", action="store_true", help="ask for TLS in the SDP request")
+    parser.add_argument("--cert-install", action="store_true", help="Josev's isCertInstallNeeded: CertificateInstallation first (PnC)")
     parser.add_argument("--mode", default="DC_extended", help="Josev's energyTransferMode (DC_extended, AC_three_phase_core …)")
     parser.add_argument("--loops", type=int, default=10, help="Josev's chargeLoopCycle")
     parser.add_argument("--stop-after-parameters", action="store_true", help="SessionStopReq after ChargeParameterDiscovery")
@@ -270,7 +271,7 @@ async def run(arguments: argparse.Namespace, observer: Observer) -> int:
     config = EVCCConfig(
         supportedProtocols=names,
         energyTransferMode=arguments.mode,
-        isCertInstallNeeded=False,
+        isCertInstallNeeded=arguments.cert_install,
         useTls=arguments.tls,
         enforceTls=False,
         sdpRetryCycles=1,

@@ -140,7 +140,7 @@ class AuthorizationAndParameters:
         self.offered_pmax = pmax
         self.schedule_end = now + duration
         self.state = State.PARAMETERS_DISCOVERED
-        schedule = self.bodies.sa_schedule_list(pmax, duration)
+        schedule = self.contract.sales_tariffs(self.bodies.sa_schedule_list(pmax, duration), duration)
         return self.bodies.charge_parameter_discovery("Finished", schedule, evse_parameter), False
 
     def _schedule_duration(self, departure, now: float) -> int:

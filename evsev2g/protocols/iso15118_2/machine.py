@@ -88,6 +88,8 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
         self.dc = any(mode in DC_ENERGY_MODES for mode in modes)
         self.bodies = ISO2Bodies(self)
         self.contract = contract_path(self)
+        #: a header Signature for the next response (the backend's Cert*Res, relayed by the contract path)
+        self.reply_signature = None
         self.meter_sent = None
         self.offered_basis: float | None = None
         self._pause_seen_at: float | None = None
@@ -97,6 +99,14 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     def allowed(self):
         """The requests allowed now, from the AC or DC table."""
         return (ALLOWED_DC if self.dc else ALLOWED_AC).get(self.state, ())
+
+    def message(self, response_name, body, request):
+        """As the base, with :attr:`reply_signature` in the header when the contract path set one."""
+        message = super().message(response_name, body, request)
+        signature, self.reply_signature = self.reply_signature, None
+        if signature is not None:
+            message.Header.set("Signature", signature)
+        return message
 
     def failed_body(self, response_name, code, request_body):
         """The schema's minimum content with the present EVSE status ([V2G2-736])."""

@@ -69,11 +69,14 @@ def test_value_added_services_only_over_tls():
 
 
 def test_contract_offered_only_over_tls_with_a_contract_path():
-    """Contract is left out over TCP and, without Plug & Charge, over TLS too; ExternalPayment stays."""
+    """Contract is left out over TCP and, without Plug & Charge (the EIMOnly path), over TLS too; ExternalPayment stays."""
+    from evsev2g.protocols.iso15118_2.contract import EIMOnly
+
     for secure in (False, True):
         h = Harness(secure=secure, session_setup={"payment_options": ["Contract", "ExternalPayment"],
                                                   "supported_certificate_service": False,
                                                   "central_contract_validation_allowed": False})
+        h.machine.contract = EIMOnly(h.machine)
         h.run(["SessionSetupReq"])
         _, body, _ = h.send("ServiceDiscoveryReq")
         assert body.PaymentOptionList.PaymentOption == ["ExternalPayment"]
