@@ -477,14 +477,8 @@ class IBackendRuntime(Interface):
         :param problem: one line saying why, a ``str``.
         """
 
-    def servers_running(tls):
-        """
-        The V2G servers run (again).
-
-        :param tls: the ``evsev2g.tls.TLSServerCreator`` of the TLS server,
-            or ``None`` without one (the bridge reloads it when the
-            certificate store changes).
-        """
+    def servers_running():
+        """The V2G servers run (again): a fault reported before is over."""
 
 
 class IChargerBackendFactory(Interface):

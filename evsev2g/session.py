@@ -496,33 +496,7 @@ def settings_from_config(config) -> SessionSettings:
     return SessionSettings(protocol=protocol, protocol_flags=flags, log_messages=config.log_v2g_messages)
 
 
-def simulator_settings_from_config(config):
-    """
-    :param config: the :class:`evsev2g.config.Config`.
-    :returns: the :class:`evsev2g.sim.charger.SimulatorSettings` of its
-        ``simulator`` group.
-    """
-    from evsev2g.sim.charger import SimulatorSettings
-
-    s = config.simulator
-    return SimulatorSettings(
-        auth_delay=s.auth_delay_ms / 1000.0,
-        authorization_status=s.authorization,
-        cable_check_duration=s.cable_check_ms / 1000.0,
-        isolation_status=s.isolation_status,
-        max_voltage=float(s.max_voltage),
-        min_voltage=float(s.min_voltage),
-        max_current=float(s.max_current),
-        min_current=float(s.min_current),
-        max_power=float(s.max_power),
-        voltage_slew_rate=float(s.voltage_slew_rate),
-        current_slew_rate=float(s.current_slew_rate),
-        evse_id=s.evse_id,
-        evse_id_din=s.evse_id_din,
-    )
-
-
-def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
+def build_session_factory(config, reactor, load_codec=None, backend=None) -> SessionFactory:
     """
     The one place ``makeService`` gets sessions from.
 
@@ -530,17 +504,20 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     :param reactor: the reactor (clock) the sessions use.
     :param load_codec: schema name → codec; :func:`evsev2g.exi.load_codec`
         when ``None``.
-    :returns: a :class:`SessionFactory` with the configured backend, the
-        protocol plugins found, and their codecs loaded.
+    :param backend: the :class:`~evsev2g.interfaces.IChargerBackend`; when
+        ``None``, the backend plugin ``config.backend`` names makes one
+        (:func:`evsev2g.backends.make_runtime`).  The tap passes the one it
+        chose, with its security provider and service.
+    :returns: a :class:`SessionFactory` with the backend, the protocol
+        plugins found, and their codecs loaded.
     """
-    from evsev2g.sim.charger import SimulatedCharger
-
     if load_codec is None:
         from evsev2g.exi import load_codec
 
-    if config.backend != "simulator":
-        raise ValueError(f"backend {config.backend!r} is not available")
-    backend = SimulatedCharger(reactor, simulator_settings_from_config(config))
+    if backend is None:
+        from evsev2g.backends import make_runtime
+
+        backend = make_runtime(config, reactor).backend
     factory = SessionFactory(
         reactor,
         backend,

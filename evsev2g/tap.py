@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from twisted.python import usage
 
-from evsev2g import session
+from evsev2g.backends import assemble, make_runtime
 from evsev2g.config import Config, load_config
 from evsev2g.errors import ConfigError, StartupError
 from evsev2g.netif import ServingAddress, interface_names, read_addresses, resolve_device
-from evsev2g.service import build_service
 
 
 class Options(usage.Options):
@@ -63,18 +62,21 @@ class Options(usage.Options):
 
 def makeService(options: Options, reactor=None):
     """
-    Build the service tree (only this function touches the global reactor).
+    Build the service tree (only this function touches the global reactor):
+    the backend plugin the ``backend`` key names, then the servers
+    (:func:`evsev2g.backends.assemble`).
 
     :param options: parsed :class:`Options`.
     :param reactor: the reactor to use; the global one when ``None``.
-    :returns: a ``MultiService`` with the TCP, TLS and SDP servers.
+    :returns: a ``MultiService`` with the TCP, TLS and SDP servers (and the
+        backend's own service, such as the EVerest module's MQTT connection).
     :raises SystemExit: with one line when the service cannot be built
         (TLS forced without certificates …).
     """
     if reactor is None:
         from twisted.internet import reactor
-    sessions = session.build_session_factory(options.config, reactor)
     try:
-        return build_service(options.config, options.serving, reactor, sessions)
-    except StartupError as error:
+        runtime = make_runtime(options.config, reactor)
+        return assemble(options.config, reactor, runtime, options.serving)
+    except (StartupError, ConfigError) as error:
         raise SystemExit(f"twistd evsev2g: {error}") from None
