@@ -1,0 +1,122 @@
+"""
+Whole DIN SPEC 70121 sessions through the EVerest module: the module
+(``python -m evsev2g.everest``, broker on its unix socket) serves in one
+network namespace, the EV simulator finds it with SDP from the other, and
+the fake EvseManager drives the charger over a real Mosquitto: start-up
+commands, ``dlink_ready``, authorization, cable check, present values.
+Also: a second car gets none of the first car's state, and the broker
+restarted in the middle of charging.
+"""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_netns import NetnsPair, prepared
+
+pytestmark = pytest.mark.netns
+
+SESSION_VARS = [
+    "evcc_id", "require_auth_eim", "start_cable_check", "start_pre_charge", "current_demand_started",
+    "current_demand_finished", "dc_open_contactor", "dlink_terminate",
+]
+
+
+@pytest.fixture
+def pair():
+    """A fresh veth pair between two namespaces, removed afterwards."""
+    yield from prepared(NetnsPair("eb"))
+
+
+def ev(pair, *extra):
+    """The EV simulator in the EV namespace, finding the SECC with SDP."""
+    return subprocess.Popen(
+        ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
+         "--capacity", "50", "--start-soc", "70", "--target-soc", "75", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def charge(fake, car, timeout=90):
+    """Pump the fake EVerest (it reacts as EvseManager) until the EV is done; :returns: its output."""
+    fake.wait(lambda: car.poll() is not None, timeout, "the EV to finish")
+    out = car.stdout.read()
+    assert car.returncode == 0, out
+    assert "stopped cleanly" in out, out
+    return out
+
+
+def in_order(names, wanted):
+    """Whether ``wanted`` appear in ``names`` in that order."""
+    position = 0
+    for name in names:
+        if position < len(wanted) and name == wanted[position]:
+            position += 1
+    return position == len(wanted)
+
+
+def config(pair, test_pki):
+    return {"device": pair.secc_if, "tls_security": "allow", "log_v2g_messages": False}
+
+
+def test_din_session_then_a_second_car_with_nothing_of_the_first(pair, start_module, test_pki):
+    """
+    Gen C over the unix socket: a whole DIN DC session driven by the fake
+    EvseManager; the vars arrive in the session's order, each valid for the
+    interface YAML.  Then a second car: EvseManager sends session_setup and
+    dlink_ready again; the second car is asked for authorization anew
+    (nothing of the first car carried over) and charges cleanly too.
+    """
+    fake, module = start_module(config(pair, test_pki), transport="unix", certs=test_pki.directory, netns=pair.secc_ns)
+    module.wait_for(fake, "TCP port", timeout=30)
+    fake.start_up()
+    first = charge(fake, ev(pair, "--interval", "0.01"))
+    fake.wait(lambda: "dlink_terminate" in fake.names(), 20, "dlink_terminate after the first car")
+    assert in_order(fake.names(), SESSION_VARS), fake.names()
+    assert fake.problems == []
+    # Between the cars: a stop and a pause for nobody are dropped, not kept for the next car.
+    fake.call_ok("stop_charging", {"stop": True})
+    fake.call_ok("pause_charging", {"pause": True})
+    fake.vars.clear()
+    fake.call_ok("session_setup", {"payment_options": ["ExternalPayment"], "supported_certificate_service": False,
+                                   "central_contract_validation_allowed": False})
+    fake.call_ok("dlink_ready", {"value": True})
+    second = charge(fake, ev(pair, "--interval", "0.01"))
+    fake.wait(lambda: "dlink_terminate" in fake.names(), 20, "dlink_terminate after the second car")
+    assert in_order(fake.names(), SESSION_VARS), fake.names()
+    assert fake.names().count("require_auth_eim") == 1
+    assert "EV charging" in first and "EV charging" in second
+    assert fake.problems == []
+    assert "Traceback" not in module.log
+
+
+def test_broker_restarted_while_charging(pair, start_module, broker, test_pki):
+    """
+    The broker stops in the middle of CurrentDemand and comes back: the DIN
+    session goes on to a clean stop, the module reconnects and resubscribes
+    (commands are answered again), republishes supported_app_protocols_secc,
+    and the vars of the session's end, published while it was away or after,
+    reach EvseManager.
+    """
+    fake, module = start_module(config(pair, test_pki), transport="unix", certs=test_pki.directory, netns=pair.secc_ns)
+    module.wait_for(fake, "TCP port", timeout=30)
+    fake.start_up()
+    car = ev(pair, "--interval", "0.05", "--current-demands", "160")
+    fake.wait(lambda: "current_demand_started" in fake.names() or car.poll() is not None, 60, "current_demand_started")
+    before = len(fake.values("supported_app_protocols_secc"))
+    assert car.poll() is None, "the car finished before the broker went away"
+    broker.stop()
+    time.sleep(1.0)
+    broker.start()
+    module.wait_for(fake, "reconnected", timeout=30)
+    fake.wait(lambda: fake.client.is_connected(), 10, "the fake EVerest reconnects")
+    assert fake.call_ok("update_dc_maximum_limits", {"maximum_limits": {
+        "evse_maximum_current_limit": 150, "evse_maximum_power_limit": 90000, "evse_maximum_voltage_limit": 900}}) is None
+    charge(fake, car)
+    fake.wait(lambda: "dlink_terminate" in fake.names(), 30, "dlink_terminate after the restart")
+    assert len(fake.values("supported_app_protocols_secc")) > before
+    assert "current_demand_finished" in fake.names()
+    assert fake.problems == []
+    assert "Traceback" not in module.log
