@@ -280,6 +280,11 @@ class IProtocolStateMachine(Interface):
     socket; the session encodes, sends and closes.
     """
 
+    last_request = Attribute(
+        "Body element name (``str``) of the last request handled, or ``None``; the session "
+        "names it when a connection ends early."
+    )
+
     def handle(request):
         """
         Answer one decoded request.
@@ -525,8 +530,11 @@ class IValueAddedService(Interface):
     shape is logged by name and left out, and the session goes on.  DIN
     70121 offers no such services.
 
-    Results may be plain values, ``Deferred``\ s or asyncio futures (they
-    are normalised with ``txaio``).
+    Every method may answer with a plain value, raise, or return a
+    ``Deferred``, a coroutine or an asyncio future;
+    :class:`evsev2g.vas.ServiceRegistry` normalises them with ``txaio``,
+    bounds each answer by its timeout and checks its shape
+    (:mod:`evsev2g.vas_types`).
     """
 
     name = Attribute("The provider's name for the log (``str``).")
@@ -538,9 +546,12 @@ class IValueAddedService(Interface):
         :returns: a ``list`` of EVerest ``OfferedService`` dicts:
             ``service_id`` (``int``, 2–65535; 1 is charging) and optionally
             ``service_name`` (``str`` ≤ 32), ``service_scope`` (``str`` ≤ 64),
-            ``free_service`` (``bool``), plus evsev2g's ``service_category``
-            (``"Internet"``, ``"ContractCertificate"`` or ``"OtherCustom"``;
-            ``OtherCustom`` when absent), or a ``Deferred`` firing with one.
+            ``free_service`` (``bool``, ``True`` when absent), plus evsev2g's
+            ``service_category`` (``"Internet"``, ``"ContractCertificate"`` or
+            ``"OtherCustom"``); a missing name or category comes from ISO
+            15118-2 Table 105 for ids 2–4 (Certificate, InternetAccess,
+            UseCaseInformation), else ``OtherCustom``.  Or a ``Deferred``
+            firing with one.  The registry asks again on ``refresh()``.
         """
 
     def get_service_parameters(service_id):
@@ -553,7 +564,10 @@ class IValueAddedService(Interface):
             ParameterValue}]}``, ``ParameterValue`` being one of
             ``finite_string``, ``rational_number``, ``byte_value``,
             ``short_value``, ``int_value``, ``bool_value``), possibly empty,
-            or a ``Deferred`` / asyncio future firing with one.
+            or a ``Deferred`` / asyncio future firing with one.  What an
+            ISO 15118-2 ServiceDetailRes can carry: at most 255 sets,
+            ``set_id`` values unique and within a short, 1–16 parameters
+            each.
         """
 
     def selected_services(selected_services):
