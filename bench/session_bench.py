@@ -1,8 +1,10 @@
 """
 Session bench: 1, 10 and 100 concurrent EV simulators against one SECC
-process on loopback, in CurrentDemand loops.
+process on loopback, in charging loops: DIN 70121 DC (CurrentDemand), ISO
+15118-2 DC (CurrentDemand) and AC (ChargingStatus), each over TCP and, for
+ISO 15118-2, over TLS (a throw-away test PKI made at start).
 
-The SECC is ``twistd -n evsev2g`` (simulated charger, TCP on ::1) in its own
+The SECC is ``twistd -n evsev2g`` (simulated charger, TCP or TLS on ::1) in its own
 process; the EVs run in other processes (several EVs per process, at most
 ``--evs-per-process``), so they do not steal the SECC's measurements.  For
 each run it prints:
@@ -12,14 +14,14 @@ each run it prints:
   run divided by the requests answered);
 - the SECC's resident memory after the run and its peak (VmRSS, VmHWM).
 
-Targets (issue 4): CurrentDemandRes p99 ≤ 2 ms with 1 session and ≤ 25 ms
-(V2G_SECC_Msg_Performance_Time for CurrentDemand) with 100 sessions; RSS ≤
-80 MB with 100 sessions.  The script prints PASS/MISS per target; it is a
-measurement, not a test, and its exit status is 0 either way unless
-something broke.
+Targets (issues 4 and 7): the loop response's p99 ≤ 2 ms with 1 session
+and ≤ 25 ms (V2G_SECC_Msg_Performance_Time for CurrentDemand) with 100
+sessions; RSS ≤ 80 MB with 100 sessions — for every kind.  The script
+prints PASS/MISS per target; it is a measurement, not a test, and its exit
+status is 0 either way unless something broke.
 
-Usage: python bench/session_bench.py [--sessions 1 10 100] [--loops 200]
-       [--interval 0.05] [--evs-per-process 10]
+Usage: python bench/session_bench.py [--kinds din iso2-dc iso2-ac iso2-dc-tls iso2-ac-tls]
+       [--sessions 1 10 100] [--loops 200] [--interval 0.05] [--evs-per-process 10]
 """
 
 from __future__ import annotations
@@ -36,11 +38,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TWISTD = str(Path(sys.executable).parent / "twistd")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
+#: Bench kinds: (EV protocol, mode, TLS, the loop's response).
+KINDS = {
+    "din": ("din70121", "dc", False, "CurrentDemandRes"),
+    "iso2-dc": ("iso15118-2", "dc", False, "CurrentDemandRes"),
+    "iso2-ac": ("iso15118-2", "ac", False, "ChargingStatusRes"),
+    "iso2-dc-tls": ("iso15118-2", "dc", True, "CurrentDemandRes"),
+    "iso2-ac-tls": ("iso15118-2", "ac", True, "ChargingStatusRes"),
+}
+
 
 # -- the EV worker process -------------------------------------------------------
 
 
-def worker(port: int, count: int, loops: int, interval: float, stagger: float) -> None:
+def worker(port: int, count: int, loops: int, interval: float, stagger: float, kind: str, v2g_root: str) -> None:
     """Run ``count`` EV simulators at once; print their results as JSON."""
     from twisted.internet import reactor
     from twisted.internet.defer import gatherResults
@@ -48,8 +59,13 @@ def worker(port: int, count: int, loops: int, interval: float, stagger: float) -
 
     from evsev2g.sim.ev import EVSettings, load_ev_codecs, run_ev
 
-    codecs = load_ev_codecs()
+    protocol, mode, tls, _ = KINDS[kind]
+    codecs = load_ev_codecs(protocol)
     settings = EVSettings(
+        protocol=protocol,
+        mode=mode,
+        tls=tls,
+        v2g_root=v2g_root or None,
         host="::1",
         port=port,
         capacity_wh=1e6,
@@ -85,15 +101,16 @@ def worker(port: int, count: int, loops: int, interval: float, stagger: float) -
 class SECCProcess:
     """``twistd -n evsev2g`` on ::1 with the simulated charger."""
 
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, mode: str = "dc", certs_dir: str | None = None) -> None:
+        security = ["tls_security=prohibit"] if certs_dir is None else ["tls_security=force", "tls_port=0", f"certs_dir={certs_dir}"]
+        settings = security + [
+            "device=lo", "enable_sdp_server=false", "tcp_port=0", f"max_connections={max_connections}",
+            "simulator.auth_delay_ms=100", "simulator.cable_check_ms=100", "simulator.voltage_slew_rate=0",
+            "simulator.current_slew_rate=0", f"simulator.mode={mode}", "simulator.ac_contactor_delay_ms=10",
+        ]
         self.process = subprocess.Popen(
-            [
-                TWISTD, "-n", "--pidfile=", "evsev2g", "--config", str(ROOT / "tap_config.yaml"),
-                "--set", "device=lo", "--set", "tls_security=prohibit", "--set", "enable_sdp_server=false",
-                "--set", "tcp_port=0", "--set", f"max_connections={max_connections}",
-                "--set", "simulator.auth_delay_ms=100", "--set", "simulator.cable_check_ms=100",
-                "--set", "simulator.voltage_slew_rate=0", "--set", "simulator.current_slew_rate=0",
-            ],
+            [TWISTD, "-n", "--pidfile=", "evsev2g", "--config", str(ROOT / "tap_config.yaml")]
+            + [argument for setting in settings for argument in ("--set", setting)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
         )
         self.port = None
@@ -104,7 +121,8 @@ class SECCProcess:
                 break
             if "TCP port" in line:
                 words = line.replace(",", "").split()
-                self.port = int(words[words.index("TCP") + 2])
+                which = "TCP" if certs_dir is None else "TLS"
+                self.port = int(words[words.index(which) + 2])
                 break
         if self.port is None:
             self.stop()
@@ -151,9 +169,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def run(sessions: int, loops: int, interval: float, per_process: int) -> dict:
-    """One bench run with ``sessions`` EVs; returns the figures."""
-    secc = SECCProcess(max_connections=max(4, sessions + 4))
+def run(sessions: int, loops: int, interval: float, per_process: int, kind: str = "din", pki=None) -> dict:
+    """One bench run with ``sessions`` EVs of ``kind``; returns the figures."""
+    _, mode, tls, _ = KINDS[kind]
+    certs_dir = str(pki.directory) if tls else None
+    v2g_root = ""
+    if tls:
+        from evsev2g.security import layout
+
+        v2g_root = str(pki.path(layout.V2G_ROOT))
+    secc = SECCProcess(max_connections=max(4, sessions + 4), mode=mode, certs_dir=certs_dir)
     try:
         rss_idle, _ = secc.memory_mb()
         cpu_before = secc.cpu_seconds()
@@ -167,7 +192,8 @@ def run(sessions: int, loops: int, interval: float, per_process: int) -> dict:
         started = time.monotonic()
         workers = [
             subprocess.Popen(
-                [sys.executable, __file__, "--worker", str(secc.port), str(count), str(loops), str(interval), str(stagger)],
+                [sys.executable, __file__, "--worker", str(secc.port), str(count), str(loops), str(interval), str(stagger),
+                 kind, v2g_root],
                 stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
             )
             for count in counts
@@ -195,6 +221,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int) -> dict:
                 latencies.setdefault(name, []).extend(values)
     messages = sum(len(v) for v in latencies.values()) + sessions  # + one handshake each
     return {
+        "kind": kind,
         "sessions": sessions,
         "elapsed": elapsed,
         "latencies": latencies,
@@ -212,7 +239,7 @@ def report(figures: dict) -> None:
     """Print one run's table."""
     out = sys.stdout
     out.write(
-        f"\n== {figures['sessions']} concurrent session(s): {figures['messages']} requests in {figures['elapsed']:.1f} s,"
+        f"\n== {figures['kind']}, {figures['sessions']} concurrent session(s): {figures['messages']} requests in {figures['elapsed']:.1f} s,"
         f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message,"
         f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB)\n"
     )
@@ -231,36 +258,48 @@ def targets(all_figures: list[dict]) -> None:
     out = sys.stdout
     out.write("\nTargets:\n")
     for figures in all_figures:
-        values = figures["latencies"].get("CurrentDemandRes", [])
+        kind = figures["kind"]
+        name = KINDS[kind][3]
+        values = figures["latencies"].get(name, [])
         if not values:
+            out.write(f"  {kind:<12} no {name} measured: MISS\n")
             continue
         p99 = percentile(values, 0.99) * 1000
+        label = f"{kind:<12} {name} p99, {figures['sessions']:>3} session(s):"
         if figures["sessions"] == 1:
-            out.write(f"  CurrentDemandRes p99, 1 session:    {p99:6.2f} ms (≤ 2 ms)   {'PASS' if p99 <= 2 else 'MISS'}\n")
+            out.write(f"  {label} {p99:6.2f} ms (≤ 2 ms)   {'PASS' if p99 <= 2 else 'MISS'}\n")
         if figures["sessions"] >= 100:
-            out.write(f"  CurrentDemandRes p99, {figures['sessions']} sessions: {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}\n")
-            out.write(f"  SECC RSS, {figures['sessions']} sessions:          {figures['rss']:6.1f} MB (≤ 80 MB) {'PASS' if figures['rss'] <= 80 else 'MISS'}\n")
+            out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}\n")
+            out.write(f"  {kind:<12} SECC RSS, {figures['sessions']} sessions: {figures['rss']:6.1f} MB (≤ 80 MB) {'PASS' if figures['rss'] <= 80 else 'MISS'}\n")
 
 
 def main(argv=None) -> int:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", choices=sorted(KINDS), default=list(KINDS), help="what to run (default: all)")
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 100], help="concurrent EVs per run")
     parser.add_argument("--loops", type=int, default=200, help="CurrentDemand requests per EV (default %(default)s)")
     parser.add_argument("--interval", type=float, default=0.05, help="s between an EV's CurrentDemand requests (default %(default)s)")
     parser.add_argument("--evs-per-process", type=int, default=10, help="EV simulators per worker process (default %(default)s)")
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.worker:
-        port, count, loops, interval, stagger = arguments.worker
-        worker(int(port), int(count), int(loops), float(interval), float(stagger))
+        port, count, loops, interval, stagger, kind, v2g_root = arguments.worker
+        worker(int(port), int(count), int(loops), float(interval), float(stagger), kind, v2g_root)
         return 0
     sys.stdout.write(f"evsev2g session bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")
+    import tempfile
+
+    from evsev2g.pki import create_test_pki
+
     all_figures = []
-    for sessions in arguments.sessions:
-        figures = run(sessions, arguments.loops, arguments.interval, arguments.evs_per_process)
-        report(figures)
-        all_figures.append(figures)
+    with tempfile.TemporaryDirectory(prefix="evsev2g-bench-pki-") as temporary:
+        pki = create_test_pki(f"{temporary}/certs") if any(KINDS[kind][2] for kind in arguments.kinds) else None
+        for kind in arguments.kinds:
+            for sessions in arguments.sessions:
+                figures = run(sessions, arguments.loops, arguments.interval, arguments.evs_per_process, kind, pki)
+                report(figures)
+                all_figures.append(figures)
     targets(all_figures)
     return 0
 

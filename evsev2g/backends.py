@@ -91,7 +91,8 @@ def assemble(config, reactor, runtime: IBackendRuntime, serving=None):
     """
     from evsev2g.service import build_service
 
-    sessions = session_module.build_session_factory(config, reactor, backend=runtime.backend)
+    sessions = session_module.build_session_factory(config, reactor, backend=runtime.backend, security=runtime.security)
+    runtime.use_services(sessions.services)
     if runtime.service is None:
         if serving is None:
             serving = _resolve(config)
@@ -190,6 +191,9 @@ class SimulatorRuntime:
     def servers_running(self) -> None:
         pass
 
+    def use_services(self, registry) -> None:
+        """The simulator brings no value-added services of its own."""
+
 
 @implementer(IChargerBackendFactory, IPlugin)
 class SimulatorBackendFactory:
@@ -199,32 +203,15 @@ class SimulatorBackendFactory:
     description = "the embedded simulated charger: plays EvseManager and a DC power supply (demos, tests, labs)"
 
     def make(self, config, reactor) -> SimulatorRuntime:
-        from evsev2g.sim.charger import SimulatedCharger
+        from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
 
-        return SimulatorRuntime(SimulatedCharger(reactor, simulator_settings(config)))
+        settings = SimulatorSettings.from_config(config.simulator)
+        if config.simulator.pnc:
+            from evsev2g.sim.pnc_charger import PnCSimulatedCharger
 
-
-def simulator_settings(config):
-    """
-    :param config: the :class:`evsev2g.config.Config`.
-    :returns: the :class:`evsev2g.sim.charger.SimulatorSettings` of its
-        ``simulator`` group.
-    """
-    from evsev2g.sim.charger import SimulatorSettings
-
-    s = config.simulator
-    return SimulatorSettings(
-        auth_delay=s.auth_delay_ms / 1000.0,
-        authorization_status=s.authorization,
-        cable_check_duration=s.cable_check_ms / 1000.0,
-        isolation_status=s.isolation_status,
-        max_voltage=float(s.max_voltage),
-        min_voltage=float(s.min_voltage),
-        max_current=float(s.max_current),
-        min_current=float(s.min_current),
-        max_power=float(s.max_power),
-        voltage_slew_rate=float(s.voltage_slew_rate),
-        current_slew_rate=float(s.current_slew_rate),
-        evse_id=s.evse_id,
-        evse_id_din=s.evse_id_din,
-    )
+            backend = PnCSimulatedCharger(
+                reactor, settings, config.certs_dir, certificate_delay=config.simulator.certificate_delay_ms / 1000.0
+            )
+        else:
+            backend = SimulatedCharger(reactor, settings)
+        return SimulatorRuntime(backend)

@@ -129,6 +129,34 @@ class SimulatorConfig:
     current_slew_rate: int = setting(
         100, Whole(0, 100000, "A/s"), "How fast the output current follows the EV's target (0: at once)."
     )
+    mode: str = setting(
+        "dc", Choice(("dc", "ac")),
+        "What the simulated charger delivers: dc (DC_extended; DIN 70121 and ISO 15118-2) or ac (AC single and three phase; ISO 15118-2).",
+    )
+    ac_nominal_voltage: int = setting(230, Whole(100, 480, "V"), "AC nominal voltage per phase (EVSENominalVoltage).")
+    ac_max_current: int = setting(32, Whole(6, 400, "A"), "AC maximum current per phase (EVSEMaxCurrent).")
+    ac_phases: int = setting(3, Whole(1, 3), "AC phases the simulated charger delivers on.")
+    ac_contactor_delay_ms: int = setting(
+        100, Whole(0, 2000, "ms"), "Delay from ac_close_contactor to ac_contactor_closed (EvseV2G waits up to 3 s)."
+    )
+    meter_interval_ms: int = setting(1000, Whole(10, 600000, "ms"), "Interval of the simulated meter's update_meter_info.")
+    receipt_required: bool = setting(False, Flag(), "What the simulator tells the SECC with receipt_is_required.")
+    pause_after_ms: int = setting(
+        0, Whole(0, 86400000, "ms"),
+        "Charger-initiated pause (pause_charging) this long after energy starts flowing, once per service run (0: never).",
+    )
+    stop_after_ms: int = setting(
+        0, Whole(0, 86400000, "ms"),
+        "Charger-initiated stop (stop_charging) this long after energy starts flowing, once per service run (0: never).",
+    )
+    pnc: bool = setting(
+        False, Flag(),
+        "Plug & Charge: offer Contract payment (ISO 15118-2 over TLS), authorize require_auth_pnc, and answer certificate "
+        "installation/update requests from the test PKI in certs_dir (python -m evsev2g.pki create).",
+    )
+    certificate_delay_ms: int = setting(
+        200, Whole(0, 60000, "ms"), "How long the simulated backend takes to answer a certificate request (pnc)."
+    )
     evse_id: str = setting("DE*EVS*E0001", Text("an EVSE ID"), "EVSEID for ISO 15118-2 (setup.evse_id).")
     evse_id_din: str = setting(
         "49A80737A45678",

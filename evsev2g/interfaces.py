@@ -485,6 +485,13 @@ class IBackendRuntime(Interface):
     def servers_running():
         """The V2G servers run (again): a fault reported before is over."""
 
+    def use_services(registry):
+        """
+        The value-added-service registry the sessions use
+        (``evsev2g.vas.ServiceRegistry``): a backend adds the providers it
+        brings (the EVerest bridge: one per connected ISO15118_vas module).
+        """
+
 
 class IChargerBackendFactory(Interface):
     """

@@ -36,6 +36,7 @@ __all__ = [
     "PowerDeliveryNotApplied",
     "TariffSelectionInvalid",
     "ChargingProfileInvalid",
+    "PauseNotAllowed",
     "AuthorizationRejected",
     "AuthorizationTimeout",
     "OngoingTimeout",
@@ -112,6 +113,10 @@ class ChargingProfileInvalid(ProtocolError):
     """ChargingProfile exceeds the offered schedule."""
 
 
+class PauseNotAllowed(ProtocolError):
+    """SessionStop(Pause) outside the states after PowerDelivery(Stop) or WeldingDetection (ISO 15118-2)."""
+
+
 class AuthorizationRejected(ProtocolError):
     """``authorization_response`` was not Accepted."""
 
@@ -180,6 +185,7 @@ RULES: dict[type, Rule] = {
     PowerDeliveryNotApplied: _both("FAILED_PowerDeliveryNotApplied", cites="[V2G2-480]"),
     TariffSelectionInvalid: _both("FAILED_TariffSelectionInvalid", cites="[V2G2-479]"),
     ChargingProfileInvalid: _both("FAILED_ChargingProfileInvalid", cites="[V2G2-478]"),
+    PauseNotAllowed: Rule({ISO15118_2: "FAILED"}, ALWAYS, "[V2G2-739]; EvseV2G answers FAILED and terminates"),
     AuthorizationRejected: _both("FAILED"),
     AuthorizationTimeout: _both("FAILED"),
     OngoingTimeout: _both("FAILED", cites="[V2G2-712] [V2G2-713]"),
@@ -273,6 +279,13 @@ class MeteringSignatureNotValid(ProtocolError):
     """MeteringReceiptReq's signature does not verify with the contract key."""
 
 
+class CertificateServiceFailed(ProtocolError):
+    """
+    The backend gave no usable CertificateInstallationRes / UpdateRes in
+    time (timeout, ``status: Failed``, undecodable EXI).
+    """
+
+
 __all__ += [
     "CertificateProblem",
     "CertChainError",
@@ -283,6 +296,7 @@ __all__ += [
     "SignatureError",
     "ChallengeInvalid",
     "MeteringSignatureNotValid",
+    "CertificateServiceFailed",
 ]
 
 
@@ -300,4 +314,5 @@ RULES.update({
     SignatureError: _iso("FAILED_SignatureError", "AuthorizationReq / Cert*Req signature"),
     ChallengeInvalid: _iso("FAILED_ChallengeInvalid", "[V2G2-475]"),
     MeteringSignatureNotValid: _iso("FAILED_MeteringSignatureNotValid", "[V2G2-481]"),
+    CertificateServiceFailed: _iso("FAILED", "EvseV2G V2G_SECC_MSG_CERTINSTALL_TIME"),
 })

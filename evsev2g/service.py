@@ -200,7 +200,8 @@ def build_service(
         answering = getattr(sessions, "link_ready", always)
     if tls_protocols is None and hasattr(sessions, "tls_protocols"):
         tls_protocols = sessions.tls_protocols()
-    security = security if security is not None else FileSecurity(config.certs_dir)
+    if security is None:  # the sessions' provider, so TLS and Plug & Charge see the same store
+        security = getattr(sessions, "security", None) or FileSecurity(config.certs_dir)
     creator = tls_creator(config, security)
     top = SECCService(config, serving, tls_protocols)
     registry = ConnectionRegistry()

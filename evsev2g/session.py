@@ -5,8 +5,13 @@ Each payload goes: EXI bytes → codec (the app-handshake schema first, then
 the negotiated protocol's) → the protocol's state machine → response
 message → codec → the link.  The session owns:
 
-- V2G_SECC_Sequence_Timeout: no request for that long ends the session and
-  closes the connection ([V2G2-443], [V2G2-537]);
+- V2G_SECC_Sequence_Timeout: no request for that long after a response was
+  sent (or after the connection opened) ends the session and closes the
+  connection ([V2G2-443], [V2G2-537]); the timer is stopped while a reply
+  is being worked out;
+- the store of paused ISO 15118-2 sessions (one per process, in the
+  factory) and the value-added-service registry, handed to each state
+  machine in its :class:`~evsev2g.protocols.context.ProtocolContext`;
 - the failed-response policy carried out by the state machines' replies
   (close after FAILED_SequenceError/UnknownSession, or after any FAILED with
   ``terminate_connection_on_failed_response``);
@@ -37,9 +42,11 @@ from zope.interface import implementer
 from evsev2g.charger import Charger
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink, ISingleEVSEBackend
 from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
-from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
+from evsev2g.protocols.context import NoServices, ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
+from evsev2g.protocols.paused import PausedSessions
 from evsev2g.protocols.teardown import publish_session_end
-from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
+from evsev2g.responses import ISO15118_2
+from evsev2g.timers import Timers, performance_time
 from evsev2g.v2gtp import PayloadType, build_frame
 
 __all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory"]
@@ -126,7 +133,9 @@ class V2GSession:
                 size=len(payload),
             )
             return
-        self._arm_sequence_timer()
+        # [V2G2-443]: the sequence timer runs from a response sent to the
+        # next request; while a reply is being worked out it is stopped.
+        self._stop_sequence_timer()
         started = self.clock.seconds()
         try:
             request = self.codec.decode(payload)
@@ -181,6 +190,11 @@ class V2GSession:
     # -- steps ------------------------------------------------------------------
 
     def _handshake(self, request) -> None:
+        self._handshake_reply(request)
+        if not self.ended:
+            self._arm_sequence_timer()
+
+    def _handshake_reply(self, request) -> None:
         name = request.name
         self._last_request = name
         if name != "supportedAppProtocolReq":
@@ -216,6 +230,10 @@ class V2GSession:
             new_session_id=factory.new_session_id,
             log=self.log,
             label=self.label,
+            secure=bool(getattr(self.link, "secure", False)),
+            services=factory.services,
+            paused=factory.paused,
+            security=factory.security,
         )
         self.machine = protocol.new_state_machine(context)
         self.log.info(
@@ -230,7 +248,7 @@ class V2GSession:
         if reply.message is not None:
             self._send(reply.message, reply.name)
             elapsed = self.clock.seconds() - started
-            limit = V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME if reply.name == "CurrentDemandRes" else V2G_SECC_MSG_PERFORMANCE_TIME
+            limit = performance_time(reply.name, self.protocol is not None and self.protocol.name == ISO15118_2)
             if elapsed > limit:
                 self.log.warn(
                     "{session}: {name} took {ms:.1f} ms (performance time {limit_ms:g} ms)",
@@ -241,6 +259,8 @@ class V2GSession:
                 )
         if reply.close:
             self._end("session over" if not reply.failed else "closed after a FAILED response", close=True)
+        elif not self.ended:
+            self._arm_sequence_timer()
 
     def _machine_failed(self, failure) -> None:
         self.log.failure("{session}: the state machine failed; closing", failure, session=self.label)
@@ -299,6 +319,11 @@ class V2GSession:
         else:
             self._timer = self.clock.callLater(self.factory.settings.protocol.timers.sequence_timeout, self._sequence_timeout)
 
+    def _stop_sequence_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
     def _sequence_timeout(self) -> None:
         self._timer = None
         self.log.warn(
@@ -333,9 +358,7 @@ class V2GSession:
         self.ended = True
         if self._end_reason is None:
             self._end_reason = reason
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._stop_sequence_timer()
         if self.machine is not None:
             self.machine.end_energy_transfer()
         if self._gone:
@@ -364,6 +387,8 @@ class SessionFactory:
     codecs, protocol plugins, settings, the charger backend, the clock.
 
     :ivar sessions: the live sessions.
+    :ivar services: the value-added-service registry the state machines use.
+    :ivar paused: the :class:`~evsev2g.protocols.paused.PausedSessions` of this process.
     """
 
     log = Logger()
@@ -377,6 +402,8 @@ class SessionFactory:
         versions,
         settings: SessionSettings | None = None,
         new_session_id: Callable[[], bytes] = random_session_id,
+        services=None,
+        security=None,
     ) -> None:
         """
         :param clock: ``IReactorTime``.
@@ -386,6 +413,9 @@ class SessionFactory:
         :param versions: the protocol-version plugins.
         :param settings: :class:`SessionSettings`.
         :param new_session_id: SessionID source.
+        :param services: the value-added-service registry (none by default).
+        :param security: the :class:`~evsev2g.interfaces.ISecurity` provider
+            the sessions use (Plug & Charge), or ``None``.
         """
         self.clock = clock
         self.backend = backend
@@ -395,6 +425,10 @@ class SessionFactory:
         self.versions = list(versions)
         self.settings = settings or SessionSettings()
         self.new_session_id = new_session_id
+        self.services = services if services is not None else NoServices()
+        self.security = security
+        #: paused ISO 15118-2 sessions of this process, by SessionID
+        self.paused = PausedSessions()
         self.sessions: set[V2GSession] = set()
         self.finished = 0
         self._finish_waiters: list[tuple[int, Deferred]] = []
@@ -490,13 +524,14 @@ def settings_from_config(config) -> SessionSettings:
         terminate_connection_on_failed_response=config.terminate_connection_on_failed_response,
         auth_timeout_eim=float(config.auth_timeout_eim),
         auth_timeout_pnc=float(config.auth_timeout_pnc),
+        verify_contract_cert_chain=config.verify_contract_cert_chain,
         timers=timers,
     )
     flags = {"supported_DIN70121": config.supported_DIN70121, "supported_ISO15118_2": config.supported_ISO15118_2}
     return SessionSettings(protocol=protocol, protocol_flags=flags, log_messages=config.log_v2g_messages)
 
 
-def build_session_factory(config, reactor, load_codec=None, backend=None) -> SessionFactory:
+def build_session_factory(config, reactor, load_codec=None, backend=None, security=None, services=None) -> SessionFactory:
     """
     The one place ``makeService`` gets sessions from.
 
@@ -508,6 +543,11 @@ def build_session_factory(config, reactor, load_codec=None, backend=None) -> Ses
         ``None``, the backend plugin ``config.backend`` names makes one
         (:func:`evsev2g.backends.make_runtime`).  The tap passes the one it
         chose, with its security provider and service.
+    :param security: the :class:`~evsev2g.interfaces.ISecurity` the sessions
+        (Plug & Charge) and the TLS server use: the backend's own, or by
+        default the files under ``certs_dir``.
+    :param services: the value-added-service registry; by default one with
+        the local providers found (:func:`evsev2g.vas.load_value_added_services`).
     :returns: a :class:`SessionFactory` with the backend, the protocol
         plugins found, and their codecs loaded.
     """
@@ -517,7 +557,17 @@ def build_session_factory(config, reactor, load_codec=None, backend=None) -> Ses
     if backend is None:
         from evsev2g.backends import make_runtime
 
-        backend = make_runtime(config, reactor).backend
+        runtime = make_runtime(config, reactor)
+        backend = runtime.backend
+        security = security if security is not None else runtime.security
+    if security is None:
+        from evsev2g.security.files import FileSecurity
+
+        security = FileSecurity(config.certs_dir)
+    if services is None:
+        from evsev2g.vas import ServiceRegistry, load_value_added_services
+
+        services = ServiceRegistry(load_value_added_services(), clock=reactor)
     factory = SessionFactory(
         reactor,
         backend,
@@ -525,6 +575,8 @@ def build_session_factory(config, reactor, load_codec=None, backend=None) -> Ses
         load_codec,
         load_protocol_versions(),
         settings_from_config(config),
+        services=services,
+        security=security,
     )
     factory.preload()
     release_freed_memory()

@@ -98,6 +98,7 @@ class EverestBackend:
         self.security = EverestSecurity(self.module, reactor)
         self.backend = self
         self.vas_providers: list = []
+        self.registry = None
         self.chargers: dict = {}
         self.service = MultiService()
         self.module.mqtt.setServiceParent(self.service)
@@ -150,7 +151,10 @@ class EverestBackend:
         else:
             self.security.connect(*security[0])
         for module_id, impl in module.connections("iso15118_vas"):
-            self.vas_providers.append(EverestVAS(module, module_id, impl))
+            provider = EverestVAS(module, module_id, impl, self._vas_changed)
+            self.vas_providers.append(provider)
+            if self.registry is not None:
+                self.registry.add_provider(provider)
         module.on_shutdown(self._shutdown)
         ready = module.signal_ready()
         ready.addCallback(self._global_ready)
@@ -159,6 +163,16 @@ class EverestBackend:
     def _global_ready(self, _):
         self._publish_app_protocols()
         return self.security.refresh().addErrback(lambda f: None)
+
+    def use_services(self, registry) -> None:
+        """The sessions' registry: each ISO15118_vas module joins it as a provider."""
+        self.registry = registry
+        for provider in self.vas_providers:
+            registry.add_provider(provider)
+
+    def _vas_changed(self, provider) -> None:
+        if self.registry is not None:
+            self.registry.refresh(provider)
 
     def servers_failed(self, problem: str) -> None:
         """Raise ``generic/CommunicationFault`` on ``charger`` (once)."""

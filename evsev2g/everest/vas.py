@@ -34,8 +34,13 @@ class EverestVAS:
 
     log = Logger()
 
-    def __init__(self, module, module_id: str, impl: str) -> None:
+    def __init__(self, module, module_id: str, impl: str, changed=None) -> None:
+        """
+        :param changed: called with this provider after each ``offered_vas``
+            (the registry then asks :meth:`offered_services` again).
+        """
         self.module, self.module_id, self.impl = module, module_id, impl
+        self._changed = changed
         self.name = f"{module_id}.{impl}"
         self._offered: list[dict] = []
         module.subscribe_var(module_id, impl, "offered_vas", self._offered_vas)
@@ -47,6 +52,8 @@ class EverestVAS:
             return
         self._offered = [dict(s) for s in services]
         self.log.info("{vas}: offers services {ids}", vas=self.name, ids=[s["service_id"] for s in self._offered])
+        if self._changed is not None:
+            self._changed(self)
 
     def offered_services(self) -> list[dict]:
         """The services of the last ``offered_vas``."""

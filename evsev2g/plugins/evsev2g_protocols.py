@@ -13,9 +13,11 @@ from evsev2g.charger import DC_ENERGY_MODES
 from evsev2g.interfaces import IProtocolVersion
 from evsev2g.protocols.context import ProtocolContext
 from evsev2g.protocols.din70121 import DIN_NAMESPACE, DINStateMachine
-from evsev2g.responses import DIN70121
+from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE, ISO2StateMachine
+from evsev2g.protocols.iso15118_2.services import ENERGY_TRANSFER_MODES
+from evsev2g.responses import DIN70121, ISO15118_2
 
-__all__ = ["DIN70121Version", "din70121"]
+__all__ = ["DIN70121Version", "ISO15118_2Version", "din70121", "iso15118_2"]
 
 
 @implementer(IPlugin, IProtocolVersion)
@@ -47,4 +49,31 @@ class DIN70121Version:
         return "<DIN70121Version>"
 
 
+@implementer(IPlugin, IProtocolVersion)
+class ISO15118_2Version:
+    """The ISO 15118-2:2013 protocol-version plugin (AC and DC)."""
+
+    name = ISO15118_2
+    namespace = ISO2_NAMESPACE
+    version_major = 2
+    version_minor = 0
+    schema = "iso15118-2"
+    config_key = "supported_ISO15118_2"
+    #: ISO 15118-2 may run over TLS (and must for Plug & Charge).
+    allows_tls = True
+
+    def usable_with(self, charger) -> bool:
+        """Usable when the charger offers an AC or DC mode ISO 15118-2 can name (or has not said)."""
+        modes = charger.energy_transfer_modes
+        return not modes or any(mode in ENERGY_TRANSFER_MODES for mode in modes)
+
+    def new_state_machine(self, context: ProtocolContext) -> ISO2StateMachine:
+        """:returns: an :class:`~evsev2g.protocols.iso15118_2.ISO2StateMachine` for one session."""
+        return ISO2StateMachine(context)
+
+    def __repr__(self) -> str:
+        return "<ISO15118_2Version>"
+
+
 din70121 = DIN70121Version()
+iso15118_2 = ISO15118_2Version()

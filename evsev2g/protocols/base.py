@@ -36,6 +36,8 @@ from evsev2g.exi.message import Message
 from evsev2g.protocols.context import ProtocolContext, Reply, body_name
 from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.responses import (
+    AuthorizationRejected,
+    AuthorizationTimeout,
     ChargerStopped,
     EmergencyShutdown,
     ProtocolError,
@@ -151,7 +153,11 @@ class SequenceStateMachine:
         self.clean_stop = False
         self.dlink = "terminate"
         self.finished = False
+        self.request: Message | None = None
         self.handlers: dict = {}
+        self.authorization_wait = OngoingWait(self.clock, AuthorizationTimeout, "authorization (auth_timeout_eim)")
+        self._auth_requested = False
+        self._setup_finished_published = False
 
     # -- what subclasses supply ---------------------------------------------
 
@@ -195,6 +201,7 @@ class SequenceStateMachine:
             )
             return Reply(None, close=True, failed=True, name="")
         self.last_request = name
+        self.request = request
         body = request.Body.get(name)
         response_name = name[:-3] + "Res"
         try:
@@ -263,6 +270,46 @@ class SequenceStateMachine:
         stop = charger.stop_requested_at
         if stop is not None and self.clock.seconds() - stop >= self.settings.timers.stop_charging_grace:
             raise ChargerStopped("the charger asked to stop and the EV did not end the session")
+
+    # -- steps both protocols take alike --------------------------------------
+
+    def publish_evcc_id(self, evcc_id: bytes | None) -> None:
+        """``evcc_id`` as ``AA:BB:…`` when the EVCCID is a 6-byte MAC, else a log line."""
+        evcc_id = evcc_id or b""
+        if len(evcc_id) == 6:
+            self.charger.publish("evcc_id", ":".join(f"{b:02X}" for b in evcc_id))
+        else:
+            self.log.info(
+                "{session}: EVCCID {evccid} is not a 6-byte MAC; evcc_id not published",
+                session=self.context.label,
+                evccid=evcc_id.hex(),
+            )
+
+    def publish_setup_finished(self) -> None:
+        """``v2g_setup_finished``, once: the first PowerDelivery that starts the energy transfer."""
+        if not self._setup_finished_published:
+            self._setup_finished_published = True
+            self.charger.publish("v2g_setup_finished")
+
+    def eim_authorized(self) -> bool:
+        """
+        One poll of external identification: ``require_auth_eim`` on the
+        first, then Ongoing until ``authorization_response``.
+
+        :returns: ``True`` once Accepted (EVSEProcessing=Finished).
+        :raises AuthorizationRejected: the answer was not Accepted.
+        :raises AuthorizationTimeout: ``auth_timeout_eim`` (if not 0) passed
+            since the payment selection (:attr:`authorization_wait` began).
+        """
+        if not self._auth_requested:
+            self._auth_requested = True
+            self.charger.publish("require_auth_eim")
+        authorized = self.charger.authorized
+        if authorized:
+            return True
+        if authorized is False:
+            raise AuthorizationRejected(f"authorization {self.charger.authorization_status}")
+        return self.authorization_wait.poll(False, self.settings.auth_timeout_eim)
 
     def charger_stopping(self) -> bool:
         """The charger asked to stop (``stop_charging(True)``) or is in emergency shutdown."""

@@ -39,7 +39,6 @@ class DCChargeLoop:
         self.energy_flowing = False
         self.output_engaged = False
         self.incompatible = False
-        self._setup_finished_published = False
         self._pre_charge_late_logged = False
         self.parameters_wait = OngoingWait(self.clock, OngoingTimeout, "the charger offering power (V2G_SECC_Ongoing_Performance_Time)")
         self.cable_check_wait = OngoingWait(self.clock, OngoingTimeout, "the cable check (V2G_SECC_CableCheck_Performance_Time)")
@@ -158,9 +157,7 @@ class DCChargeLoop:
         """
         if self.state is not self.State.PRE_CHARGING:
             raise SequenceError(f"PowerDelivery start {self.state.value}")
-        if not self._setup_finished_published:
-            self._setup_finished_published = True
-            self.charger.publish("v2g_setup_finished")
+        self.publish_setup_finished()
         status = self.status_code("EVSE_Ready")
         if status != "EVSE_Ready":
             raise PowerDeliveryNotApplied(f"charger status is {status}")

@@ -32,14 +32,12 @@ from zope.interface import implementer
 
 from evsev2g.charger import DC_ENERGY_MODES
 from evsev2g.interfaces import IProtocolStateMachine
-from evsev2g.protocols.base import OngoingWait, SequenceStateMachine
+from evsev2g.protocols.base import SequenceStateMachine
 from evsev2g.protocols.context import ProtocolContext
 from evsev2g.protocols.dc import DCChargeLoop
 from evsev2g.protocols.din70121_bodies import DINBodies
 from evsev2g.responses import (
     DIN70121,
-    AuthorizationRejected,
-    AuthorizationTimeout,
     NoChargeServiceSelected,
     PaymentSelectionInvalid,
     ServiceSelectionInvalid,
@@ -144,8 +142,6 @@ class DINStateMachine(DCChargeLoop, SequenceStateMachine):
         """
         super().__init__(context)
         self.init_dc()
-        self.authorization_wait = OngoingWait(self.clock, AuthorizationTimeout, "authorization (auth_timeout_eim)")
-        self._auth_requested = False
         self.bodies = DINBodies(self)
         self.handlers = {
             "SessionSetupReq": self._session_setup,
@@ -181,15 +177,7 @@ class DINStateMachine(DCChargeLoop, SequenceStateMachine):
 
     def _session_setup(self, body):
         """[V2G-DC-393]: always a new session with a fresh SessionID."""
-        evcc_id = body.EVCCID or b""
-        if len(evcc_id) == 6:
-            self.charger.publish("evcc_id", ":".join(f"{b:02X}" for b in evcc_id))
-        else:
-            self.log.info(
-                "{session}: EVCCID {evccid} is not a 6-byte MAC; evcc_id not published",
-                session=self.context.label,
-                evccid=evcc_id.hex(),
-            )
+        self.publish_evcc_id(body.EVCCID)
         self.session_id = self.context.new_session_id()
         self.state = State.SESSION_SET_UP
         return self.bodies.session_setup("OK_NewSessionEstablished"), False
@@ -220,16 +208,9 @@ class DINStateMachine(DCChargeLoop, SequenceStateMachine):
         ``authorization_response``; FAILED when it is not Accepted or when
         ``auth_timeout_eim`` (if not 0) passes first.
         """
-        if not self._auth_requested:
-            self._auth_requested = True
-            self.charger.publish("require_auth_eim")
-        authorized = self.charger.authorized
-        if authorized:
+        if self.eim_authorized():
             self.state = State.AUTHORIZED
             return self.bodies.processing("ContractAuthenticationRes", "OK", "Finished"), False
-        if authorized is False:
-            raise AuthorizationRejected(f"authorization {self.charger.authorization_status}")
-        self.authorization_wait.poll(False, self.settings.auth_timeout_eim)
         self.state = State.AUTHORIZING
         return self.bodies.processing("ContractAuthenticationRes", "OK", "Ongoing"), False
 

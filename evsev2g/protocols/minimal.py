@@ -16,6 +16,7 @@ machine has them (the DC_EVSEStatus, the ServiceID to echo …).
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 
 from evsev2g.exi.codec import SCHEMA_DIR, SCHEMA_SETS
@@ -49,10 +50,10 @@ def minimal_body(schema: str, element: str, fill: dict | None = None, prefer: st
     """
     schema_set = _schema(schema)
     declaration = schema_set.elements[(_BODY_NAMESPACES[schema], element)]
-    return _element(schema_set, declaration, fill or {}, prefer)[1]
+    return _element(schema_set, declaration, fill or {}, prefer, itertools.count(1))[1]
 
 
-def _element(schema_set, declaration: ElementDecl, fill: dict, prefer: str):
+def _element(schema_set, declaration: ElementDecl, fill: dict, prefer: str, ids):
     if declaration.abstract or getattr(declaration.type, "abstract", False):
         substitutes = [
             each
@@ -68,29 +69,29 @@ def _element(schema_set, declaration: ElementDecl, fill: dict, prefer: str):
         return name, fill[name]
     kind = declaration.type
     if not isinstance(kind, ComplexType):
-        return name, _simple(kind)
-    attrs = {attr.name: _simple(attr.type) for attr in kind.attributes if attr.required}
+        return name, _simple(kind, ids)
+    attrs = {attr.name: _simple(attr.type, ids) for attr in kind.attributes if attr.required}
     if kind.content == "simple":
-        return name, Message(name, attrs=attrs, value=_simple(kind.simple_type))
+        return name, Message(name, attrs=attrs, value=_simple(kind.simple_type, ids))
     children: list = []
     if kind.content == "element":
-        _particle(schema_set, kind.particle, fill, prefer, children)
+        _particle(schema_set, kind.particle, fill, prefer, children, ids)
     return name, Message(name, children, attrs=attrs)
 
 
-def _particle(schema_set, particle, fill: dict, prefer: str, out: list) -> None:
+def _particle(schema_set, particle, fill: dict, prefer: str, out: list, ids) -> None:
     if particle is None or particle.min == 0:
         return
     term = particle.term
     for _ in range(particle.min):
         if isinstance(term, ElementDecl):
-            out.append(_element(schema_set, term, fill, prefer))
+            out.append(_element(schema_set, term, fill, prefer, ids))
         elif isinstance(term, ModelGroup):
             if term.kind == "choice":
-                _particle(schema_set, _as_required(term.particles[0]), fill, prefer, out)
+                _particle(schema_set, _as_required(term.particles[0]), fill, prefer, out, ids)
             else:
                 for each in term.particles:
-                    _particle(schema_set, each, fill, prefer, out)
+                    _particle(schema_set, each, fill, prefer, out, ids)
 
 
 def _as_required(particle):
@@ -100,8 +101,8 @@ def _as_required(particle):
     return type(particle)(1, particle.max, particle.term)
 
 
-def _simple(kind):
-    """The smallest value of a simple type, as the codec takes it."""
+def _simple(kind, ids):
+    """The smallest value of a simple type, as the codec takes it (IDs unique within the body)."""
     if kind.enumeration:
         return kind.enumeration[0]
     facets = kind.facets
@@ -111,7 +112,7 @@ def _simple(kind):
     if builtin == "boolean":
         return False
     if builtin in ("ID", "IDREF", "NCName", "Name"):
-        return "id0"
+        return f"id{next(ids)}"
     if builtin in ("string", "anyURI", "token", "normalizedString"):
         return "0" * facets.get("length", facets.get("minLength", 0))
     low = facets.get("minInclusive")

@@ -1,9 +1,10 @@
 """
-The EV simulator's side of the wire: SDP discovery and a V2GTP client.
+The EV simulator's side of the wire: SDP discovery, a V2GTP client and the
+EV's TLS client context.
 
-Written from the standards (ISO 15118-2 §7.8 V2GTP, SDP; DIN 70121 uses the
-same), independently of the SECC's own framing code, so that the EV
-simulator also checks ours.
+Written from the standards (ISO 15118-2 §7.8 V2GTP, SDP, §7.7.3.5 TLS; DIN
+70121 uses the same framing), independently of the SECC's own framing and
+TLS code, so that the EV simulator also checks ours.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import socket
 import struct
 
+from OpenSSL import SSL
+from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHandshakeListener, IOpenSSLClientConnectionCreator
 from twisted.internet.protocol import DatagramProtocol, Protocol
+from zope.interface import implementer
 
 __all__ = [
     "EVLinkError",
@@ -23,6 +28,10 @@ __all__ = [
     "parse_sdp_response",
     "SDPClient",
     "V2GTPClient",
+    "EVTLSCreator",
+    "describe_tls",
+    "peer_subject",
+    "ISO_CIPHER_SUITE",
 ]
 
 SDP_REQUEST_TYPE = 0x9000
@@ -154,24 +163,99 @@ class SDPClient(DatagramProtocol):
             self._call.cancel()
 
 
-class V2GTPClient(Protocol):
+#: The cipher suite the EV offers (ISO 15118-2 §7.7.3.5; the static-ECDH
+#: one OpenSSL no longer has).
+ISO_CIPHER_SUITE = "ECDHE-ECDSA-AES128-SHA256"
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class EVTLSCreator:
     """
-    A TCP connection to the SECC carrying one request at a time.
+    The EV's TLS client: TLS 1.2 only, ``ECDHE-ECDSA-AES128-SHA256`` on
+    secp256r1, no client certificate, the SECC's chain verified against the
+    V2G root (§7.7.3.5; no host name check: the SECC leaf names an EVSE,
+    not a host).
+
+    :ivar v2g_root: the V2G root PEM path, or ``None`` to accept any chain.
     """
 
-    def __init__(self, clock, max_payload: int = 65536) -> None:
+    def __init__(self, v2g_root=None, key_log=None) -> None:
+        """
+        :param v2g_root: the V2G root certificate (PEM), or ``None``.
+        :param key_log: a file to append TLS secrets to (SSLKEYLOGFILE), or ``None``.
+        """
+        self.v2g_root = v2g_root
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.set_max_proto_version(SSL.TLS1_2_VERSION)
+        context.set_cipher_list(ISO_CIPHER_SUITE.encode())
+        context.set_tmp_ecdh(ec.SECP256R1())
+        context.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
+        if v2g_root is not None:
+            context.load_verify_locations(str(v2g_root))
+            context.set_verify(SSL.VERIFY_PEER, lambda connection, certificate, errno, depth, ok: bool(ok))
+        else:
+            context.set_verify(SSL.VERIFY_NONE)
+        if key_log is not None:
+            path = str(key_log)
+
+            def write(connection, line: bytes) -> None:
+                with open(path, "ab") as file:
+                    file.write(line + b"\n")
+
+            context.set_keylog_callback(write)
+        self._context = context
+
+    def clientConnectionForTLS(self, tlsProtocol) -> SSL.Connection:
+        """:returns: a client-side connection on the shared context."""
+        connection = SSL.Connection(self._context, None)
+        connection.set_connect_state()
+        return connection
+
+
+def describe_tls(connection: SSL.Connection) -> tuple[str, str]:
+    """:returns: ``(protocol version, cipher)`` of a finished handshake."""
+    return connection.get_protocol_version_name(), connection.get_cipher_name()
+
+
+def peer_subject(connection: SSL.Connection) -> str:
+    """:returns: the SECC leaf's subject CN, or ``""``."""
+    certificate = connection.get_peer_certificate()
+    if certificate is None:
+        return ""
+    return dict(certificate.get_subject().get_components()).get(b"CN", b"").decode(errors="replace")
+
+
+@implementer(IHandshakeListener)
+class V2GTPClient(Protocol):
+    """
+    A TCP (or TLS) connection to the SECC carrying one request at a time.
+
+    :ivar handshake_d: over TLS, fires with ``(version, cipher)`` when the
+        handshake is done, or fails when the connection ends before.
+    """
+
+    def __init__(self, clock, max_payload: int = 65536, tls: bool = False) -> None:
         """
         :param clock: ``IReactorTime`` for the response timeouts.
         :param max_payload: largest payload accepted from the SECC.
+        :param tls: whether the transport is TLS (:attr:`handshake_d` fires).
         """
         self.clock = clock
+        self.tls = tls
         self.max_payload = max_payload
         self._buffer = b""
         self._waiting: Deferred | None = None
         self._timeout = None
         self.connected_d: Deferred = Deferred()
+        self.handshake_d: Deferred = Deferred()
         self.closed_d: Deferred = Deferred()
         self.closed = False
+
+    def handshakeCompleted(self) -> None:
+        """TLS is up: note the version and cipher."""
+        if not self.handshake_d.called:
+            self.handshake_d.callback(describe_tls(self.transport.getHandle()))
 
     def connectionMade(self) -> None:
         """Ready to send."""
@@ -238,6 +322,8 @@ class V2GTPClient(Protocol):
         """Fail the waiting request; note the end."""
         self.closed = True
         self._fail(EVLinkError("the SECC closed the connection"))
+        if self.tls and not self.handshake_d.called:
+            self.handshake_d.errback(EVLinkError(f"the connection ended before the TLS handshake finished: {reason.getErrorMessage()}"))
         if not self.closed_d.called:
             self.closed_d.callback(None)
 

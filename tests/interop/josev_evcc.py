@@ -21,7 +21,7 @@ the protocol is Josev's own.  What it adds:
 Usage (inside the EV's network namespace)::
 
     josev-venv/bin/python josev_evcc.py --interface veth0 --result out.json \\
-        [--protocols DIN_SPEC_70121,ISO_15118_2] [--tls] [--loops 10] [--timeout 60]
+        [--protocols DIN_SPEC_70121,ISO_15118_2] [--mode DC_extended] [--tls] [--loops 10] [--timeout 60]
 
 The result file holds one JSON object:
 
@@ -37,6 +37,10 @@ The result file holds one JSON object:
     message names in order (Josev's "Sent X" / "X received" log lines).
 ``response_codes``
     ``[name, ResponseCode]`` of every decoded response.
+``tls``
+    ``[version, cipher]`` of Josev's TLS connection, or ``None`` without TLS.
+``notifications``
+    EVSENotification values other than ``None`` in decoded responses.
 
 Exit status: 0 when Josev reports a successful session, 1 when it reports
 a failed one, 2 on timeout.
@@ -77,6 +81,8 @@ class Observer(logging.Handler):
             "sent": [],
             "received": [],
             "response_codes": [],
+            "tls": None,
+            "notifications": [],
         }
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -91,6 +97,7 @@ class Observer(logging.Handler):
         match = _DECODED.match(text)
         if match:
             result["response_codes"].extend(_response_codes(match.group(1)))
+            result["notifications"].extend(_notifications(match.group(1)))
             return
         match = _CHOSEN.match(text)
         if match:
@@ -119,6 +126,43 @@ def _response_codes(decoded: str) -> list:
     return codes
 
 
+def _notifications(decoded: str) -> list:
+    """:returns: the EVSENotification values but ``None`` anywhere in a decoded message."""
+    found = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "EVSENotification" and value != "None":
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    try:
+        walk(json.loads(decoded))
+    except ValueError:
+        pass
+    return found
+
+
+def watch_tls(observer: "Observer") -> None:
+    """Note the TLS version and cipher of Josev's connection (read from its SSL object)."""
+    from iso15118.evcc.transport import tcp_client
+
+    original = tcp_client.TCPClient.create
+
+    async def create(*arguments, **named):
+        client = await original(*arguments, **named)
+        ssl_object = client.writer.get_extra_info("ssl_object") if getattr(client, "writer", None) else None
+        if ssl_object is not None:
+            observer.result["tls"] = [ssl_object.version(), ssl_object.cipher()[0]]
+        return client
+
+    tcp_client.TCPClient.create = staticmethod(create)
+
+
 def parse_arguments(argv=None) -> argparse.Namespace:
     """:returns: the command line, parsed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -128,6 +172,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         "--protocols", default="DIN_SPEC_70121", help="comma-separated Josev protocol names, highest priority first"
     )
     parser.add_argument("--tls", action="store_true", help="ask for TLS in the SDP request")
+    parser.add_argument("--mode", default="DC_extended", help="Josev's energyTransferMode (DC_extended, AC_three_phase_core …)")
     parser.add_argument("--loops", type=int, default=10, help="Josev's chargeLoopCycle")
     parser.add_argument("--stop-after-parameters", action="store_true", help="SessionStopReq after ChargeParameterDiscovery")
     parser.add_argument("--drop-after", type=int, default=0, help="drop TCP after this many CurrentDemandRes (0: never)")
@@ -205,7 +250,7 @@ async def run(arguments: argparse.Namespace, observer: Observer) -> int:
     names = [name.strip() for name in arguments.protocols.split(",") if name.strip()]
     config = EVCCConfig(
         supportedProtocols=names,
-        energyTransferMode="DC_extended",
+        energyTransferMode=arguments.mode,
         isCertInstallNeeded=False,
         useTls=arguments.tls,
         enforceTls=False,
@@ -248,6 +293,8 @@ def main(argv=None) -> int:
         stop_after_parameters()
     if arguments.drop_after:
         drop_after(arguments.drop_after)
+    if arguments.tls:
+        watch_tls(observer)
     status = asyncio.run(run(arguments, observer))
     with open(arguments.result, "w") as out:
         json.dump(observer.result, out, indent=1)

@@ -105,3 +105,61 @@ def test_settings_checked():
         SimulatorSettings(min_voltage=900, max_voltage=500)
     with pytest.raises(ValueError):
         SimulatorSettings(tick=0)
+
+
+def test_ac_configures_the_charger_like_evse_manager():
+    """mode ac: AC modes, nominal voltage, EVSEMaxCurrent and the AC power limit reach the seam; receipt flag told."""
+    _, _, charger = make(mode="ac", ac_nominal_voltage=230, ac_max_current=16, ac_phases=3, receipt_required=True)
+    assert charger.energy_transfer_modes == ["AC_single_phase_core", "AC_three_phase_core"]
+    assert charger.physical_values["ac_nominal_voltage"] == 230
+    assert charger.ac_max_current == 16
+    assert charger.ac_maximum_limits["charge_power"]["total"] == 230 * 16 * 3
+    assert charger.receipt_required is True and charger.link_ready
+
+
+def test_ac_contactor_closes_after_the_delay_and_energy_is_metered():
+    """ac_close_contactor → ac_contactor_closed(True) after the delay; then 3 × 230 V × min(EVSE, EV) A is metered; open reports False."""
+    clock, backend, charger = make(mode="ac", ac_max_current=32, ac_contactor_delay=0.2, meter_interval=1.0, tick=0.1)
+    evse = backend.evses[charger]
+    charger.publish("ac_ev_max_current", 16)
+    charger.publish("ac_close_contactor")
+    clock.advance(0.1)
+    assert charger.ac_contactor_is_closed is False
+    clock.advance(0.1)
+    assert charger.ac_contactor_is_closed is True and evse.power == 230 * 16 * 3
+    for _ in range(36):
+        clock.advance(0.1)
+    assert evse.energy_wh == pytest.approx(230 * 16 * 3 * 3.6 / 3600, rel=0.01)
+    meter = charger.meter_info
+    assert meter["energy_Wh_import"]["total"] == pytest.approx(evse.energy_wh, abs=5)
+    assert meter["voltage_V"] == {"L1": 230, "L2": 230, "L3": 230} and meter["current_A"]["L3"] == 16
+    charger.publish("ac_open_contactor")
+    assert charger.ac_contactor_is_closed is False and evse.power == 0
+
+
+def test_charger_initiated_pause_and_stop_happen_once_per_backend():
+    """pause_after/stop_after fire pause_charging/stop_charging once energy flows, once per backend: a resumed session charges on."""
+    clock, backend, charger = make(pause_after=1.0, stop_after=2.0)
+    charger.publish("current_demand_started")
+    clock.advance(1.0)
+    assert charger.pause_requested is True and charger.stop_requested_at is None
+    clock.advance(1.0)
+    assert charger.stop_requested_at is not None
+    backend.session_ended(charger)
+    again = Charger(clock)
+    backend.session_started(again)
+    again.publish("current_demand_started")
+    clock.advance(5)
+    assert again.pause_requested is False and again.stop_requested_at is None
+
+
+def test_settings_from_the_configuration():
+    """Every simulator.* key reaches SimulatorSettings, ms turned into seconds."""
+    from evsev2g.config import load_config
+
+    config = load_config(None, ["simulator.mode=ac", "simulator.ac_contactor_delay_ms=250", "simulator.receipt_required=true",
+                                "simulator.pause_after_ms=1500", "simulator.meter_interval_ms=200", "simulator.ac_phases=1"])
+    settings = SimulatorSettings.from_config(config.simulator)
+    assert (settings.mode, settings.ac_contactor_delay, settings.receipt_required) == ("ac", 0.25, True)
+    assert (settings.pause_after, settings.meter_interval, settings.ac_phases, settings.stop_after) == (1.5, 0.2, 1, 0.0)
+    assert settings.modes == ("AC_single_phase_core", "AC_three_phase_core")
