@@ -92,7 +92,9 @@ def assemble(config, reactor, runtime: IBackendRuntime, serving=None):
     from evsev2g.service import build_service
 
     sessions = session_module.build_session_factory(config, reactor, backend=runtime.backend, security=runtime.security)
-    runtime.use_services(sessions.services)
+    services = getattr(sessions, "services", None)
+    if services is not None:
+        runtime.use_services(services)
     if runtime.service is None:
         if serving is None:
             serving = _resolve(config)

@@ -127,9 +127,9 @@ def test_make_service_gets_sessions_from_build_session_factory(tmp_path, monkeyp
     calls = []
     sessions = RecordingSessionFactory()
 
-    def spy(config, reactor, backend):
+    def spy(config, reactor, backend, security=None):
         calls.append((config, reactor))
-        assert type(backend).__name__ == "SimulatedCharger"
+        assert type(backend).__name__ == "SimulatedCharger" and security is None
         return sessions
 
     monkeypatch.setattr(session_module, "build_session_factory", spy)
