@@ -139,3 +139,108 @@ def test_no_config_from_the_manager_ends_the_module(tmp_path, broker, prefix):
     module = ModuleProcess(broker, prefix, tmp_path / "module.log")
     assert module.process.wait(30) == 1
     assert "no config from the manager" in module.log
+
+
+def test_installed_module_py_started_as_the_manager_does(tmp_path, broker, prefix, schemas, shared_dir):
+    """
+    ``install MODULES_DIR`` writes a manifest with EvseV2G's provides,
+    requires and config (names, types, defaults, enums) and a module.py; the
+    manager's way of starting it (``python3 module.py`` with EV_*) reaches
+    ModuleReady and answers commands.
+    """
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.everest.conftest import REPO
+    from tests.everest.fake_everest import FakeEverest
+
+    done = subprocess.run([sys.executable, "-m", "evsev2g.everest", "install", str(tmp_path / "modules")],
+                          capture_output=True, text=True, timeout=60, cwd="/", env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "modules" / "PyEvseV2G"
+    ours = yaml.safe_load((folder / "manifest.yaml").read_text())
+    seed = yaml.safe_load((shared_dir / "everest" / "EvseV2G-manifest.yaml").read_text())
+    assert {k: v["interface"] for k, v in ours["provides"].items()} == {k: v["interface"] for k, v in seed["provides"].items()}
+    assert ours["requires"]["iso15118_vas"]["max_connections"] == seed["requires"]["iso15118_vas"]["max_connections"]
+    assert {k: v["interface"] for k, v in ours["requires"].items()} == {k: v["interface"] for k, v in seed["requires"].items()}
+    for key, spec in seed["config"].items():
+        assert ours["config"][key]["type"] == spec["type"], key
+        assert ours["config"][key]["default"] == spec["default"], key
+        assert ours["config"][key].get("enum") == spec.get("enum"), key
+    assert set(ours) <= {"description", "config", "provides", "requires", "metadata", "enable_telemetry",
+                         "enable_external_mqtt", "enable_global_errors"}
+    fake = FakeEverest(("tcp", "127.0.0.1", broker.port), prefix, "C", dict(LOCAL, tls_security="prohibit"), None, schemas)
+    env = {"EV_MODULE": DUT, "EV_PREFIX": "/usr", "EV_MQTT_EVEREST_PREFIX": prefix, "EV_MQTT_EXTERNAL_PREFIX": "",
+           "EV_MQTT_BROKER_HOST": "127.0.0.1", "EV_MQTT_BROKER_PORT": str(broker.port), "EV_LOG_CONF_FILE": "/dev/null",
+           "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    log = open(tmp_path / "module.log", "w")
+    module = subprocess.Popen(["python3", str((folder / "module.py").resolve())], env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/")
+    try:
+        fake.wait(lambda: fake.ready or module.poll() is not None, 30, "ModuleReady from the installed module")
+        assert fake.ready, (tmp_path / "module.log").read_text()
+        fake.send_global_ready()
+        fake.start_up()
+    finally:
+        module.terminate()
+        module.wait(15)
+        fake.disconnect()
+
+
+def test_under_twistd_with_backend_everest(tmp_path, broker, prefix, schemas):
+    """``twistd evsev2g --set backend=everest`` with the everest.* keys is the same module (commands answered)."""
+    import subprocess
+
+    from tests.everest.fake_everest import FakeEverest
+    from tests.test_twistd import twistd_command
+
+    fake = FakeEverest(("tcp", "127.0.0.1", broker.port), prefix, "B", {}, None, schemas)
+    log_path = tmp_path / "twistd.log"
+    log = open(log_path, "w")
+    command = twistd_command("backend=everest", "device=lo", "tls_security=prohibit", "tcp_port=0", "sdp_port=0",
+                             f"everest.mqtt_broker_port={broker.port}", "everest.mqtt_broker_host=127.0.0.1",
+                             f"everest.mqtt_everest_prefix={prefix}", "everest.generation=B", f"everest.module_id={DUT}")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd="/")
+    try:
+        fake.wait(lambda: fake.ready or process.poll() is not None, 30, "ModuleReady from twistd")
+        assert fake.ready, log_path.read_text()
+        fake.send_global_ready()
+        fake.wait(lambda: "TCP port" in log_path.read_text(), 20, "the servers under twistd")
+        fake.start_up()
+        assert fake.problems == []
+    finally:
+        process.terminate()
+        process.wait(15)
+        fake.disconnect()
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_certificate_store_update_reloads_tls_and_vas_modules_offer(start_module, test_pki):
+    """
+    certificate_store_update from EvseSecurity: the module asks for the chain
+    again and the TLS server reloads it; an ISO15118_vas module's offered_vas
+    reaches the module (its services join the registry).
+    """
+    fake, module = start_module(dict(LOCAL), certs=test_pki.directory, vas=True)
+    module.wait_for(fake, "TLS port")
+    asked = fake.security_calls.count("get_all_valid_certificates_info")
+    fake.store_update({"operation": "Installed", "leaf_certificate_type": "V2G"})
+    module.wait_for(fake, "TLS server chain reloaded")
+    assert fake.security_calls.count("get_all_valid_certificates_info") == asked + 1
+    fake.offer_vas([{"service_id": 3, "service_name": "InternetAccess"}, {"service_id": 1234, "service_name": "Parking"}])
+    module.wait_for(fake, "offers services [3, 1234]")
+    fake.store_update({"operation": "Installed"})  # neither leaf nor CA type: nothing to reload, no crash
+    fake.publish(fake.topic("modules/evse_security/impl/main/var/certificate_store_update"), "Var", {"data": "garbage"})
+    module.wait_for(fake, "bad payload ignored")
+    assert "Traceback" not in module.log
+
+
+def test_gen_c_shutdown_topic_stops_the_module(start_module):
+    """Gen C: a raw ``{P}shutdown`` (no envelope) ends the module cleanly, exit 0."""
+    fake, module = start_module(dict(LOCAL, tls_security="prohibit"))
+    module.wait_for(fake, "TCP port")
+    fake.publish(fake.topic("shutdown"), None, None, raw=b"true")
+    fake.wait(lambda: module.process.poll() is not None, 20, "the module to exit")
+    assert module.process.returncode == 0, module.log
+    assert "asks us to shut down" in module.log and "Traceback" not in module.log

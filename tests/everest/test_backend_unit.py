@@ -1,0 +1,188 @@
+"""
+The EVerest backend's own logic on a Clock, with a recording stand-in for
+the MQTT module: the CommunicationSetup timer, var routing, one session per
+EVSE, error raise/clear, interfaces.  (The wire and the broker are covered
+by the tests against a real Mosquitto.)
+"""
+
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from evsev2g.config import load_config
+from evsev2g.everest.backend import EverestBackend, EverestBackendFactory
+from evsev2g.everest.vas import EverestVAS
+from evsev2g.evse import EVSEState
+from evsev2g.interfaces import IBackendRuntime, IChargerBackendFactory, ISecurity, ISingleEVSEBackend, IValueAddedService
+from evsev2g.protocols.apphandshake import load_protocol_versions
+from evsev2g.protocols.context import ProtocolSettings
+from evsev2g.security.everest import EverestSecurity
+from evsev2g.session import SessionFactory, SessionSettings
+from evsev2g.testing import FakeCodec, FakeSessionLink, app_protocol_request, din_request
+
+DIN = "urn:din:70121:2012:MsgDef"
+
+
+class RecordingModule:
+    """What the backend uses of EverestModule, recorded."""
+
+    class Settings:
+        module_id = "iso15118_charger"
+
+    def __init__(self):
+        from twisted.application.service import Service
+
+        self.settings = self.Settings()
+        self.mqtt = Service()
+        self.module_config = None
+        self.global_ready = True
+        self.vars, self.errors, self.calls, self.subscriptions = [], [], [], []
+
+    def on_reconnected(self, hook):
+        self.reconnected = hook
+
+    def publish_var(self, impl, name, value):
+        self.vars.append((impl, name, value))
+
+    def raise_error(self, impl, error_type, message, description=""):
+        self.errors.append(("raise", impl, error_type))
+
+    def clear_error(self, impl, error_type):
+        self.errors.append(("clear", impl, error_type))
+
+    def subscribe_var(self, module_id, impl, name, callback):
+        self.subscriptions.append((module_id, impl, name, callback))
+
+    def call(self, module_id, impl, name, args, timeout=300):
+        self.calls.append((module_id, impl, name, args))
+        return succeed(None)
+
+
+def make(*settings):
+    clock = Clock()
+    module = RecordingModule()
+    backend = EverestBackend(load_config(None, ["backend=everest", *settings]), clock, module)
+    return clock, module, backend
+
+
+def test_interfaces():
+    """The backend, its security provider and VAS providers declare and provide their interfaces."""
+    clock, module, backend = make()
+    assert verifyObject(ISingleEVSEBackend, backend) and verifyObject(IBackendRuntime, backend)
+    assert verifyObject(ISecurity, backend.security)
+    assert verifyObject(IValueAddedService, EverestVAS(module, "vas", "main"))
+    assert verifyObject(IChargerBackendFactory, EverestBackendFactory())
+
+
+def test_communication_setup_timer_publishes_dlink_error():
+    """dlink_ready(true) with no V2G connection within the timer: dlink_error ([V2G2-714], [V2G2-716])."""
+    clock, module, backend = make("timers.communication_setup_ms=2000")
+    backend.evse.command("dlink_ready", value=True)
+    assert backend.link_ready
+    clock.advance(1.9)
+    assert ("charger", "dlink_error", None) not in module.vars
+    clock.advance(0.1)
+    assert module.vars[-1] == ("charger", "dlink_error", None)
+
+
+def test_communication_setup_met_or_cancelled():
+    """A V2G connection in time, or dlink_ready(false), stops the timer."""
+    from evsev2g.charger import Charger
+
+    clock, module, backend = make("timers.communication_setup_ms=2000")
+    backend.evse.command("dlink_ready", value=True)
+    clock.advance(1)
+    backend.session_started(Charger(clock, "car", backend.evse))
+    backend.evse.command("dlink_ready", value=False)
+    backend.evse.command("dlink_ready", value=True)
+    backend.evse.command("dlink_ready", value=False)
+    clock.advance(10)
+    assert not [v for v in module.vars if v[1] == "dlink_error"]
+
+
+def test_vars_go_to_their_implementation_and_app_protocols_are_repeated():
+    """iso15118_extensions vars on extensions, the others on charger; supported_app_protocols_secc at setup and dlink_ready."""
+    from evsev2g.charger import Charger
+
+    clock, module, backend = make("supported_ISO15118_2=false")
+    charger = Charger(clock, "car", backend.evse)
+    backend.session_started(charger)
+    charger.publish("service_renegotiation_supported", False)
+    charger.publish("require_auth_eim")
+    assert ("extensions", "service_renegotiation_supported", False) in module.vars
+    assert ("charger", "require_auth_eim", None) in module.vars
+    backend.evse.command("setup", evse_id={"evse_id": "DE*A*E1"}, sae_j2847_mode="None", debug_mode=False)
+    backend.evse.command("dlink_ready", value=True)
+    assert [v for v in module.vars if v[1] == "supported_app_protocols_secc"] == [
+        ("charger", "supported_app_protocols_secc", {"app_protocols": ["DIN70121"]})
+    ] * 2
+    backend.session_ended(charger)
+    charger.publish("require_auth_eim")
+    assert module.vars.count(("charger", "require_auth_eim", None)) == 1
+
+
+def test_fault_raised_and_cleared():
+    """servers_failed raises generic/CommunicationFault on charger, servers_running clears it."""
+    clock, module, backend = make()
+    backend.servers_failed("no such device eth9")
+    backend.servers_running()
+    assert module.errors == [("raise", "charger", "generic/CommunicationFault"), ("clear", "charger", "generic/CommunicationFault")]
+
+
+def test_command_results():
+    """update_supported_app_protocols answers a bool; a bad argument raises ValueError (SchemaValidationError on the wire)."""
+    import pytest
+
+    clock, module, backend = make()
+    assert backend._command("update_supported_app_protocols", {"supported_app_protocols": {"app_protocols": []}}) is False
+    assert backend._command("reset_error", {}) is None
+    with pytest.raises(ValueError):
+        backend._command("dlink_ready", {"value": 1})
+
+
+@implementer(ISingleEVSEBackend)
+class OneEVSE:
+    """A backend serving one EVSE that EvseManager has configured."""
+
+    link_ready = True
+
+    def __init__(self, clock):
+        from evsev2g.testing import dc_charger
+
+        self.evse = dc_charger(clock).evse
+        self.started, self.ended = [], []
+
+    def session_started(self, charger):
+        self.started.append(charger)
+
+    def session_ended(self, charger):
+        self.ended.append(charger)
+
+
+def test_a_newer_session_ends_the_older_one_on_one_evse():
+    """
+    Two connections on one EVSE: when the second reaches SessionSetup, the
+    first is ended (energy transfer off, connection closed) before the
+    second is answered; the first's end vars say nothing of dlink.
+    """
+    clock = Clock()
+    codec = FakeCodec()
+    backend = OneEVSE(clock)
+    factory = SessionFactory(clock, backend, codec, lambda schema: codec, load_protocol_versions(),
+                             SessionSettings(protocol=ProtocolSettings(), protocol_flags={"supported_DIN70121": True}),
+                             new_session_id=lambda: b"\x01" * 8)
+    sessions = []
+    for _ in range(2):
+        link = FakeSessionLink()
+        session = factory.new_session(link)
+        link.session = session
+        session.payload_received(0x8001, codec.encode(app_protocol_request((DIN, 2, 0, 1, 1))))
+        sessions.append((link, session))
+    (old_link, old), (new_link, new) = sessions
+    old.payload_received(0x8001, codec.encode(din_request("SessionSetupReq")))
+    assert backend.evse.holder is old.charger
+    new.payload_received(0x8001, codec.encode(din_request("SessionSetupReq")))
+    assert old.ended and old_link.closed and old.charger.superseded
+    assert backend.evse.holder is new.charger and not new.ended
+    assert not new_link.closed
