@@ -47,6 +47,19 @@ STARTUP_CALLS = [
 ]
 
 
+#: EvseManager's start-up calls for an AC charger (ISO 15118-2 only).
+AC_STARTUP_CALLS = [
+    STARTUP_CALLS[0],
+    ("set_charging_parameters", {"physical_values": {"ac_nominal_voltage": 230}}),
+    STARTUP_CALLS[2],
+    ("update_energy_transfer_modes", {"supported_energy_transfer_modes": ["AC_single_phase_core", "AC_three_phase_core"]}),
+    ("update_ac_maximum_limits", {"maximum_limits": {"charge_power": {"total": 22080}}}),
+    ("update_ac_max_current", {"max_current": 32}),
+    ("receipt_is_required", {"receipt_required": False}),
+    ("reset_error", {}),
+]
+
+
 def module_param(name, value):
     datatype = "bool" if isinstance(value, bool) else "integer" if isinstance(value, int) else "string"
     return {"name": name, "value": value, "characteristics": {"datatype": datatype, "mutability": "ReadOnly"}}
@@ -234,9 +247,9 @@ class FakeEverest:
         self.schemas.check_result(interface, cmd, answer.get("retval"))
         return answer.get("retval")
 
-    def start_up(self) -> None:
-        """EvseManager's ready hook: the start-up calls, then dlink_ready(true)."""
-        for cmd, args in STARTUP_CALLS:
+    def start_up(self, ac: bool = False) -> None:
+        """EvseManager's ready hook: the start-up calls (DC or AC charger), then dlink_ready(true)."""
+        for cmd, args in AC_STARTUP_CALLS if ac else STARTUP_CALLS:
             self.call_ok(cmd, args)
         self.call_ok("dlink_ready", {"value": True})
 
@@ -246,6 +259,10 @@ class FakeEverest:
         elif name == "start_cable_check":
             self.call("update_isolation_status", {"isolation_status": "Valid"})
             self.call("cable_check_finished", {"status": True})
+        elif name == "ac_close_contactor":
+            self.call("ac_contactor_closed", {"status": True})
+        elif name == "ac_open_contactor":
+            self.call("ac_contactor_closed", {"status": False})
         elif name == "dc_ev_target_voltage_current":
             self.present = {"evse_present_voltage": value["dc_ev_target_voltage"], "evse_present_current": value["dc_ev_target_current"]}
             self.call("update_dc_present_values", {"present_voltage_current": dict(self.present)})

@@ -120,3 +120,35 @@ def test_broker_restarted_while_charging(pair, start_module, broker, test_pki):
     assert "current_demand_finished" in fake.names()
     assert fake.problems == []
     assert "Traceback" not in module.log
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+def test_iso2_session_over_tls_with_certificates_from_evse_security(pair, start_module, test_pki, mode):
+    """
+    ISO 15118-2 (DC and AC) over TLS 1.2 through the module, Gen B: the TLS
+    server serves the chain the fake EvseSecurity named, the EV checks it
+    against the V2G root; AC contactors answered by the fake EvseManager.
+    """
+    from evsev2g.security import layout
+
+    fake, module = start_module(config(pair, test_pki), generation="B", transport="unix", certs=test_pki.directory,
+                                netns=pair.secc_ns)
+    module.wait_for(fake, "TLS port 64109", timeout=30)
+    fake.start_up(ac=mode == "ac")
+    car = subprocess.Popen(
+        ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
+         "--protocol", "iso15118-2", "--mode", mode, "--tls", "--v2g-root", str(test_pki.directory / layout.V2G_ROOT),
+         "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.01", "--current-demands", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    out = charge(fake, car)
+    fake.wait(lambda: "dlink_terminate" in fake.names(), 20, "dlink_terminate")
+    names = fake.names()
+    if mode == "dc":
+        assert in_order(names, SESSION_VARS), names
+    else:
+        assert in_order(names, ["evcc_id", "require_auth_eim", "ac_close_contactor", "ac_open_contactor", "dlink_terminate"]), names
+    assert "TLS 1.2" in module.log or "TLSv1.2" in module.log, module.log
+    assert "ISO15118D2 agreed" in module.log
+    assert fake.problems == []
+    assert "Traceback" not in module.log
