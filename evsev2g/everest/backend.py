@@ -19,10 +19,12 @@ so an existing EVerest config only changes the module name.
   publishes no ``dlink_*`` / ``hlc_session_failed``: the data link belongs
   to the newer session.
 - ``supported_app_protocols_secc`` goes out at global ready, again at
-  EvseManager's ``setup`` and at each ``dlink_ready(true)`` (EvseManager
-  subscribes in its own ready hook and could have missed the first), and
-  after a reconnection to the broker.  Vars published before global ready
-  wait for it (:class:`~evsev2g.everest.module.EverestModule`).
+  EvseManager's first ``setup`` and at each ``dlink_ready(true)``
+  (EvseManager subscribes in its own ready hook and could have missed the
+  first), and after a reconnection to the broker; active errors are raised
+  again at that ``setup`` and after a reconnection.  Vars and errors
+  published before global ready wait for it
+  (:class:`~evsev2g.everest.module.EverestModule`).
 - ``dlink_ready(true)`` opens SDP (:attr:`link_ready`) and starts
   V2G_SECC_CommunicationSetup_Performance_Time ([V2G2-714]); no V2G
   connection by then publishes ``dlink_error`` ([V2G2-716]) so that
@@ -196,8 +198,10 @@ class EverestBackend:
 
     def _evse_command(self, name: str, arguments: dict) -> None:
         if name == "setup" and not self._evse_seen:
+            # EvseManager is up and has subscribed by now: what it may have missed.
             self._evse_seen = True
             self._publish_app_protocols()
+            self.module.republish_errors()
         if name == "dlink_ready":
             self._stop_setup_timer()
             if arguments["value"]:

@@ -121,8 +121,7 @@ class EverestModule:
             if not self._connected_once.called:
                 self._connected_once.callback(None)
             return
-        for key, error in self._errors.items():
-            self.mqtt.publish(self.topics.error(*key), wire.envelope("RaiseError", error))
+        self.republish_errors()
         for hook in list(self._reconnected):
             try:
                 hook()
@@ -322,14 +321,22 @@ class EverestModule:
 
     # -- 3. vars, errors, calls ----------------------------------------------------------
 
-    def publish_var(self, impl: str, name: str, value: Any) -> None:
-        """Publish a var; held back until ``GlobalReady``."""
-        topic = self.topics.var(impl, name)
-        payload = wire.envelope("Var", {"data": value})
+    def _publish(self, topic: str, payload: bytes) -> None:
+        """Publish now, or after ``GlobalReady`` when nobody can have subscribed yet (order kept)."""
         if self.global_ready:
             self.mqtt.publish(topic, payload)
         else:
             self._held.append((topic, payload))
+
+    def publish_var(self, impl: str, name: str, value: Any) -> None:
+        """Publish a var; held back until ``GlobalReady``."""
+        self._publish(self.topics.var(impl, name), wire.envelope("Var", {"data": value}))
+
+    def republish_errors(self) -> None:
+        """Raise the active errors again (a subscriber that came late sees them)."""
+        if self.global_ready:
+            for key, error in self._errors.items():
+                self.mqtt.publish(self.topics.error(*key), wire.envelope("RaiseError", error))
 
     def raise_error(self, impl: str, error_type: str, message: str, description: str = "") -> None:
         """Raise ``error_type`` (``namespace/name``) once; raising it again only updates nothing."""
@@ -339,7 +346,7 @@ class EverestModule:
         error = wire.error_object(error_type, self.settings.module_id, impl, message, description, self.reactor.seconds())
         self._errors[key] = error
         self.log.warn("EVerest error raised: {type}: {message}", type=error_type, message=message)
-        self.mqtt.publish(self.topics.error(impl, error_type), wire.envelope("RaiseError", error))
+        self._publish(self.topics.error(impl, error_type), wire.envelope("RaiseError", error))
 
     def clear_error(self, impl: str, error_type: str) -> None:
         """Clear ``error_type`` if it is active."""
@@ -348,7 +355,7 @@ class EverestModule:
             return
         cleared = dict(error, state="ClearedByModule", timestamp=wire.timestamp(self.reactor.seconds()))
         self.log.info("EVerest error cleared: {type}", type=error_type)
-        self.mqtt.publish(self.topics.error(impl, error_type), wire.envelope("ClearError", cleared))
+        self._publish(self.topics.error(impl, error_type), wire.envelope("ClearError", cleared))
 
     def active_errors(self) -> list[str]:
         """:returns: the types of the errors raised and not cleared."""

@@ -48,6 +48,9 @@ class RecordingModule:
     def raise_error(self, impl, error_type, message, description=""):
         self.errors.append(("raise", impl, error_type))
 
+    def republish_errors(self):
+        self.errors.append(("again",))
+
     def clear_error(self, impl, error_type):
         self.errors.append(("clear", impl, error_type))
 
@@ -186,3 +189,39 @@ def test_a_newer_session_ends_the_older_one_on_one_evse():
     assert old.ended and old_link.closed and old.charger.superseded
     assert backend.evse.holder is new.charger and not new.ended
     assert not new_link.closed
+
+
+def test_environment_of_a_python_module():
+    """EV_* as the manager sets them for a Python module; a missing broker or module id is one clear line."""
+    import pytest
+
+    from evsev2g.everest.__main__ import settings_from_environment
+
+    tcp = settings_from_environment({"EV_MODULE": "v2g", "EV_MQTT_EVEREST_PREFIX": "everest/", "EV_MQTT_BROKER_HOST": "localhost",
+                                     "EV_MQTT_BROKER_PORT": "1883"})
+    assert (tcp.module_id, tcp.prefix, str(tcp.broker), tcp.generation) == ("v2g", "everest/", "localhost:1883", "C")
+    unix = settings_from_environment({"EV_MODULE": "v2g", "EV_MQTT_BROKER_SOCKET_PATH": "/run/mqtt.sock", "EVSEV2G_EVEREST_GENERATION": "b"})
+    assert (str(unix.broker), unix.generation) == ("unix:/run/mqtt.sock", "B")
+    for environ, needle in (({}, "EV_MODULE"), ({"EV_MODULE": "v2g"}, "no broker"),
+                            ({"EV_MODULE": "v2g", "EV_MQTT_BROKER_SOCKET_PATH": "/s", "EVSEV2G_EVEREST_GENERATION": "A"}, "B or C")):
+        with pytest.raises(SystemExit, match=needle):
+            settings_from_environment(environ)
+
+
+def test_wire_envelopes():
+    """Topics and envelopes as MQTT_PROTOCOL.md §3, §5, §7 give them; anything else is a BadMessage."""
+    import json
+
+    import pytest
+
+    from evsev2g.everest import wire
+
+    topics = wire.Topics("everest", "v2g")
+    assert topics.cmd_response("charger", "setup", "evse_manager") == "everest/modules/v2g/impl/charger/cmd/setup/response/evse_manager"
+    assert topics.error("charger", "generic/CommunicationFault") == "everest/modules/v2g/impl/charger/error/generic/CommunicationFault"
+    assert json.loads(wire.result("1", "v2g", True)) == {"msg_type": "CmdResult", "data": {"type": "result", "data": {"id": "1", "retval": True, "origin": "v2g"}}}
+    assert wire.parse(wire.envelope("Var", {"data": 1}), "Var") == {"data": 1}
+    for payload, wanted in ((b"\\xff", None), (b"[1]", None), (b'{"data": 1}', None), (wire.envelope("Cmd", {}), "Var")):
+        with pytest.raises(wire.BadMessage):
+            wire.parse(payload, wanted)
+    assert wire.timestamp(0.5) == "1970-01-01T00:00:00.500Z"
