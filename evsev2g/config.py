@@ -268,7 +268,7 @@ class Config:
     )
     enable_sdp_server: bool = setting(True, Flag(), "Answer SDP requests (off when a proxy such as IsoMux does SDP).")
     publish_telemetry_only_on_change: bool = setting(
-        True, Flag(), "Accepted for EvseV2G compatibility; telemetry is not published yet."
+        True, Flag(), "Publish a telemetry block only when one of its values changed (EVerest backend, when the manager enables telemetry)."
     )
 
     # -- evsev2g's own keys ------------------------------------------------

@@ -32,6 +32,9 @@ so an existing EVerest config only changes the module name.
   drops the running connection, :mod:`evsev2g.session`).
 - ``generic/CommunicationFault`` is raised on ``charger`` while the V2G
   servers cannot start and cleared once they run.
+- Telemetry (category ``V2G``) when the manager enables it
+  (:mod:`evsev2g.everest.telemetry`), de-duplicated with
+  ``publish_telemetry_only_on_change``.
 - EvseSecurity over MQTT is the security provider
   (:class:`evsev2g.security.everest.EverestSecurity`); each ISO15118_vas
   module is a value-added-service provider
@@ -101,6 +104,7 @@ class EverestBackend:
         self.backend = self
         self.vas_providers: list = []
         self.registry = None
+        self.telemetry = None
         self.chargers: dict = {}
         self.service = MultiService()
         self.module.mqtt.setServiceParent(self.service)
@@ -158,6 +162,13 @@ class EverestBackend:
             if self.registry is not None:
                 self.registry.add_provider(provider)
         module.on_shutdown(self._shutdown)
+        if module_config.get("telemetry_enabled") and module.telemetry_id is not None:
+            from evsev2g.everest.telemetry import Telemetry
+
+            config = self.config
+            self.telemetry = Telemetry(module.mqtt, self.reactor, module.telemetry_id, module.telemetry_prefix,
+                                       module.generation.name, config.publish_telemetry_only_on_change,
+                                       config.tcp_port, config.tls_security != "prohibit")
         ready = module.signal_ready()
         ready.addCallback(self._global_ready)
         return ready
@@ -228,12 +239,16 @@ class EverestBackend:
         """A V2G connection: the setup timer is met; forward the session's vars."""
         self._stop_setup_timer()
         self.chargers[charger] = charger.subscribe(lambda name, payload: self._var(charger, name, payload))
+        if self.telemetry is not None:
+            self.telemetry.session_started()
 
     def session_ended(self, charger) -> None:
         """Stop forwarding that session's vars."""
         unsubscribe = self.chargers.pop(charger, None)
         if unsubscribe is not None:
             unsubscribe()
+        if self.telemetry is not None and not charger.superseded:
+            self.telemetry.session_ended()
 
     def _var(self, charger, name: str, payload) -> None:
         if charger.superseded and name in _END_VARS:
@@ -241,6 +256,8 @@ class EverestBackend:
             return
         impl = "extensions" if name in EXTENSION_VARS else "charger"
         self.module.publish_var(impl, name, payload)
+        if self.telemetry is not None and not charger.superseded:
+            self.telemetry.var(name, payload)
 
     # -- what EvseManager needs again ---------------------------------------------------
 

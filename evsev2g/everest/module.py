@@ -103,6 +103,10 @@ class EverestModule:
         self.topics = wire.Topics(settings.prefix, settings.module_id)
         self.mqtt = mqtt if mqtt is not None else ReactorMQTT(reactor, settings.broker)
         self.module_config: dict | None = None
+        #: the run config's telemetry id, when it has one
+        self.telemetry_id: int | None = None
+        #: the manager's telemetry prefix (``{P}settings``)
+        self.telemetry_prefix = "everest-telemetry/"
         self.global_ready = False
         self._ready_waiters: list[Deferred] = []
         self._held: list[tuple[str, bytes]] = []
@@ -172,6 +176,9 @@ class EverestModule:
                 return
             _cancel(state["timer"])
             self.module_config = config
+            telemetry = (response.get("data") or {}).get("telemetry_config")
+            if isinstance(telemetry, dict) and isinstance(telemetry.get("id"), int):
+                self.telemetry_id = telemetry["id"]
             done.callback(config)
 
         def ask(_=None):
@@ -186,8 +193,21 @@ class EverestModule:
             state["timer"] = self.reactor.callLater(CONFIG_TIMEOUT, ask)
 
         self.mqtt.subscribe(self.topics.config_response, answered)
+        self.mqtt.subscribe(self.topics.prefix + "settings", self._settings)
         self._connected_once.addCallback(ask)
         return done
+
+    def _settings(self, topic, payload) -> None:
+        """The manager's retained ``{P}settings``: the telemetry prefix."""
+        if not payload:
+            return  # cleared after start-up
+        try:
+            data = wire.parse(payload, self.generation.config_response)
+        except wire.BadMessage as error:
+            self.log.warn("ignoring {topic}: {problem}", topic=topic, problem=str(error))
+            return
+        if isinstance(data, dict) and isinstance(data.get("telemetry_prefix"), str) and data["telemetry_prefix"]:
+            self.telemetry_prefix = data["telemetry_prefix"]
 
     def connections(self, requirement: str) -> list[tuple[str, str]]:
         """

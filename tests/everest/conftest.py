@@ -93,10 +93,11 @@ def start_module(tmp_path, broker, prefix, schemas):
     """Start the module (and a fake EVerest for it); everything is stopped afterwards."""
     started = []
 
-    def start(config, generation="C", transport="tcp", certs=None, netns=None, vas=False, security=True, global_ready=True):
+    def start(config, generation="C", transport="tcp", certs=None, netns=None, vas=False, security=True, global_ready=True,
+              telemetry_id=None):
         fake = FakeEverest(
             ("tcp", "127.0.0.1", broker.port), prefix, generation, config, certs,
-            schemas, security=security, vas=vas,
+            schemas, security=security, vas=vas, telemetry_id=telemetry_id,
         )
         module = ModuleProcess(broker, prefix, tmp_path / f"module{len(started)}.log", transport,
                                generation if generation != "C" else None, netns)

@@ -75,7 +75,8 @@ class FakeEverest:
     :param schemas: the interface/type YAML.
     """
 
-    def __init__(self, broker, prefix, generation, config, certs, schemas: Schemas, security=True, vas=False, evse_manager=True):
+    def __init__(self, broker, prefix, generation, config, certs, schemas: Schemas, security=True, vas=False, evse_manager=True,
+                 telemetry_id=None):
         self.prefix = prefix
         self.generation = generation
         self.config = dict(config)
@@ -93,6 +94,9 @@ class FakeEverest:
         self.security_calls: list[str] = []
         self.vas_calls: list[tuple[str, dict]] = []
         self.problems: list[str] = []
+        self.telemetry_id = telemetry_id
+        self.telemetry_prefix = prefix.rstrip("/") + "-telemetry/"
+        self.telemetry: list[tuple[str, dict]] = []
         self.present = {"evse_present_voltage": 0, "evse_present_current": 0}
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311, clean_session=True)
         if broker[0] == "unix":
@@ -120,8 +124,13 @@ class FakeEverest:
             f"{p}modules/{DUT}/impl/+/cmd/+/response/{EVSE_MANAGER}",
             f"{p}modules/{SECURITY[0]}/impl/{SECURITY[1]}/cmd/+",
             f"{p}modules/{VAS[0]}/impl/{VAS[1]}/cmd/+",
+            f"{self.telemetry_prefix}#",
         ):
             client.subscribe(topic, 2)
+        # the manager's retained start-up topic with the settings (§4.3)
+        settings = {"prefix": p, "telemetry_prefix": self.telemetry_prefix, "telemetry_enabled": self.telemetry_id is not None,
+                    "validate_schema": False, "forward_exceptions": False}
+        client.publish(f"{p}settings", json.dumps({"msg_type": CONFIG_NAMES[self.generation][1], "data": settings}), qos=2, retain=True)
 
     def publish(self, topic: str, msg_type: str | None, data, raw: bytes | None = None) -> None:
         payload = raw if raw is not None else json.dumps({"msg_type": msg_type, "data": data})
@@ -156,6 +165,11 @@ class FakeEverest:
     # -- receiving ----------------------------------------------------------------
 
     def _message(self, client, userdata, message):
+        if message.topic.startswith(self.telemetry_prefix):
+            self._telemetry(message)
+            return
+        if message.topic == self.prefix + "settings":
+            return
         topic = message.topic[len(self.prefix):]
         try:
             envelope = json.loads(message.payload.decode())
@@ -194,6 +208,20 @@ class FakeEverest:
         elif parts[:2] == ["modules", VAS[0]]:
             self._vas_call(parts[5], envelope)
 
+    def _telemetry(self, message):
+        """Telemetry (§7.5): raw JSON in Gen C, an ExternalMQTT envelope around the JSON text in Gen B."""
+        document = json.loads(message.payload.decode())
+        if self.generation == "B":
+            if document.get("msg_type") != "ExternalMQTT":
+                self.problems.append(f"Gen B telemetry without ExternalMQTT envelope: {document!r}")
+                return
+            document = json.loads(document["data"])
+        block = message.topic[len(self.telemetry_prefix):]
+        for key in ("timestamp", "connector_id", "type"):
+            if key not in document:
+                self.problems.append(f"telemetry {block} without {key}")
+        self.telemetry.append((block, document))
+
     def _expect(self, envelope, msg_type, topic):
         if not isinstance(envelope, dict) or envelope.get("msg_type") != msg_type:
             self.problems.append(f"{topic}: expected msg_type {msg_type}, got {envelope!r}")
@@ -207,7 +235,7 @@ class FakeEverest:
         if self.vas:
             connections["iso15118_vas"] = [{"module_id": VAS[0], "implementation_id": VAS[1], "requirement": {"id": "iso15118_vas"}}]
         return {
-            "module_id": DUT, "module_name": "PyEvseV2G", "standalone": False, "telemetry_enabled": False,
+            "module_id": DUT, "module_name": "PyEvseV2G", "standalone": False, "telemetry_enabled": self.telemetry_id is not None,
             "configuration_parameters": {"!module": [module_param(k, v) for k, v in self.config.items()]},
             "connections": connections, "mapping": None, "access": None,
         }
@@ -220,8 +248,10 @@ class FakeEverest:
         data = envelope["data"]
         self.config_requests.append(data)
         origin = data["origin"]
-        response = {"status": "Ok", "status_info": "", "type": "Get",
-                    "response": {"type": "Module", "data": {"module_config": self.module_config(), "mappings": {origin: None}}}}
+        data = {"module_config": self.module_config(), "mappings": {origin: None}}
+        if self.telemetry_id is not None:
+            data["telemetry_config"] = {"id": self.telemetry_id}
+        response = {"status": "Ok", "status_info": "", "type": "Get", "response": {"type": "Module", "data": data}}
         self.publish(self.topic(f"modules/{origin}/response"), response_type, response)
 
     def send_global_ready(self) -> None:

@@ -225,3 +225,34 @@ def test_wire_envelopes():
         with pytest.raises(wire.BadMessage):
             wire.parse(payload, wanted)
     assert wire.timestamp(0.5) == "1970-01-01T00:00:00.500Z"
+
+
+def test_telemetry_blocks_only_on_change():
+    """Telemetry: V2G/<id>/<block> with timestamp, connector_id, type; unchanged blocks are not sent again unless asked."""
+    import json
+
+    from evsev2g.everest.telemetry import Telemetry
+
+    class Sink:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, topic, payload):
+            self.sent.append((topic, payload))
+
+    for only_on_change, expected in ((True, 3), (False, 4)):
+        sink = Sink()
+        telemetry = Telemetry(sink, Clock(), 2, "tele", "C", only_on_change, 61341, False)
+        telemetry.session_started()
+        telemetry.var("dc_ev_target_voltage_current", {"dc_ev_target_voltage": 400, "dc_ev_target_current": 10})
+        telemetry.var("dc_ev_target_voltage_current", {"dc_ev_target_voltage": 400, "dc_ev_target_current": 10})
+        telemetry.var("selected_payment_option", "ExternalPayment")
+        assert len(sink.sent) == expected
+        topic, payload = sink.sent[1]
+        document = json.loads(payload)
+        assert topic == "tele/V2G/2/ev_electrical" and document["type"] == "ev_electrical" and document["connector_id"] == 2
+        assert (document["target_voltage_V"], document["target_current_A"]) == (400, 10)
+    sink = Sink()
+    Telemetry(sink, Clock(), 2, "tele/", "B", True, 61341, True).session_started()
+    envelope = json.loads(sink.sent[0][1])
+    assert envelope["msg_type"] == "ExternalMQTT" and json.loads(envelope["data"])["tcp_security_enable"] is True

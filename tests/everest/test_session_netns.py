@@ -69,13 +69,22 @@ def test_din_session_then_a_second_car_with_nothing_of_the_first(pair, start_mod
     dlink_ready again; the second car is asked for authorization anew
     (nothing of the first car carried over) and charges cleanly too.
     """
-    fake, module = start_module(config(pair, test_pki), transport="unix", certs=test_pki.directory, netns=pair.secc_ns)
+    fake, module = start_module(config(pair, test_pki), transport="unix", certs=test_pki.directory, netns=pair.secc_ns,
+                                telemetry_id=7)
     module.wait_for(fake, "TCP port", timeout=30)
     fake.start_up()
     first = charge(fake, ev(pair, "--interval", "0.01"))
     fake.wait(lambda: "dlink_terminate" in fake.names(), 20, "dlink_terminate after the first car")
     assert in_order(fake.names(), SESSION_VARS), fake.names()
     assert fake.problems == []
+    # Telemetry (enabled by the manager, id 7): de-duplicated blocks with EvseV2G's field names.
+    electrical = [doc for block, doc in fake.telemetry if block == "V2G/7/ev_electrical"]
+    assert electrical and electrical[-1]["charge_progress"] == "Stop" and electrical[-1]["connector_id"] == 7
+    assert max(doc["battery_soc_percent"] for doc in electrical) >= 70
+    strip = [{k: v for k, v in doc.items() if k != "timestamp"} for doc in electrical]
+    assert all(a != b for a, b in zip(strip, strip[1:])), "a block was published twice unchanged"
+    transport = [doc for block, doc in fake.telemetry if block == "V2G/7/transport"]
+    assert transport[-1]["tcp_connection_established"] is False and transport[-1]["current_demand_requested"] is True
     # Between the cars: a stop and a pause for nobody are dropped, not kept for the next car.
     fake.call_ok("stop_charging", {"stop": True})
     fake.call_ok("pause_charging", {"pause": True})
