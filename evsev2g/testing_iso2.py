@@ -7,21 +7,21 @@ ISO 15118-2 fakes, shipped so users can reuse them (the general ones are in
 * :func:`iso2_dc_ev_status`: a DC_EVStatus;
 * :func:`ac_charger`: a charger seam set up like EvseManager's AC charger;
 * :data:`ISO2_AC_SESSION`, :data:`ISO2_DC_SESSION`: the requests of a whole
-  EIM session, one of each loop;
-* :class:`StaticServices`: a value-added-service registry with fixed
-  services and parameter sets.
+  EIM session, one of each loop.
+
+(Value-added-service providers to test with:
+:class:`evsev2g.testing.FakeValueAddedService` in an
+:class:`evsev2g.vas.ServiceRegistry`.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-from twisted.internet.defer import Deferred, fail, succeed
 
 from evsev2g.charger import Charger
 from evsev2g.exi.message import Message
 from evsev2g.protocols.physical import physical_value
+from evsev2g.testing import din_ev_status, din_request
 
 __all__ = [
     "iso2_request",
@@ -29,14 +29,11 @@ __all__ = [
     "ac_charger",
     "ISO2_AC_SESSION",
     "ISO2_DC_SESSION",
-    "OfferedService",
-    "StaticServices",
 ]
 
 
-def iso2_dc_ev_status(soc: int = 50, ready: bool = True, error: str = "NO_ERROR") -> Message:
-    """An ISO 15118-2 DC_EVStatus node."""
-    return Message("DC_EVStatus", EVReady=ready, EVErrorCode=error, EVRESSSOC=soc)
+#: DIN's and ISO-2's DC_EVStatus have the same mandatory children.
+iso2_dc_ev_status = din_ev_status
 
 
 def _pv(number: float, unit: str, name: str) -> Message:
@@ -54,19 +51,14 @@ def _ac_parameter() -> Message:
     )
 
 
+def _dc_fields(name: str) -> dict:
+    """The DC request bodies are DIN's (same element names and values)."""
+    return dict(din_request(name).Body.children[0][1].children)
+
+
 def _dc_parameter() -> Message:
-    return Message(
-        "DC_EVChargeParameter",
-        DepartureTime=3600,
-        DC_EVStatus=iso2_dc_ev_status(),
-        EVMaximumCurrentLimit=_pv(200, "A", "EVMaximumCurrentLimit"),
-        EVMaximumPowerLimit=_pv(100000, "W", "EVMaximumPowerLimit"),
-        EVMaximumVoltageLimit=_pv(450, "V", "EVMaximumVoltageLimit"),
-        EVEnergyCapacity=_pv(60000, "Wh", "EVEnergyCapacity"),
-        EVEnergyRequest=_pv(30000, "Wh", "EVEnergyRequest"),
-        FullSOC=100,
-        BulkSOC=80,
-    )
+    parameter = _dc_fields("ChargeParameterDiscoveryReq")["DC_EVChargeParameter"]
+    return Message("DC_EVChargeParameter", [("DepartureTime", 3600), *parameter.children])
 
 
 def iso2_request(name: str, session_id: bytes = b"\x00", dc: bool = True, **fields: Any) -> Message:
@@ -116,24 +108,7 @@ def iso2_request(name: str, session_id: bytes = b"\x00", dc: bool = True, **fiel
             "SAScheduleTupleID": 1,
             "MeterInfo": Message("MeterInfo", MeterID="METER1", MeterReading=1000),
         },
-        "CableCheckReq": {"DC_EVStatus": iso2_dc_ev_status()},
-        "PreChargeReq": {
-            "DC_EVStatus": iso2_dc_ev_status(),
-            "EVTargetVoltage": _pv(400, "V", "EVTargetVoltage"),
-            "EVTargetCurrent": _pv(2, "A", "EVTargetCurrent"),
-        },
-        "CurrentDemandReq": {
-            "DC_EVStatus": iso2_dc_ev_status(),
-            "EVTargetCurrent": _pv(100, "A", "EVTargetCurrent"),
-            "EVMaximumVoltageLimit": _pv(450, "V", "EVMaximumVoltageLimit"),
-            "EVMaximumCurrentLimit": _pv(200, "A", "EVMaximumCurrentLimit"),
-            "EVMaximumPowerLimit": _pv(100000, "W", "EVMaximumPowerLimit"),
-            "BulkChargingComplete": False,
-            "ChargingComplete": False,
-            "RemainingTimeToFullSoC": _pv(1800, "s", "RemainingTimeToFullSoC"),
-            "EVTargetVoltage": _pv(400, "V", "EVTargetVoltage"),
-        },
-        "WeldingDetectionReq": {"DC_EVStatus": iso2_dc_ev_status()},
+        **{each: _dc_fields(each) for each in ("CableCheckReq", "PreChargeReq", "CurrentDemandReq", "WeldingDetectionReq")},
         "SessionStopReq": {"ChargingSession": "Terminate"},
         "CertificateInstallationReq": {},
         "CertificateUpdateReq": {},
@@ -197,52 +172,3 @@ ISO2_DC_SESSION = (
     "WeldingDetectionReq",
     "SessionStopReq",
 )
-
-
-@dataclass
-class OfferedService:
-    """One value-added service as the registry offers it."""
-
-    service_id: int
-    service_name: str | None = None
-    service_category: str = "OtherCustom"
-    service_scope: str | None = None
-    free_service: bool = True
-
-
-class StaticServices:
-    """
-    A value-added-service registry with fixed content (the shape of
-    :mod:`evsev2g.vas`'s): ``offered()``, ``parameter_sets(id)``,
-    ``select(list)``.
-
-    :ivar selections: every list :meth:`select` was given.
-    """
-
-    def __init__(self, services=(), parameter_sets=None, unavailable=()) -> None:
-        """
-        :param services: :class:`OfferedService` objects.
-        :param parameter_sets: ServiceID → list of EVerest ParameterSet dicts,
-            or a ``Deferred`` to hand out as it is.
-        :param unavailable: ServiceIDs whose parameter sets fail.
-        """
-        self.services = list(services)
-        self.sets = dict(parameter_sets or {})
-        self.unavailable = set(unavailable)
-        self.selections: list = []
-
-    def offered(self) -> list:
-        """:returns: the services."""
-        return list(self.services)
-
-    def parameter_sets(self, service_id: int) -> Deferred:
-        """:returns: a ``Deferred`` with the sets, failing for an unavailable service."""
-        if service_id in self.unavailable:
-            return fail(LookupError(f"service {service_id} unavailable"))
-        sets = self.sets.get(service_id, [])
-        return sets if isinstance(sets, Deferred) else succeed(sets)
-
-    def select(self, selected_services) -> Deferred:
-        """Record the selection; :returns: a ``Deferred`` firing ``None``."""
-        self.selections.append(list(selected_services))
-        return succeed(None)

@@ -23,7 +23,6 @@ __all__ = [
     "STOP_CHARGING_GRACE_TIME",
     "V2G_SECC_LONG_MSG_PERFORMANCE_TIME",
     "AC_CONTACTOR_CLOSE_TIME",
-    "PLUGIN_ANSWER_TIME",
     "NO_ENERGY_PAUSE_NOTIFICATION_DELAY",
     "RENEGOTIATION_NOTIFICATION_DELAY",
     "performance_time",
@@ -70,10 +69,6 @@ V2G_SECC_LONG_MSG_PERFORMANCE_TIME = 4.5
 #: report ``ac_contactor_closed(true)``, else FAILED_ContactorError
 #: ([V2G2-860], [V2G2-862], [V2G2-865]; EvseV2G's figure).
 AC_CONTACTOR_CLOSE_TIME = 3.0
-
-#: How long a value-added-service plugin may take to answer (ServiceDetail
-#: parameter sets, the selection), inside the 4.5 s performance time.
-PLUGIN_ANSWER_TIME = 4.0
 
 #: NotificationMaxDelay with a no-energy pause after pre-charge (IEC
 #: 61851-23:2023 CC.3.5; EvseV2G's figure), in s.

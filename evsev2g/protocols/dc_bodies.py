@@ -22,6 +22,11 @@ class DCBodies:
     #: IsolationStatus values the protocol's isolationLevelType can carry.
     isolation_levels = frozenset({"Invalid", "Valid", "Warning", "Fault"})
 
+    #: DC_EVSEStatus children in the schema's order (DIN's here).  The EXI
+    #: encoder orders by the schema anyway; the XML of the message log
+    #: (``v2g_messages``) follows the built tree, so it must be in order.
+    status_order = ("EVSEIsolationStatus", "EVSEStatusCode", "NotificationMaxDelay", "EVSENotification")
+
     def __init__(self, machine) -> None:
         """:param machine: the state machine (its charger and status logic)."""
         self.machine = machine
@@ -31,13 +36,13 @@ class DCBodies:
         """DC_EVSEStatus with the isolation status when known and the machine's notification."""
         isolation = self.charger.isolation_status
         notification, delay = self.machine.notification()
-        return Message(
-            "DC_EVSEStatus",
-            EVSEIsolationStatus=isolation if isolation in self.isolation_levels else None,
-            EVSEStatusCode=self.machine.status_code(normal),
-            NotificationMaxDelay=delay,
-            EVSENotification=notification,
-        )
+        values = {
+            "EVSEIsolationStatus": isolation if isolation in self.isolation_levels else None,
+            "EVSEStatusCode": self.machine.status_code(normal),
+            "NotificationMaxDelay": delay,
+            "EVSENotification": notification,
+        }
+        return Message("DC_EVSEStatus", [(name, values[name]) for name in self.status_order if values[name] is not None])
 
     def present_voltage(self) -> Message:
         """EVSEPresentVoltage from ``update_dc_present_values``."""

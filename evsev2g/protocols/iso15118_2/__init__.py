@@ -12,8 +12,6 @@ split by message group:
 - :mod:`~evsev2g.protocols.iso15118_2.machine`: the state machine that ties
   them (PowerDelivery, notifications);
 - :mod:`~evsev2g.protocols.iso15118_2.bodies`: response bodies;
-- :mod:`~evsev2g.protocols.iso15118_2.parameters`: service parameters
-  EVerest ⇄ ISO-2;
 - :mod:`~evsev2g.protocols.iso15118_2.contract`: where Plug & Charge plugs in.
 
 The plugin object is :class:`evsev2g.plugins.evsev2g_protocols.ISO15118_2Version`.

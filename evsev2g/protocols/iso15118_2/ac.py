@@ -87,7 +87,6 @@ class ACCharging:
         self.contactor_requested = True
         if charger.ac_contactor_is_closed:
             return self._ac_started(None)
-        charger.publish("ac_close_contactor")
         closed = Deferred()
 
         def observe(name, arguments):
@@ -98,6 +97,7 @@ class ACCharging:
             if not closed.called:
                 closed.errback(ContactorError(f"the contactor did not close within {AC_CONTACTOR_CLOSE_TIME:g} s"))
 
+        # Observe first: a charger may answer while the var is being published.
         stop_observing = charger.observe(observe)
         timer = self.clock.callLater(AC_CONTACTOR_CLOSE_TIME, too_late)
 
@@ -107,7 +107,9 @@ class ACCharging:
                 timer.cancel()
             return result
 
-        return closed.addBoth(done).addCallback(self._ac_started)
+        closed.addBoth(done)
+        charger.publish("ac_close_contactor")
+        return closed.addCallback(self._ac_started)
 
     def _ac_started(self, _):
         self.state = State.POWER_DELIVERY_STARTED

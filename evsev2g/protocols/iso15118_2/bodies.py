@@ -40,6 +40,9 @@ class ISO2Bodies(DCBodies):
     #: ISO-2's isolationLevelType also has No_IMD.
     isolation_levels = frozenset({"Invalid", "Valid", "Warning", "Fault", "No_IMD"})
 
+    #: ISO-2's DC_EVSEStatus extends EVSEStatusType: its fields come first.
+    status_order = ("NotificationMaxDelay", "EVSENotification", "EVSEIsolationStatus", "EVSEStatusCode")
+
     # -- shared pieces -----------------------------------------------------
 
     def evse_id(self) -> str:
@@ -169,26 +172,30 @@ class ISO2Bodies(DCBodies):
     def charging_status(self, max_current: float | None) -> Message:
         """
         ChargingStatusRes: EVSEID, the tuple, EVSEMaxCurrent, MeterInfo once
-        per update, ReceiptRequired always present ([V2G2-691]).
+        per update, ReceiptRequired always present ([V2G2-691]; true only
+        with a MeterInfo the EV can sign).
         """
+        meter = self.meter_info()
         return Message(
             "ChargingStatusRes",
             ResponseCode="OK",
             EVSEID=self.evse_id(),
             SAScheduleTupleID=SA_SCHEDULE_TUPLE_ID,
             EVSEMaxCurrent=physical_value(max_current, "A", "EVSEMaxCurrent") if max_current is not None else None,
-            MeterInfo=self.meter_info(),
-            ReceiptRequired=self.receipt_required(),
+            MeterInfo=meter,
+            ReceiptRequired=self.receipt_required() and meter is not None,
             AC_EVSEStatus=self.ac_status(),
         )
 
     def current_demand_extra(self) -> dict:
-        """What ISO-2 adds to CurrentDemandRes."""
+        """What ISO-2 adds to CurrentDemandRes (ReceiptRequired with Contract payment only, true only with a MeterInfo)."""
+        meter = self.meter_info()
+        contract = self.machine.payment_option == "Contract"
         return {
             "EVSEID": self.evse_id(),
             "SAScheduleTupleID": SA_SCHEDULE_TUPLE_ID,
-            "MeterInfo": self.meter_info(),
-            "ReceiptRequired": self.receipt_required() if self.machine.payment_option == "Contract" else None,
+            "MeterInfo": meter,
+            "ReceiptRequired": (self.receipt_required() and meter is not None) if contract else None,
         }
 
     def metering_receipt(self) -> Message:

@@ -8,25 +8,29 @@ Services other than charging come from three places: SAE J2847/2
 bidirectional services from ``setup``'s ``sae_j2847_mode``
 (``evsev2g_behaviour.md`` §6.2), the contract path's (the certificate
 service, Plug & Charge), and the value-added-service registry of the
-context (``offered()``, ``parameter_sets(id)``, ``select(list)``).
+context (:class:`evsev2g.vas.ServiceRegistry`: ``offered()``,
+``parameter_sets(id)``, ``select(list)``), listed only over TLS as EvseV2G
+and Josev do (``standards.md`` §2); it bounds every provider's answer
+itself.
 """
 
 from __future__ import annotations
 
 from twisted.internet.defer import maybeDeferred
 
+from evsev2g.errors import ServiceUnavailable
 from evsev2g.exi.message import Message
-from evsev2g.protocols.iso15118_2.parameters import parameter_set
 from evsev2g.protocols.iso15118_2.states import State
 from evsev2g.protocols.paused import PausedSession
 from evsev2g.responses import (
     NoChargeServiceSelected,
     PauseNotAllowed,
     PaymentSelectionInvalid,
+    ServiceDetailUnavailable,
     ServiceIDInvalid,
     ServiceSelectionInvalid,
 )
-from evsev2g.timers import PLUGIN_ANSWER_TIME
+from evsev2g.vas_messages import parameter_list, selected_services, service_entry
 
 __all__ = ["SessionAndServices", "SAE_J2847_SERVICES", "MAX_SERVICES", "ENERGY_TRANSFER_MODES"]
 
@@ -82,16 +86,10 @@ class SessionAndServices:
             entries.append((sae[0], "sae", _service(sae[0], sae[1], "OtherCustom", None, True), None))
         for message in self.contract.services():
             entries.append((message.ServiceID, "contract", message, message.get("ServiceScope")))
-        try:
-            offered = list(self.context.services.offered())
-        except Exception:
-            self.log.failure("{session}: the value-added-service registry failed; no services offered", session=self.context.label)
-            offered = []
-        for each in offered:
-            if each.service_id in (1, *(entry[0] for entry in entries)):
-                continue
-            message = _service(each.service_id, each.service_name, each.service_category, each.service_scope, each.free_service)
-            entries.append((each.service_id, "vas", message, each.service_scope))
+        if self.context.secure:
+            for each in self.context.services.offered():
+                if each.service_id not in (1, *(entry[0] for entry in entries)):
+                    entries.append((each.service_id, "vas", service_entry(each), each.service_scope))
         return entries[:MAX_SERVICES]
 
     # -- handlers ---------------------------------------------------------------
@@ -137,9 +135,9 @@ class SessionAndServices:
         """
         The charge and SAE services have no parameters; the contract path
         details its own; a value-added service's parameter sets come from
-        the registry (a ``Deferred``, bounded by :data:`PLUGIN_ANSWER_TIME`).
-        FAILED_ServiceIDInvalid for a service not offered or whose provider
-        fails ([V2G2-425], [V2G2-464]).
+        the registry (a ``Deferred``; the registry bounds the provider's
+        time).  FAILED_ServiceIDInvalid for a service not offered
+        ([V2G2-425], [V2G2-464]); FAILED when its provider fails.
         """
         service_id = body.ServiceID
         kind = self.services_offered.get(service_id)
@@ -150,25 +148,16 @@ class SessionAndServices:
             return self.contract.service_detail(service_id), False
         if kind != "vas":
             raise ServiceIDInvalid(f"service {service_id} was not offered")
-        waiting = maybeDeferred(self.context.services.parameter_sets, service_id)
-        waiting.addTimeout(PLUGIN_ANSWER_TIME, self.clock)
 
         def answered(sets):
-            converted = [parameter_set(each) for each in sets][:255]
-            return (
-                Message(
-                    "ServiceDetailRes",
-                    ResponseCode="OK",
-                    ServiceID=service_id,
-                    ServiceParameterList=Message("ServiceParameterList", ParameterSet=converted) if converted else None,
-                ),
-                False,
-            )
+            return Message("ServiceDetailRes", ResponseCode="OK", ServiceID=service_id, ServiceParameterList=parameter_list(sets)), False
 
         def unavailable(failure):
-            raise ServiceIDInvalid(f"service {service_id} gave no parameters: {failure.getErrorMessage()}")
+            if failure.check(ServiceUnavailable) and failure.value.unknown:
+                raise ServiceIDInvalid(str(failure.value))
+            raise ServiceDetailUnavailable(f"service {service_id}: {failure.getErrorMessage()}")
 
-        return waiting.addCallback(answered).addErrback(unavailable)
+        return maybeDeferred(self.context.services.parameter_sets, service_id).addCallbacks(answered, unavailable)
 
     def _payment_service_selection(self, body):
         """
@@ -181,8 +170,7 @@ class SessionAndServices:
         option = body.SelectedPaymentOption
         if option not in self.payment_options_offered:
             raise PaymentSelectionInvalid(f"{option} selected; offered {self.payment_options_offered}")
-        selected = [(each.ServiceID, each.get("ParameterSetID")) for each in body.SelectedServiceList.getlist("SelectedService")]
-        ids = [service_id for service_id, _ in selected]
+        ids = [each.ServiceID for each in body.SelectedServiceList.getlist("SelectedService")]
         if 1 not in ids:
             raise NoChargeServiceSelected(f"services {ids} do not include the charge service 1")
         unknown = [service_id for service_id in ids if service_id not in self.services_offered]
@@ -196,23 +184,11 @@ class SessionAndServices:
             self.authorization_wait.begin()
         self.state = State.PAYMENT_SELECTED
         reply = (Message("PaymentServiceSelectionRes", ResponseCode="OK"), False)
-        chosen = [
-            {"service_id": service_id, "parameter_set_id": set_id or 0}
-            for service_id, set_id in selected
-            if self.services_offered[service_id] == "vas"
-        ]
+        chosen = [each for each in selected_services(body.SelectedServiceList) if self.services_offered[each["service_id"]] == "vas"]
         if not chosen:
             return reply
-        waiting = maybeDeferred(self.context.services.select, chosen)
-        waiting.addTimeout(PLUGIN_ANSWER_TIME, self.clock)
-        waiting.addErrback(
-            lambda failure: self.log.warn(
-                "{session}: value-added services not told of the selection: {why}",
-                session=self.context.label,
-                why=failure.getErrorMessage(),
-            )
-        )
-        return waiting.addCallback(lambda _: reply)
+        # The registry tells each provider and never fails.
+        return self.context.services.select(chosen).addCallback(lambda _: reply)
 
     def _session_stop(self, body):
         """
@@ -241,16 +217,9 @@ class SessionAndServices:
         )
 
 
-def _service(service_id: int, name, category: str, scope, free: bool) -> Message:
-    """A ServiceList entry (name ≤ 32, scope ≤ 64 characters)."""
-    return Message(
-        "Service",
-        ServiceID=service_id,
-        ServiceName=name[:32] if name else None,
-        ServiceCategory=category or "OtherCustom",
-        ServiceScope=scope[:64] if scope else None,
-        FreeService=bool(free),
-    )
+def _service(service_id: int, name: str, category: str, scope, free: bool) -> Message:
+    """A ServiceList entry of the SECC's own."""
+    return Message("Service", ServiceID=service_id, ServiceName=name, ServiceCategory=category, ServiceScope=scope, FreeService=free)
 
 
 

@@ -86,11 +86,15 @@ class Harness:
         return body.ResponseCode, body, reply
 
     def run(self, steps):
-        """Run ``steps`` (names, ``"PowerDeliveryReq:Stop"`` style for ChargeProgress), each answered OK."""
+        """
+        Run ``steps`` (names; ``"PowerDeliveryReq:Stop"`` names the
+        ChargeProgress, ``"SessionStopReq:Pause"`` the ChargingSession),
+        each answered OK, the charger agreeing to what is asked of it.
+        """
         body = None
         for step in steps:
             name, _, progress = step.partition(":")
-            fields = {"ChargeProgress": progress} if progress else {}
+            fields = {("ChargingSession" if name == "SessionStopReq" else "ChargeProgress"): progress} if progress else {}
             if name == "AuthorizationReq" and self.charger.authorization_status is None:
                 self.charger.authorization_response("Accepted", "NoCertificateAvailable")
             if name == "CableCheckReq":
