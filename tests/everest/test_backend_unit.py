@@ -256,3 +256,27 @@ def test_telemetry_blocks_only_on_change():
     Telemetry(sink, Clock(), 2, "tele/", "B", True, 61341, True).session_started()
     envelope = json.loads(sink.sent[0][1])
     assert envelope["msg_type"] == "ExternalMQTT" and json.loads(envelope["data"])["tcp_security_enable"] is True
+
+
+def test_vas_modules_join_the_registry():
+    """Each connected ISO15118_vas module is a provider of the sessions' registry; offered_vas refreshes it, calls go to the module."""
+    from evsev2g.vas import ServiceRegistry
+
+    clock, module, backend = make()
+    module.module_config = {"connections": {"iso15118_vas": [{"module_id": "vas1", "implementation_id": "main"}]}}
+    module.connections = lambda requirement: [("vas1", "main")] if requirement == "iso15118_vas" else []
+    module.provide = lambda *args: None
+    module.on_shutdown = lambda hook: None
+    module.signal_ready = lambda: succeed(None)
+    module.telemetry_id = None
+    registry = ServiceRegistry(clock=clock)
+    backend.use_services(registry)
+    backend._configured(module.module_config)
+    (_, _, name, offered) = next(s for s in module.subscriptions if s[2] == "offered_vas")
+    offered({"services": [{"service_id": 3, "service_name": "InternetAccess"}]})
+    offered({"services": "nonsense"})  # logged and ignored, the last good list stays
+    assert [service.service_id for service in registry.offered()] == [3]
+    registry.parameter_sets(3)
+    registry.select([{"service_id": 3, "parameter_set_id": 1}])
+    assert [call[2] for call in module.calls] == ["get_service_parameters", "selected_services"]
+    assert module.calls[0][:2] == ("vas1", "main") and module.calls[0][3] == {"service_id": 3}
