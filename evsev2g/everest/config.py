@@ -15,7 +15,8 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from evsev2g.config import Config
-from evsev2g.config_types import build_section, describe
+from evsev2g.config_types import build_section, describe, settings_of
+from evsev2g.errors import ConfigError
 
 __all__ = ["config_from_manager", "EXTRA_KEYS"]
 
@@ -35,9 +36,16 @@ def config_from_manager(values: dict, settings) -> Config:
     :raises evsev2g.errors.ConfigError: a value the key does not allow.
     """
     known = {info.key for info in describe(Config)}
+    checks = settings_of(Config)
     raw = {}
     for name, value in values.items():
         if name in known and "." not in name:
+            if isinstance(value, str):
+                # a manager that sends every value as text: typed by the key, as --set is
+                try:
+                    value = checks[name].check.from_text(name, value)
+                except ConfigError:
+                    pass  # build_section names the key and what it allows
             raw[name] = value
         else:
             log.warn("module config key {key!r} is not an evsev2g key; ignored", key=name)

@@ -305,6 +305,7 @@ class EverestModule:
         self.mqtt.subscribe(self.topics.global_ready, self._global_ready)
         if self.generation.has_shutdown:
             self.mqtt.subscribe(self.topics.shutdown, self._shutdown_requested)
+            self.mqtt.subscribe(f"{self.topics.module()}/config/set_request", self._set_request)
         self.mqtt.publish(self.topics.ready, wire.envelope("ModuleReady", True))
         return self.when_global_ready()
 
@@ -333,6 +334,20 @@ class EverestModule:
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.callback(None)
+
+    def _set_request(self, topic, payload) -> None:
+        """
+        Gen C runtime config change (§7.4): every parameter of ours is
+        ReadOnly, so each request is answered ``Rejected``.
+        """
+        try:
+            data = wire.parse(payload, "ConfigurationRequest")
+        except wire.BadMessage as error:
+            self.log.warn("ignoring {topic}: {problem}", topic=topic, problem=str(error))
+            return
+        self.log.info("runtime config change refused (our parameters are ReadOnly): {request!r}", request=data)
+        response = {"status": "Ok", "status_info": "", "type": "Set", "response": {"status": "Rejected"}}
+        self.mqtt.publish(f"{self.topics.module()}/config/set_response", wire.envelope("ConfigurationResponse", response))
 
     def _shutdown_requested(self, topic, payload) -> None:
         self.log.info("EVerest: the manager asks us to shut down")

@@ -43,7 +43,7 @@ class Mosquitto:
     :ivar socket_path: its unix socket.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, anonymous: bool = True) -> None:
         self.binary = mosquitto_or_skip()
         self.directory = Path(directory)
         self.port = _free_port()
@@ -53,9 +53,12 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"listener 0 {self.socket_path}",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if anonymous else 'false'}",
             "persistence false",
         ]
+        if not anonymous:
+            (self.directory / "passwords").write_text("")
+            lines.append(f"password_file {self.directory / 'passwords'}")
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to 'mosquitto' and cannot bind the socket here
         self.conf = self.directory / "mosquitto.conf"

@@ -249,3 +249,43 @@ def test_gen_c_shutdown_topic_stops_the_module(start_module):
     fake.wait(lambda: module.process.poll() is not None, 20, "the module to exit")
     assert module.process.returncode == 0, module.log
     assert "asks us to shut down" in module.log and "Traceback" not in module.log
+
+
+def test_broker_refusing_the_connection(tmp_path, prefix):
+    """A broker that refuses us (no anonymous clients): a clear log line, retries with back-off, no crash."""
+    from tests.everest.broker import Mosquitto
+    from tests.everest.conftest import ModuleProcess
+
+    strict = Mosquitto(tmp_path, anonymous=False).start()
+    module = ModuleProcess(strict, prefix, tmp_path / "module.log")
+    try:
+        import time
+
+        deadline = time.monotonic() + 15
+        while module.log.count("refused the connection") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert module.log.count("refused the connection") >= 2, module.log
+        assert module.process.poll() is None
+    finally:
+        module.stop()
+        strict.stop()
+    assert "Traceback" not in module.log
+
+
+def test_manager_sending_text_values_and_a_runtime_change(start_module):
+    """Config values sent as text are typed by their key; a Gen C set_request is answered Rejected (all ReadOnly)."""
+    import json
+
+    fake, module = start_module({"device": "lo", "tcp_port": "0", "tls_port": "0", "sdp_port": "0", "tls_security": "prohibit",
+                                 "tls_timeout": "12000", "enable_sdp_server": "false", "colour": "blue"})
+    module.wait_for(fake, "SDP off")
+    assert "'colour' is not an evsev2g key" in module.log
+    replies = []
+    fake.client.subscribe(fake.topic(f"modules/{DUT}/config/set_response"), 2)
+    fake.client.message_callback_add(fake.topic(f"modules/{DUT}/config/set_response"),
+                                     lambda client, userdata, message: replies.append(json.loads(message.payload)))
+    fake.publish(fake.topic(f"modules/{DUT}/config/set_request"), "ConfigurationRequest",
+                 {"identifier": {"module_id": DUT, "configuration_parameter_name": "device"}, "value": "eth1"})
+    reply = fake.wait(lambda: replies, 10, "set_response")[0]
+    assert reply == {"msg_type": "ConfigurationResponse",
+                     "data": {"status": "Ok", "status_info": "", "type": "Set", "response": {"status": "Rejected"}}}
