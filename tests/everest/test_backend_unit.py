@@ -13,11 +13,9 @@ from zope.interface.verify import verifyObject
 from evsev2g.config import load_config
 from evsev2g.everest.backend import EverestBackend, EverestBackendFactory
 from evsev2g.everest.vas import EverestVAS
-from evsev2g.evse import EVSEState
 from evsev2g.interfaces import IBackendRuntime, IChargerBackendFactory, ISecurity, ISingleEVSEBackend, IValueAddedService
 from evsev2g.protocols.apphandshake import load_protocol_versions
 from evsev2g.protocols.context import ProtocolSettings
-from evsev2g.security.everest import EverestSecurity
 from evsev2g.session import SessionFactory, SessionSettings
 from evsev2g.testing import FakeCodec, FakeSessionLink, app_protocol_request, din_request
 

@@ -5,8 +5,6 @@ EvseSecurity, bad input.  The module runs as EVerest's manager starts a
 Python module: ``python -m evsev2g.everest`` with the ``EV_*`` environment.
 """
 
-import json
-
 import pytest
 
 from tests.everest.fake_everest import DUT, STARTUP_CALLS

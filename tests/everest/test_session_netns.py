@@ -150,7 +150,7 @@ def test_iso2_session_over_tls_with_certificates_from_evse_security(pair, start_
          "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.01", "--current-demands", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    out = charge(fake, car)
+    charge(fake, car)
     fake.wait(lambda: "dlink_terminate" in fake.names(), 20, "dlink_terminate")
     names = fake.names()
     if mode == "dc":
