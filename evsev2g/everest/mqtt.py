@@ -37,7 +37,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-__all__ = ["BrokerAddress", "ReactorMQTT", "QOS"]
+__all__ = ["BrokerAddress", "ReactorMQTT", "QOS", "QUEUE_LIMIT"]
 
 #: EVerest's QoS for commands, results, vars, errors, ready and config.
 QOS = 2
@@ -47,6 +47,11 @@ BACKOFF = (0.25, 2.0, 8.0)
 
 #: EVerest's keep-alive since it speaks MQTT 5 through libmosquitto (s).
 KEEPALIVE = 20
+
+#: Most QoS 2 messages kept for the broker while it is away (about 40 min
+#: of a session's vars at CurrentDemand's 4 Hz); beyond, new ones are
+#: dropped with one log line per outage.
+QUEUE_LIMIT = 10000
 
 
 class BrokerAddress:
@@ -159,7 +164,7 @@ class ReactorMQTT(Service):
             clean_session=True,
             transport="unix" if broker.path else "tcp",
         )
-        self._client.max_queued_messages_set(0)
+        self._client.max_queued_messages_set(QUEUE_LIMIT)
         self._client.max_inflight_messages_set(100)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -179,6 +184,7 @@ class ReactorMQTT(Service):
         self._attempt: Deferred | None = None
         self._first = True
         self._refused_logged = False
+        self._queue_full_logged = False
 
     # -- public ------------------------------------------------------------
 
@@ -205,7 +211,10 @@ class ReactorMQTT(Service):
         Publish with QoS 2.  While the broker is away the message waits in
         paho's queue and goes out after the reconnection.
         """
-        self._client.publish(topic, payload, qos=QOS, retain=retain)
+        info = self._client.publish(topic, payload, qos=QOS, retain=retain)
+        if info.rc == paho.MQTT_ERR_QUEUE_SIZE and not self._queue_full_logged:
+            self._queue_full_logged = True
+            self.log.error("MQTT: {limit} messages wait for the broker; dropping new ones until it is back", limit=QUEUE_LIMIT)
 
     def startService(self) -> None:
         """Connect (and keep reconnecting); harmless when running already."""
@@ -304,6 +313,7 @@ class ReactorMQTT(Service):
         self.connected = True
         self._delay = BACKOFF[0]
         self._refused_logged = False
+        self._queue_full_logged = False
         first, self._first = self._first, False
         if not first:
             self.log.info("MQTT: reconnected to {broker}", broker=str(self.broker))

@@ -278,3 +278,18 @@ def test_vas_modules_join_the_registry():
     registry.select([{"service_id": 3, "parameter_set_id": 1}])
     assert [call[2] for call in module.calls] == ["get_service_parameters", "selected_services"]
     assert module.calls[0][:2] == ("vas1", "main") and module.calls[0][3] == {"service_id": 3}
+
+
+def test_mqtt_queue_while_the_broker_is_away_is_bounded(log_events):
+    """Messages published with no broker wait in paho's queue up to the limit; beyond, one error line, no exception."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from evsev2g.everest.mqtt import BrokerAddress, ReactorMQTT
+
+    mqtt = ReactorMQTT(MemoryReactorClock(), BrokerAddress("127.0.0.1", 1))
+    mqtt._client.max_queued_messages_set(3)
+    for index in range(6):
+        mqtt.publish("t", b"%d" % index)
+    errors = [e for e in log_events if "wait for the broker" in e.get("log_format", "")]
+    assert len(errors) == 1
+    assert len(mqtt._client._out_messages) == 3
