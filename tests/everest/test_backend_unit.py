@@ -293,3 +293,38 @@ def test_mqtt_queue_while_the_broker_is_away_is_bounded(log_events):
     errors = [e for e in log_events if "wait for the broker" in e.get("log_format", "")]
     assert len(errors) == 1
     assert len(mqtt._client._out_messages) == 3
+
+
+def test_module_holds_vars_and_errors_until_global_ready():
+    """Vars and errors published before GlobalReady go out, in order, when it arrives (nobody could have subscribed)."""
+    import json
+
+    from evsev2g.everest import wire
+    from evsev2g.everest.module import EverestModule, ModuleSettings
+
+    class Wire:
+        def __init__(self):
+            self.sent, self.handlers = [], {}
+
+        def when_connected(self, callback):
+            pass
+
+        def subscribe(self, topic, callback):
+            self.handlers[topic] = callback
+
+        def publish(self, topic, payload, retain=False):
+            self.sent.append((topic, json.loads(payload)))
+
+    mqtt = Wire()
+    module = EverestModule(Clock(), ModuleSettings("v2g", "p/"), mqtt=mqtt)
+    module.signal_ready()
+    module.publish_var("charger", "supported_app_protocols_secc", {"app_protocols": ["DIN70121"]})
+    module.raise_error("charger", "generic/CommunicationFault", "eth9 missing")
+    assert [topic for topic, _ in mqtt.sent] == ["p/modules/v2g/ready"]
+    mqtt.handlers["p/ready"]("p/ready", wire.envelope("GlobalReady", True))
+    assert [topic for topic, _ in mqtt.sent][1:] == [
+        "p/modules/v2g/impl/charger/var/supported_app_protocols_secc",
+        "p/modules/v2g/impl/charger/error/generic/CommunicationFault",
+    ]
+    mqtt.handlers["p/ready"]("p/ready", wire.envelope("GlobalReady", True))  # again: nothing new
+    assert len(mqtt.sent) == 3
