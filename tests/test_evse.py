@@ -91,3 +91,18 @@ def test_observers_see_evse_commands_from_outside():
     stop()
     evse.command("dlink_ready", value=True)
     assert seen == [("dlink_ready", {"value": False})]
+
+
+def test_every_command_is_applied_somewhere_once():
+    """Each command is a session command of Charger or an EVSE command (STORED or its own _apply_), never both."""
+    from evsev2g.charger_spec import COMMANDS, SESSION_COMMANDS
+    from evsev2g.evse import STORED
+
+    for name in COMMANDS:
+        session = hasattr(Charger, "_apply_" + name)
+        evse = name in STORED or hasattr(EVSEState, "_apply_" + name)
+        assert session != evse, name
+        assert session == (name in SESSION_COMMANDS), name
+        assert name not in STORED or not hasattr(EVSEState, "_apply_" + name), name
+    for attribute in STORED.values():
+        assert attribute in EVSE_ATTRIBUTES
