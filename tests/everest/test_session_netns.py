@@ -137,6 +137,8 @@ def test_iso2_session_over_tls_with_certificates_from_evse_security(pair, start_
     ISO 15118-2 (DC and AC) over TLS 1.2 through the module, Gen B: the TLS
     server serves the chain the fake EvseSecurity named, the EV checks it
     against the V2G root; AC contactors answered by the fake EvseManager.
+    A certificate_store_update while charging reloads the TLS chain and the
+    running TLS session goes on to a clean stop.
     """
     from evsev2g.security import layout
 
@@ -147,9 +149,13 @@ def test_iso2_session_over_tls_with_certificates_from_evse_security(pair, start_
     car = subprocess.Popen(
         ["ip", "netns", "exec", pair.ev_ns, sys.executable, "-m", "evsev2g.sim.ev", "--interface", pair.ev_if,
          "--protocol", "iso15118-2", "--mode", mode, "--tls", "--v2g-root", str(test_pki.directory / layout.V2G_ROOT),
-         "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.01", "--current-demands", "20"],
+         "--capacity", "60", "--start-soc", "70", "--target-soc", "75", "--interval", "0.05", "--current-demands", "40"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    fake.wait(lambda: {"require_auth_eim", "v2g_setup_finished"} & set(fake.names()) or car.poll() is not None, 60, "the session under way")
+    fake.store_update({"operation": "Installed", "leaf_certificate_type": "V2G"})
+    module.wait_for(fake, "TLS server chain reloaded")
+    assert car.poll() is None, "the car finished before the reload"
     charge(fake, car)
     fake.wait(lambda: "dlink_terminate" in fake.names(), 20, "dlink_terminate")
     names = fake.names()
