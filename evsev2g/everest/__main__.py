@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 __all__ = ["main", "settings_from_environment"]
 
@@ -85,7 +86,7 @@ def run(environ=os.environ) -> int:
 
     def configured(module_config):
         try:
-            config = config_from_manager(module.config_values(), settings)
+            config = config_from_manager(module.config_values(), replace(settings, generation=module.generation.name))
         except ConfigError as error:
             log.critical("the module config from the manager is not usable: {error}", error=str(error))
             status["code"] = 1

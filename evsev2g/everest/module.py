@@ -4,9 +4,12 @@ commands, vars, errors, calls to required modules.
 
 The life of a module (``../shared/everest/MQTT_PROTOCOL.md`` §4, §9.1):
 
-1. connect to the broker; subscribe ``{P}modules/<id>/response`` and ask
-   ``{P}config/request`` for the module config (5 s, asked twice, as the
-   framework does); give up with :class:`ModuleError` otherwise;
+1. connect to the broker; read the manager's retained ``{P}module_names``
+   when there is one (its msg_type tells the manager's protocol generation,
+   which wins over the configured one); subscribe
+   ``{P}modules/<id>/response`` and ask ``{P}config/request`` for the
+   module config (5 s, asked twice, as the framework does); give up with
+   :class:`ModuleError` otherwise;
 2. subscribe every provided command, the required modules' vars and
    ``{P}ready`` (and, Gen C, ``{P}shutdown``); publish ``ModuleReady``;
 3. on ``GlobalReady`` (once) the work starts: vars published before it are
@@ -22,6 +25,7 @@ After a reconnection the active errors are raised again and the
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +45,10 @@ CONFIG_TIMEOUT, CONFIG_ATTEMPTS = 5.0, 2
 
 #: The framework's caller-side command timeout (s).
 CALL_TIMEOUT = 300.0
+
+#: How long to wait after connecting for the manager's retained
+#: ``{P}module_names``, whose msg_type tells its protocol generation (s).
+DETECT_WAIT = 0.5
 
 
 class ModuleError(Exception):
@@ -151,14 +159,13 @@ class EverestModule:
             or an error answer.
         """
         done: Deferred = Deferred()
-        state = {"attempt": 0, "timer": None}
-        gen = self.generation
+        state = {"attempt": 0, "timer": None, "wait": None}
 
         def answered(topic, payload):
             if done.called:
                 return
             try:
-                data = wire.parse(payload, gen.config_response)
+                data = wire.parse(payload, self.generation.config_response)
                 if not isinstance(data, dict):
                     raise wire.BadMessage("config response data is not an object")
                 if data.get("status", "Ok") != "Ok":
@@ -182,6 +189,8 @@ class EverestModule:
             done.callback(config)
 
         def ask(_=None):
+            _cancel(state["wait"])
+            state["wait"] = None
             if done.called:
                 return
             if state["attempt"] >= CONFIG_ATTEMPTS:
@@ -189,20 +198,50 @@ class EverestModule:
                 return
             state["attempt"] += 1
             request = {"type": "Get", "origin": self.settings.module_id, "request": {"type": "Module"}}
-            self.mqtt.publish(self.topics.config_request, wire.envelope(gen.config_request, request))
+            self.mqtt.publish(self.topics.config_request, wire.envelope(self.generation.config_request, request))
             state["timer"] = self.reactor.callLater(CONFIG_TIMEOUT, ask)
+
+        def names(topic, payload):
+            self._module_names(payload)
+            if state["wait"] is not None:
+                ask()
+
+        def connected(_):
+            state["wait"] = self.reactor.callLater(DETECT_WAIT, ask)
 
         self.mqtt.subscribe(self.topics.config_response, answered)
         self.mqtt.subscribe(self.topics.prefix + "settings", self._settings)
-        self._connected_once.addCallback(ask)
+        self.mqtt.subscribe(self.topics.prefix + "module_names", names)
+        self._connected_once.addCallback(connected)
         return done
+
+    def _module_names(self, payload) -> None:
+        """
+        The manager's retained ``{P}module_names``: its msg_type tells the
+        manager's generation (``MQTT_PROTOCOL.md`` §0).  When it is not the
+        configured one, the manager's wins (a request in the other
+        generation's names would make it exit).
+        """
+        if not payload:
+            return
+        try:
+            kind = json.loads(payload.decode("utf-8")).get("msg_type")
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            return
+        for generation in wire.GENERATIONS.values():
+            if kind == generation.config_response and generation is not self.generation:
+                self.log.warn(
+                    "the manager speaks EVerest MQTT generation {found} ({kind}), not the configured {configured}: using generation {found}",
+                    found=generation.name, kind=kind, configured=self.generation.name,
+                )
+                self.generation = generation
 
     def _settings(self, topic, payload) -> None:
         """The manager's retained ``{P}settings``: the telemetry prefix."""
         if not payload:
             return  # cleared after start-up
         try:
-            data = wire.parse(payload, self.generation.config_response)
+            data = wire.parse(payload, tuple(g.config_response for g in wire.GENERATIONS.values()))
         except wire.BadMessage as error:
             self.log.warn("ignoring {topic}: {problem}", topic=topic, problem=str(error))
             return

@@ -93,13 +93,15 @@ def start_module(tmp_path, broker, prefix, schemas):
     started = []
 
     def start(config, generation="C", transport="tcp", certs=None, netns=None, vas=False, security=True, global_ready=True,
-              telemetry_id=None):
+              telemetry_id=None, module_generation=None, module_names=True):
         fake = FakeEverest(
             ("tcp", "127.0.0.1", broker.port), prefix, generation, config, certs,
-            schemas, security=security, vas=vas, telemetry_id=telemetry_id,
+            schemas, security=security, vas=vas, telemetry_id=telemetry_id, module_names=module_names,
         )
+        if module_generation is None:
+            module_generation = generation
         module = ModuleProcess(broker, prefix, tmp_path / f"module{len(started)}.log", transport,
-                               generation if generation != "C" else None, netns)
+                               module_generation if module_generation != "C" else None, netns)
         started.append((fake, module))
         fake.wait(lambda: fake.ready or module.process.poll() is not None, 30, "ModuleReady")
         assert fake.ready, module.log

@@ -76,7 +76,7 @@ class FakeEverest:
     """
 
     def __init__(self, broker, prefix, generation, config, certs, schemas: Schemas, security=True, vas=False, evse_manager=True,
-                 telemetry_id=None):
+                 telemetry_id=None, module_names=True):
         self.prefix = prefix
         self.generation = generation
         self.config = dict(config)
@@ -95,6 +95,7 @@ class FakeEverest:
         self.vas_calls: list[tuple[str, dict]] = []
         self.problems: list[str] = []
         self.telemetry_id = telemetry_id
+        self.module_names = module_names
         self.telemetry_prefix = prefix.rstrip("/") + "-telemetry/"
         self.telemetry: list[tuple[str, dict]] = []
         self.present = {"evse_present_voltage": 0, "evse_present_current": 0}
@@ -131,6 +132,9 @@ class FakeEverest:
         settings = {"prefix": p, "telemetry_prefix": self.telemetry_prefix, "telemetry_enabled": self.telemetry_id is not None,
                     "validate_schema": False, "forward_exceptions": False}
         client.publish(f"{p}settings", json.dumps({"msg_type": CONFIG_NAMES[self.generation][1], "data": settings}), qos=2, retain=True)
+        if self.module_names:
+            names = {DUT: "PyEvseV2G", EVSE_MANAGER: "EvseManager", SECURITY[0]: "EvseSecurity"}
+            client.publish(f"{p}module_names", json.dumps({"msg_type": CONFIG_NAMES[self.generation][1], "data": names}), qos=2, retain=True)
 
     def publish(self, topic: str, msg_type: str | None, data, raw: bytes | None = None) -> None:
         payload = raw if raw is not None else json.dumps({"msg_type": msg_type, "data": data})
@@ -168,7 +172,7 @@ class FakeEverest:
         if message.topic.startswith(self.telemetry_prefix):
             self._telemetry(message)
             return
-        if message.topic == self.prefix + "settings":
+        if message.topic in (self.prefix + "settings", self.prefix + "module_names"):
             return
         topic = message.topic[len(self.prefix):]
         try:

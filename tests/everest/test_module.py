@@ -287,3 +287,12 @@ def test_manager_sending_text_values_and_a_runtime_change(start_module):
     reply = fake.wait(lambda: replies, 10, "set_response")[0]
     assert reply == {"msg_type": "ConfigurationResponse",
                      "data": {"status": "Ok", "status_info": "", "type": "Set", "response": {"status": "Rejected"}}}
+
+
+@pytest.mark.parametrize("manager, configured", [("B", "C"), ("C", "B")])
+def test_the_managers_generation_wins(start_module, manager, configured):
+    """The retained module_names tells the manager's generation; a module configured for the other one follows it."""
+    fake, module = start_module(dict(LOCAL, tls_security="prohibit"), generation=manager, module_generation=configured)
+    module.wait_for(fake, "TCP port")
+    fake.start_up()
+    assert f"generation {manager}" in module.log and fake.problems == []
