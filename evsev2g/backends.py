@@ -37,6 +37,7 @@ __all__ = [
     "backend_factories",
     "backend_names",
     "make_runtime",
+    "retries_servers",
     "assemble",
     "ServerStarter",
     "SimulatorBackendFactory",
@@ -58,6 +59,12 @@ def backend_factories() -> dict:
 def backend_names() -> list[str]:
     """:returns: the names the ``backend`` key accepts on this installation."""
     return sorted(backend_factories())
+
+
+def retries_servers(config) -> bool:
+    """:returns: whether the backend ``config.backend`` names starts (and retries) the V2G servers itself."""
+    factory = backend_factories().get(config.backend)
+    return bool(getattr(factory, "retries_servers", False))
 
 
 def make_runtime(config, reactor) -> IBackendRuntime:
@@ -203,6 +210,7 @@ class SimulatorBackendFactory:
 
     name = "simulator"
     description = "the embedded simulated charger: plays EvseManager and a DC power supply (demos, tests, labs)"
+    retries_servers = False
 
     def make(self, config, reactor) -> SimulatorRuntime:
         from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings

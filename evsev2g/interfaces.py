@@ -559,6 +559,10 @@ class IChargerBackendFactory(Interface):
 
     name = Attribute("The value of the ``backend`` key that selects it (``str``).")
     description = Attribute("One line for the README and ``--help`` (``str``).")
+    retries_servers = Attribute(
+        "``bool``: its runtime has a service and the V2G servers start through it, retried while they "
+        "cannot (a ``device`` missing at start is then reported by the backend, not fatal to twistd)."
+    )
 
     def make(config, reactor):
         """

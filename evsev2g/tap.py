@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from twisted.python import usage
 
-from evsev2g.backends import assemble, make_runtime
+from evsev2g.backends import assemble, make_runtime, retries_servers
 from evsev2g.config import Config, load_config
 from evsev2g.errors import ConfigError, StartupError
 from evsev2g.netif import ServingAddress, interface_names, read_addresses, resolve_device
@@ -22,7 +22,9 @@ class Options(usage.Options):
     Options of ``twistd evsev2g``.
 
     After parsing, :attr:`config` is the checked :class:`Config` and
-    :attr:`serving` the interface and address to serve on.
+    :attr:`serving` the interface and address to serve on (``None`` when
+    the device is missing and the backend retries the servers, resolving
+    it at each attempt).
     """
 
     synopsis = "[--config FILE] [--set KEY=VALUE ...]"
@@ -34,7 +36,7 @@ class Options(usage.Options):
     optParameters = [["config", "c", None, "YAML configuration file (default: every key at its default)"]]
 
     config: Config
-    serving: ServingAddress
+    serving: ServingAddress | None
 
     def __init__(self):
         super().__init__()
@@ -55,9 +57,15 @@ class Options(usage.Options):
         """
         try:
             self.config = load_config(self["config"], self["set"])
-            self.serving = resolve_device(self.config.device, read_addresses(), interface_names())
         except ConfigError as error:
             raise SystemExit(f"twistd evsev2g: {error}") from None
+        try:
+            self.serving = resolve_device(self.config.device, read_addresses(), interface_names())
+        except ConfigError as error:
+            if not retries_servers(self.config):
+                raise SystemExit(f"twistd evsev2g: {error}") from None
+            # The backend reports it (EVerest: generic/CommunicationFault) and retries.
+            self.serving = None
 
 
 def makeService(options: Options, reactor=None):

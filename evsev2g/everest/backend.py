@@ -282,6 +282,7 @@ class EverestBackendFactory:
 
     name = "everest"
     description = "the EVerest module on MQTT in place of EvseV2G: EvseManager, EvseSecurity and ISO15118_vas modules"
+    retries_servers = True
 
     def make(self, config, reactor, module: EverestModule | None = None) -> EverestBackend:
         return EverestBackend(config, reactor, module)

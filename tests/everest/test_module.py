@@ -296,3 +296,28 @@ def test_the_managers_generation_wins(start_module, manager, configured):
     module.wait_for(fake, "TCP port")
     fake.start_up()
     assert f"generation {manager}" in module.log and fake.problems == []
+
+
+def test_twistd_with_a_missing_device_reports_a_communication_fault(tmp_path, broker, prefix, schemas):
+    """Under twistd with backend everest, a device missing at start is generic/CommunicationFault (retried), not an exit."""
+    import subprocess
+
+    from tests.everest.fake_everest import FakeEverest
+    from tests.test_twistd import twistd_command
+
+    fake = FakeEverest(("tcp", "127.0.0.1", broker.port), prefix, "C", {}, None, schemas)
+    log_path = tmp_path / "twistd.log"
+    command = twistd_command("backend=everest", "device=nosuch4", "tls_security=prohibit", f"everest.mqtt_broker_port={broker.port}",
+                             "everest.mqtt_broker_host=127.0.0.1", f"everest.mqtt_everest_prefix={prefix}", f"everest.module_id={DUT}")
+    process = subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd="/")
+    try:
+        fake.wait(lambda: fake.ready or process.poll() is not None, 30, "ModuleReady from twistd")
+        assert fake.ready, log_path.read_text()
+        fake.send_global_ready()
+        raised = fake.wait(lambda: [e for kind, e in fake.errors if kind == "RaiseError"], 20, "CommunicationFault")
+        assert raised[0]["type"] == "generic/CommunicationFault" and "nosuch4" in raised[0]["message"]
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(15)
+        fake.disconnect()
