@@ -74,6 +74,11 @@ def test_interfaces():
     assert verifyObject(ISecurity, backend.security)
     assert verifyObject(IValueAddedService, EverestVAS(module, "vas", "main"))
     assert verifyObject(IChargerBackendFactory, EverestBackendFactory())
+    from evsev2g.backends import SimulatorBackendFactory, backend_names
+
+    assert verifyObject(IChargerBackendFactory, SimulatorBackendFactory())
+    assert verifyObject(IBackendRuntime, SimulatorBackendFactory().make(load_config(None, []), clock))
+    assert backend_names() == ["everest", "simulator"]
 
 
 def test_communication_setup_timer_publishes_dlink_error():
