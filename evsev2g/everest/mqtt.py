@@ -37,7 +37,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-__all__ = ["BrokerAddress", "ReactorMQTT", "QOS", "QUEUE_LIMIT"]
+__all__ = ["BrokerAddress", "ReactorMQTT", "QOS", "QUEUE_LIMIT", "MAX_PAYLOAD"]
 
 #: EVerest's QoS for commands, results, vars, errors, ready and config.
 QOS = 2
@@ -47,6 +47,11 @@ BACKOFF = (0.25, 2.0, 8.0)
 
 #: EVerest's keep-alive since it speaks MQTT 5 through libmosquitto (s).
 KEEPALIVE = 20
+
+#: Largest message handled (bytes); EVerest's largest (a certificate
+#: chain, a V2G message log entry) are a few kB.  Larger ones are dropped
+#: with a log line.
+MAX_PAYLOAD = 1 << 20
 
 #: Most QoS 2 messages kept for the broker while it is away (about 40 min
 #: of a session's vars at CurrentDemand's 4 Hz); beyond, new ones are
@@ -335,6 +340,9 @@ class ReactorMQTT(Service):
 
     def _on_message(self, client, userdata, message) -> None:
         topic = message.topic
+        if len(message.payload) > MAX_PAYLOAD:
+            self.log.warn("MQTT: {size} bytes on {topic} dropped (more than {limit})", size=len(message.payload), topic=topic, limit=MAX_PAYLOAD)
+            return
         for pattern, callbacks in list(self._subscriptions.items()):
             if paho.topic_matches_sub(pattern, topic):
                 for callback in list(callbacks):

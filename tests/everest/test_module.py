@@ -45,6 +45,7 @@ def test_bad_input_gets_an_error_result_or_a_log_line_and_the_module_goes_on(sta
     fake.publish(cmd_topic + "dlink_ready", None, None, raw=b"{not json")
     fake.publish(cmd_topic + "dlink_ready", "Var", {"id": "x", "args": {"value": True}, "origin": "evse_manager"})
     fake.publish(cmd_topic + "dlink_ready", "Cmd", {"args": {"value": True}})
+    fake.publish(cmd_topic + "dlink_ready", None, None, raw=b"[" * (2 << 20))
     errors = {
         fake.call("fly_to_the_moon", {}): "HandlerException",
         fake.call("dlink_ready", {"value": "yes"}): "SchemaValidationError",
@@ -59,7 +60,7 @@ def test_bad_input_gets_an_error_result_or_a_log_line_and_the_module_goes_on(sta
         assert answer["error"]["__everest__error_msg"]
         assert "retval" not in answer
     assert fake.call_ok("dlink_ready", {"value": True}) is None
-    for needle in ("not JSON", "expected Cmd", "no id or origin"):
+    for needle in ("not JSON", "expected Cmd", "no id or origin", "dropped (more than 1048576)"):
         assert needle in module.log, needle
     assert module.process.poll() is None and "Traceback" not in module.log
 
