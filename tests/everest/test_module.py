@@ -322,3 +322,17 @@ def test_twistd_with_a_missing_device_reports_a_communication_fault(tmp_path, br
         process.terminate()
         process.wait(15)
         fake.disconnect()
+
+
+def test_a_burst_of_commands_gets_every_result(start_module):
+    """
+    200 commands at once (EvseManager's present values at full rate): every
+    one gets its result.  (With more than Mosquitto's 20 QoS 2 messages in
+    flight per client, the broker silently dropped results.)
+    """
+    fake, module = start_module(dict(LOCAL, tls_security="prohibit"))
+    module.wait_for(fake, "TCP port")
+    ids = [fake.call("update_dc_present_values", {"present_voltage_current": {"evse_present_voltage": 400 + i % 50,
+                                                                              "evse_present_current": 10}}) for i in range(200)]
+    fake.wait(lambda: all(i in fake.results for i in ids), 60, "every result of the burst")
+    assert all("error" not in fake.results[i] for i in ids)
