@@ -75,6 +75,8 @@ class Charger:
     :ivar stop_requested_at: clock time of ``stop_charging(True)``, cleared
         by ``stop_charging(False)``.
     :ivar pause_requested: from ``pause_charging`` (ISO 15118-20 only).
+    :ivar no_energy_pause_mode: from ``no_energy_pause_charging`` (IEC
+        61851-23 CC.3.5: no power for this car yet), or ``None``.
     :ivar certificate_response: ``set_get_certificate_response``' object.
     :ivar superseded: a newer session took the EVSE from this one
         (:meth:`take_evse`).
@@ -104,6 +106,7 @@ class Charger:
         self.cable_check_ok: bool | None = None
         self.stop_requested_at: float | None = None
         self.pause_requested = False
+        self.no_energy_pause_mode: str | None = None
         self.certificate_response: dict[str, Any] | None = None
         self.superseded = False
 
@@ -286,6 +289,9 @@ class Charger:
 
     def _apply_pause_charging(self, pause):
         self.pause_requested = pause
+
+    def _apply_no_energy_pause_charging(self, mode):
+        self.no_energy_pause_mode = mode
 
     def _apply_set_get_certificate_response(self, certificate_response):
         self.certificate_response = dict(certificate_response)

@@ -86,7 +86,7 @@ COMMAND_DOCS = {
     'receipt_is_required': 'Whether the EV must send MeteringReceiptReq (ISO 15118-2 PnC).',
     'stop_charging': 'The charger wants the session to end (``True``) or withdraws that.',
     'pause_charging': 'Pause (ISO 15118-20 only; stored, DIN and ISO-2 cannot do it).',
-    'no_energy_pause_charging': 'IEC 61851-23 no-energy pause mode (stored for ISO 15118-2).',
+    'no_energy_pause_charging': 'IEC 61851-23 no-energy pause mode for this car (ISO 15118-2; kept for the next car when sent before its session).',
     'update_supported_app_protocols': 'Restrict the protocols offered in the app handshake (only ones enabled by configuration can be switched on). :returns: ``True`` when at least one protocol remains enabled.',
     'update_energy_transfer_modes': 'The energy transfer modes the charger offers.',
     'update_ac_max_current': 'AC line current limit per phase in A.',
@@ -175,6 +175,8 @@ DC_ENERGY_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_uniq
 
 #: Commands that concern one V2G session (one car), kept by its
 #: :class:`~evsev2g.charger.Charger`; every other command sets EVSE state.
+#: (``no_energy_pause_charging`` has no "off" value: as EVSE state it would
+#: pause every later car.)
 SESSION_COMMANDS = frozenset(
     {
         "session_setup",
@@ -182,15 +184,17 @@ SESSION_COMMANDS = frozenset(
         "cable_check_finished",
         "stop_charging",
         "pause_charging",
+        "no_energy_pause_charging",
         "set_get_certificate_response",
     }
 )
 
 #: Session commands that EvseManager may send before the car's session
 #: exists (``session_setup`` at plug-in, an authorization given before the
-#: car asks for it): received while no session holds the EVSE, they are kept
-#: for the next session.  The other session commands are then dropped.
-CARRIED_COMMANDS = frozenset({"session_setup", "authorization_response"})
+#: car asks for it, no power available yet): received while no session
+#: holds the EVSE, they are kept for the next session.  The other session
+#: commands are then dropped.
+CARRIED_COMMANDS = frozenset({"session_setup", "authorization_response", "no_energy_pause_charging"})
 
 
 def _lookup(name: str, table: dict[str, Any], kind: str) -> Any:

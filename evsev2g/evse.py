@@ -45,7 +45,6 @@ EVSE_ATTRIBUTES = (
     "ac_contactor_is_closed",
     "link_ready",
     "receipt_required",
-    "no_energy_pause_mode",
     "supported_app_protocols",
     "energy_transfer_modes",
     "ac_max_current",
@@ -72,8 +71,7 @@ STORED = {
     "ac_contactor_closed": "ac_contactor_is_closed",
     "dlink_ready": "link_ready",
     "receipt_is_required": "receipt_required",
-    "no_energy_pause_charging": "no_energy_pause_mode",
-    "update_ac_max_current": "ac_max_current",
+       "update_ac_max_current": "ac_max_current",
     "update_ac_parameters": "ac_parameters",
     "update_ac_maximum_limits": "ac_maximum_limits",
     "update_ac_minimum_limits": "ac_minimum_limits",
@@ -103,7 +101,6 @@ class EVSEState:
     :ivar ac_contactor_is_closed: from ``ac_contactor_closed``.
     :ivar link_ready: from ``dlink_ready``.
     :ivar receipt_required: from ``receipt_is_required``.
-    :ivar no_energy_pause_mode: from ``no_energy_pause_charging``.
     :ivar supported_app_protocols: ``update_supported_app_protocols``' list,
         or ``None`` for "as configured".
     :ivar energy_transfer_modes: from ``update_energy_transfer_modes``.
@@ -145,7 +142,6 @@ class EVSEState:
         self.ac_contactor_is_closed = False
         self.link_ready = False
         self.receipt_required = False
-        self.no_energy_pause_mode: str | None = None
         self.supported_app_protocols: list[str] | None = None
         self.energy_transfer_modes: list[str] = []
         self.ac_max_current: float | None = None
@@ -189,8 +185,9 @@ class EVSEState:
                 return holder.command(name, **arguments)
             if name in CARRIED_COMMANDS:
                 if name == "session_setup":
-                    # A new session setup forgets an authorization given earlier.
+                    # A new session setup forgets what was given for the car before.
                     self._carried.pop("authorization_response", None)
+                    self._carried.pop("no_energy_pause_charging", None)
                 self._carried[name] = dict(arguments)
                 self.log.debug("{evse}: {command} kept for the next session", evse=self, command=name)
             else:

@@ -371,7 +371,6 @@ class ICharger(Interface):
     ac_max_current = Attribute("``update_ac_max_current``' value (A), or ``None``.")
     ac_maximum_limits = Attribute("AcEvseMaximumPower dict, or ``None``.")
     receipt_required = Attribute("``receipt_is_required``' value.")
-    no_energy_pause_mode = Attribute("``no_energy_pause_charging``' mode, or ``None``.")
     meter_info = Attribute("``update_meter_info``' Powermeter dict, or ``None``.")
     meter_info_fresh = Attribute("``bool``: ``meter_info`` not yet sent to the EV (the state machine clears it).")
     errors = Attribute("The active EvseError strings (``send_error``).")
@@ -386,6 +385,7 @@ class ICharger(Interface):
     cable_check_ok = Attribute("``cable_check_finished``' status, or ``None``: still running.")
     stop_requested_at = Attribute("Clock time of ``stop_charging(true)``, or ``None``.")
     pause_requested = Attribute("``pause_charging``' value.")
+    no_energy_pause_mode = Attribute("``no_energy_pause_charging``' mode for this car, or ``None``.")
     certificate_response = Attribute("``set_get_certificate_response``' ResponseExiStreamStatus dict, or ``None``.")
     superseded = Attribute("``bool``: a newer session took the EVSE from this one.")
 

@@ -106,3 +106,17 @@ def test_every_command_is_applied_somewhere_once():
         assert name not in STORED or not hasattr(EVSEState, "_apply_" + name), name
     for attribute in STORED.values():
         assert attribute in EVSE_ATTRIBUTES
+
+
+def test_no_energy_pause_is_for_one_car():
+    """no_energy_pause_charging before the session reaches that car, and not the next one."""
+    clock = Clock()
+    evse = EVSEState(clock)
+    evse.command("no_energy_pause_charging", mode="PauseBeforeCableCheck")
+    first = Charger(clock, "first", evse)
+    first.take_evse(lambda reason: None)
+    assert first.no_energy_pause_mode == "PauseBeforeCableCheck"
+    first.release_evse()
+    second = Charger(clock, "second", evse)
+    second.take_evse(lambda reason: None)
+    assert second.no_energy_pause_mode is None
