@@ -7,8 +7,10 @@
     ``EV_MQTT_BROKER_HOST``/``EV_MQTT_BROKER_PORT`` or
     ``EV_MQTT_BROKER_SOCKET_PATH``); the configuration comes from the
     manager (``config_module`` of the module's entry).  The protocol
-    generation is C unless ``EVSEV2G_EVEREST_GENERATION=B``.  Logs go to
-    standard output, where the manager collects them.
+    generation is C unless ``EVSEV2G_EVEREST_GENERATION=B`` (the manager's,
+    seen in its retained ``module_names``, wins).  Logs go to standard
+    output, where the manager collects them, at ``EVSEV2G_LOG_LEVEL``
+    (default ``info``).
 
 ``python -m evsev2g.everest install MODULES_DIR [--name NAME]``
     Write the module folder ``MODULES_DIR/NAME`` (default ``PyEvseV2G``):
