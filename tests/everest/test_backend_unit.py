@@ -84,6 +84,7 @@ def test_interfaces():
 def test_communication_setup_timer_publishes_dlink_error():
     """dlink_ready(true) with no V2G connection within the timer: dlink_error ([V2G2-714], [V2G2-716])."""
     clock, module, backend = make("timers.communication_setup_ms=2000")
+    assert not backend.link_ready  # SDP stays silent until EvseManager's data link is up
     backend.evse.command("dlink_ready", value=True)
     assert backend.link_ready
     clock.advance(1.9)
