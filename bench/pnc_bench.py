@@ -16,7 +16,10 @@ percentile of ``--runs`` runs:
   (``verify_contract_cert_chain: true``): decode, parse the chain, verify it
   against the installed roots, OCSP request data, GenChallenge, encode;
 * D  the simulated backend's CertificateInstallationRes (issue a contract,
-  encrypt its key, sign four elements).
+  encrypt its key, sign four elements);
+* E  whole PnC sessions in this process over TLS on ::1 (``--sessions``):
+  the signed AuthorizationReq's round trip as the EV simulator sees it
+  (TLS, V2GTP, EXI both ways, the signature check, require_auth_pnc).
 
 Targets: A well inside V2G_SECC_Msg_Performance_Time of Authorization
 (1.5 s) — aim ≤ 10 ms on 2 cores; C inside PaymentDetails' 4.5 s — aim ≤ 20 ms.
@@ -60,10 +63,53 @@ def figures(samples) -> str:
     return f"median {statistics.median(ordered) * 1e3:7.3f} ms   p95 {p95 * 1e3:7.3f} ms"
 
 
+def sessions_over_tls(pki, count: int) -> list:
+    """
+    Run ``count`` whole PnC sessions in this process over TLS.
+
+    :returns: the EV-observed latency of each session's first (signed) AuthorizationRes, in s.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.defer import ensureDeferred
+
+    from evsev2g.security import layout
+    from evsev2g.sim.ev import EVSettings, run_ev
+    from evsev2g.sim.ev_pnc import ev_directory
+    from evsev2g.sim.loopback import start_secc
+
+    secc = start_secc(reactor, [
+        "tls_security=force", "tls_port=0", f"certs_dir={pki.directory}", "simulator.pnc=true",
+        "verify_contract_cert_chain=true", "simulator.auth_delay_ms=0", "simulator.cable_check_ms=0",
+        "simulator.voltage_slew_rate=0", "simulator.current_slew_rate=0",
+    ])
+    ev_dir = ev_directory(pki.directory, pki.directory.parent / "ev")
+    settings = EVSettings(host=secc.host, port=secc.port, protocol="iso15118-2", tls=True, pnc=True, certs_dir=ev_dir,
+                          v2g_root=pki.path(layout.V2G_ROOT), capacity_wh=100, start_soc=70, target_soc=99,
+                          max_current_demands=1, poll_interval=0.001, current_demand_interval=0.001)
+    latencies = []
+
+    async def run_all():
+        try:
+            for _ in range(count):
+                result = await run_ev(reactor, settings)
+                if result.code != 0:
+                    raise SystemExit(f"PnC session failed: {result.reason}")
+                latencies.append(result.latencies["AuthorizationRes"][0])
+        finally:
+            await secc.service.stopService()
+            reactor.stop()
+
+    reactor.callWhenRunning(lambda: ensureDeferred(run_all()))
+    reactor.run()
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
-    runs = parser.parse_args().runs
+    parser.add_argument("--sessions", type=int, default=10)
+    arguments = parser.parse_args()
+    runs = arguments.runs
     codec = load_codec("iso15118-2")
     with tempfile.TemporaryDirectory() as directory:
         pki = create_test_pki(Path(directory) / "certs")
@@ -111,12 +157,15 @@ def main() -> None:
             start = time.perf_counter()
             assert provider.answer(install)["status"] == "Accepted"
             d.append(time.perf_counter() - start)
+        e = sessions_over_tls(pki, arguments.sessions) if arguments.sessions else []
 
     print(f"PnC bench, {runs} runs (CPython {sys.version.split()[0]})")
     print(f"A AuthorizationReq→Res with signature check   {figures(a)}")
     print(f"B XML signature verification alone           {figures(b)}")
     print(f"C PaymentDetailsReq→Res with chain check     {figures(c)}")
     print(f"D CertificateInstallationRes (sim backend)   {figures(d)}")
+    if e:
+        print(f"E signed AuthorizationReq→Res seen by the EV {figures(e)}   ({len(e)} sessions over TLS)")
 
 
 if __name__ == "__main__":

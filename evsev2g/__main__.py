@@ -76,26 +76,6 @@ class ChargerEcho:
         self.out.flush()
 
 
-def _ev_certificates(pki, directory: str, with_contract: bool) -> str:
-    """
-    The EV's certificate directory for ``--pnc``: the OEM provisioning leaf
-    and key and the V2G root, and the contract only ``with_contract``.
-    """
-    import shutil
-    from pathlib import Path
-
-    from evsev2g.security import layout
-
-    wanted = [layout.OEM_LEAF, layout.OEM_LEAF_KEY, layout.V2G_ROOT]
-    if with_contract:
-        wanted += [layout.CONTRACT_CERT_CHAIN, layout.CONTRACT_LEAF_KEY]
-    for relative in wanted:
-        target = Path(directory) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(pki.path(relative), target)
-    return directory
-
-
 def demo(arguments) -> int:
     """
     Run the demo.
@@ -117,8 +97,10 @@ def demo(arguments) -> int:
     iso = arguments.protocol == "iso15118-2"
     if arguments.pnc:
         arguments.protocol, arguments.tls, iso = "iso15118-2", True, True
-    if not iso and (arguments.mode == "ac" or arguments.tls or arguments.pause):
-        sys.stderr.write("evsev2g demo: --mode ac, --tls and --pause need --protocol iso15118-2 (DIN 70121 is DC over TCP, no pause)\n")
+    if not iso and (arguments.mode == "ac" or arguments.tls or arguments.pause or arguments.charger_pause):
+        sys.stderr.write(
+            "evsev2g demo: --mode ac, --tls, --pause and --charger-pause need --protocol iso15118-2 (DIN 70121 is DC over TCP, no pause)\n"
+        )
         return 2
     overrides = [
         f"simulator.auth_delay_ms={arguments.auth_delay_ms}",
@@ -127,6 +109,10 @@ def demo(arguments) -> int:
     ]
     if arguments.xml:
         overrides.append("log_v2g_messages=true")
+    if arguments.charger_pause:
+        overrides.append("simulator.pause_after_ms=2000")
+    if arguments.charger_stop:
+        overrides.append("simulator.stop_after_ms=2000")
     v2g_root = None
     temporary = None
     ev_certs = None
@@ -143,7 +129,9 @@ def demo(arguments) -> int:
         out.write(f"Throw-away test PKI in {pki.directory} (removed at the end)\n")
         if arguments.pnc:
             overrides += ["verify_contract_cert_chain=true", "simulator.pnc=true"]
-            ev_certs = _ev_certificates(pki, f"{temporary.name}/ev", arguments.with_contract)
+            from evsev2g.sim.ev_pnc import ev_directory
+
+            ev_certs = str(ev_directory(pki.directory, f"{temporary.name}/ev", arguments.with_contract))
     try:
         secc = start_secc(reactor, overrides)
     except Exception as error:  # configuration or port problems: one line
@@ -167,6 +155,7 @@ def demo(arguments) -> int:
         certs_dir=ev_certs,
         pause_after=10 if arguments.pause else 0,
         pause_seconds=1.0,
+        on_stop_charging="pause" if arguments.charger_pause else "terminate",
         current_demand_interval=0.1 if iso and arguments.mode == "ac" else 0.05,
     )
     outcome: list[EVResult] = []
@@ -216,6 +205,8 @@ def main(argv=None) -> int:
     run.add_argument("--pnc", action="store_true", help="Plug & Charge: ISO 15118-2 over TLS, Contract payment; the EV installs its contract first")
     run.add_argument("--with-contract", action="store_true", help="with --pnc: the EV already holds a contract certificate")
     run.add_argument("--pause", action="store_true", help="the EV pauses after 10 loop requests and resumes with its SessionID")
+    run.add_argument("--charger-pause", action="store_true", help="the charger pauses 2 s into charging; the EV pauses and resumes (ISO-2)")
+    run.add_argument("--charger-stop", action="store_true", help="the charger stops charging 2 s into charging (exit 3: the charger stopped)")
     run.add_argument("--start-soc", type=float, default=60.0, help="EV SoC at plug-in, %% (default %(default)s)")
     run.add_argument("--target-soc", type=float, default=80.0, help="EV stops at this SoC, %% (default %(default)s)")
     run.add_argument("--capacity", type=float, default=500.0, help="EV battery capacity in Wh, small for a short demo (default %(default)s)")

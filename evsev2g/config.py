@@ -149,6 +149,10 @@ class SimulatorConfig:
         0, Whole(0, 86400000, "ms"),
         "Charger-initiated stop (stop_charging) this long after energy starts flowing, once per service run (0: never).",
     )
+    reduce_power_after_ms: int = setting(
+        0, Whole(0, 86400000, "ms"),
+        "Halve the maximum power this long after energy starts flowing, once per service run (ISO 15118-2: ReNegotiation; 0: never).",
+    )
     pnc: bool = setting(
         False, Flag(),
         "Plug & Charge: offer Contract payment (ISO 15118-2 over TLS), authorize require_auth_pnc, and answer certificate "

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -162,7 +163,7 @@ class InternetAccess:
                 on_selected=SetupProgram(shlex.split(setup), reactor) if setup else None,
             )
         except ConfigError as error:
-            key = keys["protocols"] if "protocols" in error.key else keys["scope"]
+            key = {"protocols": keys["protocols"], "scope": keys["scope"], "setup": keys["setup"]}[error.key.rsplit(" ", 1)[-1]]
             raise ConfigError(key, error.problem) from None
 
     def offered_services(self) -> list[dict]:
@@ -240,6 +241,7 @@ class SetupProgram:
     An ``on_selected`` that runs a program: ``program [args…] start PORT…``.
 
     :param command: the program and its first arguments.
+    :raises ConfigError: the program is missing or not executable.
     :param reactor: ``IReactorProcess``; the global reactor when ``None``
         (looked up only when the program runs).
     """
@@ -247,6 +249,8 @@ class SetupProgram:
     def __init__(self, command: list[str], reactor=None):
         if not command:
             raise ConfigError("internet access setup", "an empty command")
+        if shutil.which(command[0]) is None:
+            raise ConfigError("internet access setup", f"{command[0]!r} is not an executable program")
         self.command = list(command)
         self.reactor = reactor
 

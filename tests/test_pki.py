@@ -115,7 +115,9 @@ def test_command_line_create_and_check(tmp_path, capsys):
     assert main(["create", str(directory), "--evse-id", "DE*ABC*E42"]) == 0
     assert f"set certs_dir: {directory}" in capsys.readouterr().out
     assert main(["check", str(directory)]) == 0
-    assert "usable: DC=CPO,C=DE,O=evsev2g test PKI,CN=DE*ABC*E42" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usable: DC=CPO,C=DE,O=evsev2g test PKI,CN=DE*ABC*E42" in out
+    assert f"Plug & Charge: MO root {directory / layout.MO_ROOT}" in out and "certificate installation and update can be answered" in out
     assert main(["create", str(directory)]) == 1
     assert "pass --force to replace it" in capsys.readouterr().err
     (directory / layout.SECC_LEAF_KEY).unlink()

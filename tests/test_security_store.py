@@ -173,3 +173,39 @@ async def test_reload_while_a_session_runs(reactor, loopback, own_pki, log_event
         await service.stopService()
     assert "TLS server chain reloaded" in log_events.text()
     assert len(sessions.sessions) == 2
+
+
+def test_a_bundle_of_several_v2g_roots(own_pki, tmp_path):
+    """With another V2G root first in the bundle, the TLS chain is still checked against the root it names."""
+    other = create_test_pki(tmp_path / "other")
+    bundle = own_pki.path(layout.V2G_ROOT)
+    bundle.write_bytes(other.path(layout.V2G_ROOT).read_bytes() + bundle.read_bytes())
+    credentials = FileSecurity(own_pki.directory).tls_server_credentials()
+    assert credentials.root == own_pki.issued[layout.V2G_ROOT].certificate
+
+
+def test_leaves_named_by_evse_security(own_pki):
+    """
+    Without SECC_LEAF.pem and CPO_CERT_CHAIN.pem (EvseSecurity names the
+    leaves it installs), the newest valid leaf in client/cso with a matching
+    key file is served, with its chain; an expired newer-named one and a
+    key of another certificate are passed over.
+    """
+    import datetime
+
+    from evsev2g.pki import _key_pem, _pem
+
+    leaf_dir = own_pki.path(layout.SECC_LEAF).parent
+    chain_tail = (own_pki.issued[layout.CPO_SUB_CA2].certificate, own_pki.issued[layout.CPO_SUB_CA1].certificate)
+    for name in (layout.SECC_LEAF.name, layout.CPO_CERT_CHAIN.name, layout.SECC_LEAF_KEY.name):
+        (leaf_dir / name).unlink()
+    password = own_pki.secc_password.encode()
+    current = issue_leaf(own_pki, layout.SECC_LEAF)
+    (leaf_dir / "V2G_LEAF_20260101.pem").write_bytes(_pem(current.certificate, *chain_tail))
+    (leaf_dir / "V2G_LEAF_20260101.key").write_bytes(_key_pem(current.key, password))
+    old = issue_leaf(own_pki, layout.SECC_LEAF, now=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc), days=30)
+    (leaf_dir / "V2G_LEAF_20260202.pem").write_bytes(_pem(old.certificate, *chain_tail))
+    (leaf_dir / "V2G_LEAF_20260202.key").write_bytes(_key_pem(old.key, password))
+    (leaf_dir / "stray.key").write_bytes(_key_pem(own_pki.issued[layout.CPS_LEAF].key))
+    credentials = FileSecurity(own_pki.directory).tls_server_credentials()
+    assert credentials.leaf == current.certificate and credentials.chain[1:] == chain_tail

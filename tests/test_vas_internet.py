@@ -101,13 +101,13 @@ def test_from_environment():
             "EVSEV2G_INTERNET_ACCESS": " HTTPS , ftp",
             "EVSEV2G_INTERNET_ACCESS_SCOPE": "fleet",
             "EVSEV2G_INTERNET_ACCESS_FREE": "false",
-            "EVSEV2G_INTERNET_ACCESS_SETUP": "/usr/local/sbin/ev-net --verbose",
+            "EVSEV2G_INTERNET_ACCESS_SETUP": "/bin/true --verbose",
         }
     )
     assert provider.protocols == ("ftp", "https")
     assert (provider.service_scope, provider.free_service) == ("fleet", False)
     assert isinstance(provider.on_selected, SetupProgram)
-    assert provider.on_selected.command == ["/usr/local/sbin/ev-net", "--verbose"]
+    assert provider.on_selected.command == ["/bin/true", "--verbose"]
     assert InternetAccess.from_environment({}).offered_services() == []
 
 
@@ -117,10 +117,11 @@ def test_from_environment():
         ({"EVSEV2G_INTERNET_ACCESS": "http,telnet"}, "EVSEV2G_INTERNET_ACCESS"),
         ({"EVSEV2G_INTERNET_ACCESS_FREE": "maybe"}, "EVSEV2G_INTERNET_ACCESS_FREE"),
         ({"EVSEV2G_INTERNET_ACCESS": "http", "EVSEV2G_INTERNET_ACCESS_SCOPE": "s" * 65}, "EVSEV2G_INTERNET_ACCESS_SCOPE"),
+        ({"EVSEV2G_INTERNET_ACCESS": "http", "EVSEV2G_INTERNET_ACCESS_SETUP": "/nonexistent/ev-net start"}, "EVSEV2G_INTERNET_ACCESS_SETUP"),
     ],
 )
 def test_from_environment_names_the_wrong_variable(environ, key):
-    """A wrong variable is a ConfigError naming it."""
+    """A wrong variable (a setup program that does not exist included) is a ConfigError naming it."""
     with pytest.raises(ConfigError) as raised:
         InternetAccess.from_environment(environ)
     assert raised.value.key == key

@@ -18,6 +18,7 @@ from evsev2g.pki import DEFAULT_EMAID, DEFAULT_EVSE_ID, DEFAULT_PCID, PKIExists,
 from evsev2g.security import layout
 from evsev2g.security.credentials import subject_line
 from evsev2g.security.files import FileSecurity
+from evsev2g.sim.contract_provider import ContractProvider
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,15 +61,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  contract leaf:    {made.path(layout.CONTRACT_LEAF)} (eMAID {arguments.emaid})")
         print(f"set certs_dir: {made.directory}")
         return 0
+    security = FileSecurity(arguments.directory)
     try:
-        credentials = FileSecurity(arguments.directory).tls_server_credentials()
+        credentials = security.tls_server_credentials()
     except CertificatesUnavailable as error:
         print(f"not usable: {error}", file=sys.stderr)
         return 1
     print(f"usable: {subject_line(credentials.leaf)}, valid until {credentials.leaf.not_valid_after_utc:%Y-%m-%d}")
     for certificate in credentials.chain[1:] + ((credentials.root,) if credentials.root else ()):
         print(f"  issued by {subject_line(certificate)}")
+    _plug_and_charge(security)
     return 0
+
+
+def _plug_and_charge(security: FileSecurity) -> None:
+    """Say what Plug & Charge would find: the MO root, and the simulated backend's keys."""
+    try:
+        mo = security.verify_file("MO")
+    except CertificatesUnavailable:
+        print("Plug & Charge: no MO root; with verify_contract_cert_chain only contracts under the V2G root verify")
+    else:
+        print(f"Plug & Charge: MO root {mo}")
+    try:
+        ContractProvider(security.certs_dir, None, DEFAULT_EMAID)
+    except CertificatesUnavailable as error:
+        print(f"  simulator.pnc: no certificate service ({error})")
+    else:
+        print("  simulator.pnc: certificate installation and update can be answered (CPS chain and MO Sub-CA 2 key present)")
 
 
 if __name__ == "__main__":

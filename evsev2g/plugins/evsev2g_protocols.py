@@ -15,6 +15,7 @@ from evsev2g.protocols.context import ProtocolContext
 from evsev2g.protocols.din70121 import DIN_NAMESPACE, DINStateMachine
 from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE, ISO2StateMachine
 from evsev2g.protocols.iso15118_2.services import ENERGY_TRANSFER_MODES
+from evsev2g.protocols.minimal import prepare
 from evsev2g.responses import DIN70121, ISO15118_2
 
 __all__ = ["DIN70121Version", "ISO15118_2Version", "din70121", "iso15118_2"]
@@ -37,7 +38,11 @@ class _ProtocolPlugin:
         return not offered or any(mode in self.modes for mode in offered)
 
     def new_state_machine(self, context: ProtocolContext):
-        """:returns: a state machine of :attr:`machine` for one session."""
+        """
+        :returns: a state machine of :attr:`machine` for one session (the
+            schema model its FAILED answers are built from read first).
+        """
+        prepare(self.schema)
         return self.machine(context)
 
     def __repr__(self) -> str:

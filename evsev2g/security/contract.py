@@ -25,16 +25,21 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import attrs
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from twisted.logger import Logger
 
 from evsev2g.responses import CertChainError, CertificateExpired, NoTrustedRoot
-from evsev2g.security.credentials import subject_line
+from evsev2g.errors import CertificatesUnavailable
+from evsev2g.security.credentials import parse_fields, read_certificates, subject_line
+
+log = Logger()
 
 #: At most two Sub-CAs between a contract leaf and its root (ISO 15118-2
 #: Annex F certificate profiles; the schema allows four).
@@ -113,9 +118,9 @@ def load_der(der: bytes, what: str) -> x509.Certificate:
     :raises CertChainError: when it is not DER X.509 or not P-256.
     """
     try:
-        certificate = x509.load_der_x509_certificate(bytes(der))
+        certificate = parse_fields(x509.load_der_x509_certificate(bytes(der)))
         key = certificate.public_key()
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         raise CertChainError(f"{what}: not a DER X.509 certificate ({error})") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CertChainError(f"{what} {subject_line(certificate)}: key is not ECC secp256r1")
@@ -130,12 +135,17 @@ def parse_chain(leaf_der: bytes, sub_ca_ders: Sequence[bytes] = ()) -> ContractC
     :param sub_ca_ders: the ``SubCertificates`` element's bytes, in order.
     :returns: the :class:`ContractChain`.
     :raises CertChainError: garbage DER, a key not on P-256, or more than
-        :data:`MAX_SUB_CAS` Sub-CAs.
+        :data:`MAX_SUB_CAS` Sub-CAs (a self-signed root some EVs append is
+        dropped first: it proves nothing, the installed roots decide).
     """
-    if len(sub_ca_ders) > MAX_SUB_CAS:
+    if len(sub_ca_ders) > MAX_SUB_CAS + 1:
         raise CertChainError(f"contract chain has {len(sub_ca_ders)} Sub-CAs; at most {MAX_SUB_CAS} are allowed")
     leaf = load_der(leaf_der, "contract leaf")
     subs = tuple(load_der(der, f"Sub-CA {i + 1}") for i, der in enumerate(sub_ca_ders))
+    if subs and subs[-1].subject == subs[-1].issuer and signed_by(subs[-1], subs[-1]):
+        subs = subs[:-1]
+    if len(subs) > MAX_SUB_CAS:
+        raise CertChainError(f"contract chain has {len(subs)} Sub-CAs; at most {MAX_SUB_CAS} are allowed")
     return ContractChain(leaf, subs)
 
 
@@ -150,7 +160,8 @@ def check_emaid(chain: ContractChain, emaid: str) -> None:
         raise CertChainError(f"eMAID {emaid!r} is not the contract leaf's ({chain.emaid!r})")
 
 
-def _constraints(certificate: x509.Certificate) -> x509.BasicConstraints | None:
+def constraints(certificate: x509.Certificate) -> x509.BasicConstraints | None:
+    """:returns: the certificate's basic constraints, or ``None``."""
     try:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
@@ -175,7 +186,10 @@ def _check_validity(certificate: x509.Certificate, what: str, now: datetime.date
         )
 
 
-def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """:returns: whether ``parent`` issued and signed ``child``."""
+    if child.issuer != parent.subject:
+        return False
     try:
         child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature):
@@ -191,20 +205,20 @@ def check_profile(chain: ContractChain) -> None:
 
     :raises CertChainError: naming the certificate and what is wrong.
     """
-    leaf_constraints = _constraints(chain.leaf)
+    leaf_constraints = constraints(chain.leaf)
     if leaf_constraints is not None and leaf_constraints.ca:
         raise CertChainError(f"contract leaf {subject_line(chain.leaf)} is a CA certificate")
     usage = _usage(chain.leaf)
     if usage is None or not usage.digital_signature:
         raise CertChainError(f"contract leaf {subject_line(chain.leaf)} may not sign (keyUsage lacks digitalSignature)")
     for below, sub in enumerate(chain.sub_cas):
-        constraints, usage = _constraints(sub), _usage(sub)
-        if constraints is None or not constraints.ca:
+        basic, usage = constraints(sub), _usage(sub)
+        if basic is None or not basic.ca:
             raise CertChainError(f"Sub-CA {subject_line(sub)} is not a CA certificate")
         if usage is None or not usage.key_cert_sign:
             raise CertChainError(f"Sub-CA {subject_line(sub)} may not sign certificates (keyUsage)")
-        if constraints.path_length is not None and constraints.path_length < below:
-            raise CertChainError(f"Sub-CA {subject_line(sub)} has pathlen {constraints.path_length}, {below} Sub-CA(s) below it")
+        if basic.path_length is not None and basic.path_length < below:
+            raise CertChainError(f"Sub-CA {subject_line(sub)} has pathlen {basic.path_length}, {below} Sub-CA(s) below it")
 
 
 def verify_chain(
@@ -232,13 +246,13 @@ def verify_chain(
     for index, certificate in enumerate(chain.certificates):
         _check_validity(certificate, "contract leaf" if index == 0 else "Sub-CA", now)
     for child, parent in zip(chain.certificates, chain.sub_cas):
-        if child.issuer != parent.subject or not _signed_by(child, parent):
+        if not signed_by(child, parent):
             raise CertChainError(f"{subject_line(child)} is not signed by {subject_line(parent)}")
     top = chain.certificates[-1]
     candidates = [a for a in anchors if a.subject == top.issuer]
     for anchor in candidates:
-        constraints = _constraints(anchor)
-        if constraints is None or not constraints.ca or not _signed_by(top, anchor):
+        basic = constraints(anchor)
+        if basic is None or not basic.ca or not signed_by(top, anchor):
             continue
         _check_validity(anchor, "root", now)
         return Verified(anchor, chain.leaf.not_valid_after_utc - now < EXPIRES_SOON)
@@ -250,14 +264,14 @@ def verify_chain(
 
 def read_anchors(paths: Iterable) -> list[x509.Certificate]:
     """
-    :param paths: PEM bundle files; missing or unreadable ones are skipped.
+    :param paths: PEM bundle files; missing, unreadable or malformed ones
+        are skipped (logged).
     :returns: every certificate in them.
     """
     anchors = []
     for path in paths:
         try:
-            with open(path, "rb") as file:
-                anchors += x509.load_pem_x509_certificates(file.read())
-        except (OSError, ValueError):
-            continue
+            anchors += read_certificates(Path(path))
+        except CertificatesUnavailable as error:
+            log.warn("trust anchors: {why}", why=str(error))
     return anchors

@@ -53,6 +53,23 @@ def subject_line(certificate: x509.Certificate) -> str:
     return certificate.subject.rfc4514_string()
 
 
+def parse_fields(certificate: x509.Certificate) -> x509.Certificate:
+    """
+    Parse every field of a certificate now.  ``cryptography`` parses
+    lazily: a malformed subject, issuer, validity or extension raises
+    ``ValueError`` on first access, not when the certificate is loaded.
+
+    :returns: ``certificate``.
+    :raises ValueError: (or ``UnsupportedAlgorithm``, ``InvalidVersion``) for a
+        malformed field.
+    """
+    certificate.public_key()
+    certificate.subject.rfc4514_string(), certificate.issuer.rfc4514_string()
+    certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.signature_hash_algorithm
+    list(certificate.extensions)
+    return certificate
+
+
 def _read(path: Path) -> bytes:
     """A file's bytes, or CertificatesUnavailable saying why not."""
     try:
@@ -69,9 +86,9 @@ def read_certificates(path: Path) -> list[x509.Certificate]:
     """
     data = _read(path)
     try:
-        return x509.load_pem_x509_certificates(data)
-    except ValueError:
-        raise CertificatesUnavailable(f"{path} holds no PEM certificate") from None
+        return [parse_fields(certificate) for certificate in x509.load_pem_x509_certificates(data)]
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
+        raise CertificatesUnavailable(f"{path} holds no PEM certificate, or a malformed one") from None
 
 
 def read_private_key(path: Path, password: bytes | None) -> ec.EllipticCurvePrivateKey:

@@ -4,7 +4,9 @@ EVerest's EvseSecurity (:mod:`evsev2g.security.layout`), read as is.
 
 The TLS chain is ``client/cso/CPO_CERT_CHAIN.pem`` (leaf, Sub-CA 2, Sub-CA 1),
 or, when that file is absent, ``client/cso/SECC_LEAF.pem`` with the two CPO
-Sub-CAs from ``ca/cso/``.  The key is ``client/cso/SECC_LEAF.key``; when it is
+Sub-CAs from ``ca/cso/``.  Without those names (EvseSecurity names leaves it
+installs itself), the newest valid leaf in ``client/cso/`` whose key is a
+``*.key`` file there is taken.  The key is ``client/cso/SECC_LEAF.key``; when it is
 encrypted its password is the first line of ``SECC_LEAF_PASSWORD.txt`` beside
 it.  The chain must lead to ``ca/v2g/V2G_ROOT_CA.pem``.
 
@@ -54,7 +56,7 @@ CERTS_CHECK_INTERVAL = 10.0
 WATCHED = {
     ("leaf_certificate_type", "V2G"): (
         layout.SECC_LEAF, layout.SECC_LEAF_KEY, layout.SECC_LEAF_PASSWORD, layout.CPO_CERT_CHAIN,
-        layout.CPO_SUB_CA1, layout.CPO_SUB_CA2,
+        layout.CPO_SUB_CA1, layout.CPO_SUB_CA2, layout.SECC_LEAF.parent,  # the directory: leaves added or renamed
     ),
     ("ca_certificate_type", "V2G"): (layout.V2G_ROOT,),
     ("ca_certificate_type", "MO"): (layout.MO_ROOT, layout.MO_SUB_CA1, layout.MO_SUB_CA2),
@@ -124,6 +126,47 @@ class FileSecurity:
                 subs += read_certificates(self._path(sub))[:1]
         return leaf + subs
 
+    def _search_leaf(self) -> tuple[list, object]:
+        """
+        Without the fixed names, find the leaf as EvseSecurity does in its
+        leaf directory: the newest valid non-CA certificate of a ``*.pem``
+        there (with its chain, when the file holds one) whose key is one of
+        the ``*.key`` files (encrypted ones with the password).
+
+        :raises CertificatesUnavailable: when none has a matching key.
+        """
+        directory = self._path(layout.SECC_LEAF).parent
+        now, password = self._now(), self._password()
+        keys = []
+        for path in sorted(directory.glob("*.key")):
+            try:
+                keys.append(read_private_key(path, password))
+            except CertificatesUnavailable:
+                continue
+        found = []
+        for path in sorted(directory.glob("*.pem")):
+            try:
+                certificates = read_certificates(path)
+            except CertificatesUnavailable:
+                continue
+            leaf = certificates[0]
+            constraints = contract.constraints(leaf)
+            if (constraints is not None and constraints.ca) or not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+                continue
+            key = next((k for k in keys if k.public_key() == leaf.public_key()), None)
+            if key is not None:
+                found.append((leaf.not_valid_before_utc, str(path), certificates, key))
+        if not found:
+            raise CertificatesUnavailable(
+                f"no {layout.SECC_LEAF.name} or {layout.CPO_CERT_CHAIN.name} in {directory}, and no valid leaf "
+                f"there with a matching key ({len(keys)} readable key file(s))"
+            )
+        _, _, chain, key = max(found)
+        if len(chain) == 1:
+            chain = chain + [read_certificates(self._path(sub))[0]
+                             for sub in (layout.CPO_SUB_CA2, layout.CPO_SUB_CA1) if self._path(sub).exists()]
+        return chain, key
+
     def tls_server_credentials(self) -> TLSCredentials:
         """
         :returns: the checked SECC chain and key.
@@ -131,9 +174,14 @@ class FileSecurity:
         """
         if not self.certs_dir.is_dir():
             raise CertificatesUnavailable(f"{self.certs_dir} is not a directory")
-        chain = self._chain()
-        key = read_private_key(self._path(layout.SECC_LEAF_KEY), self._password())
-        root = read_certificates(self.verify_file("V2G"))[0]
+        if self._path(layout.CPO_CERT_CHAIN).exists() or self._path(layout.SECC_LEAF).exists():
+            chain = self._chain()
+            key = read_private_key(self._path(layout.SECC_LEAF_KEY), self._password())
+        else:
+            chain, key = self._search_leaf()
+        roots = read_certificates(self.verify_file("V2G"))
+        # The bundle may hold several V2G roots ([V2G2-878]): the one the chain names.
+        root = next((r for r in roots if chain and contract.signed_by(chain[-1], r)), roots[0])
         return check_credentials(chain, key, root, self._now())
 
     def verify_file(self, ca_type: str) -> Path:
@@ -151,6 +199,26 @@ class FileSecurity:
         if not path.is_file():
             raise CertificatesUnavailable(f"no {ca_type} root: {path} is missing")
         return path
+
+    def tariff_signer(self):
+        """
+        The key that signs SalesTariffs, where the directory holds one: the
+        MO Sub-CA 2 certificate and key (``ca/mo/MO_SUB_CA2.pem`` and
+        ``.key``, a test PKI's; EvseSecurity keeps no MO keys, so this is
+        not part of :class:`~evsev2g.interfaces.ISecurity`).
+
+        :returns: ``(certificate, private key)``, or ``None``.
+        """
+        try:
+            certificate = read_certificates(self._path(layout.MO_SUB_CA2))[0]
+            key = read_private_key(self._path(layout.MO_SUB_CA2_KEY), None)
+        except CertificatesUnavailable:
+            return None
+        if key.public_key() != certificate.public_key():
+            log.warn("{path} does not belong to {cert}; SalesTariffs are not signed",
+                     path=str(self._path(layout.MO_SUB_CA2_KEY)), cert=str(self._path(layout.MO_SUB_CA2)))
+            return None
+        return certificate, key
 
     def _anchors(self, ca_types) -> list[x509.Certificate]:
         """Every certificate in the installed bundles of these kinds."""

@@ -66,6 +66,8 @@ class SimulatorSettings:
     :ivar receipt_required: told to the SECC with ``receipt_is_required``.
     :ivar pause_after: s of energy flow before a charger-initiated pause (0: never).
     :ivar stop_after: s of energy flow before a charger-initiated stop (0: never).
+    :ivar reduce_power_after: s of energy flow before the maximum power is
+        halved (the grid asks for less; ISO-2 renegotiates) (0: never).
     """
 
     auth_delay: float = 1.0
@@ -93,6 +95,7 @@ class SimulatorSettings:
     receipt_required: bool = False
     pause_after: float = 0.0
     stop_after: float = 0.0
+    reduce_power_after: float = 0.0
 
     @classmethod
     def from_config(cls, s) -> "SimulatorSettings":
@@ -123,6 +126,7 @@ class SimulatorSettings:
             receipt_required=s.receipt_required,
             pause_after=s.pause_after_ms / 1000.0,
             stop_after=s.stop_after_ms / 1000.0,
+            reduce_power_after=s.reduce_power_after_ms / 1000.0,
         )
 
     @property
@@ -136,7 +140,7 @@ class SimulatorSettings:
         if self.mode not in ("dc", "ac"):
             raise ValueError("simulator mode must be dc or ac")
         for name in ("auth_delay", "cable_check_duration", "voltage_slew_rate", "current_slew_rate", "ac_contactor_delay",
-                     "pause_after", "stop_after"):
+                     "pause_after", "stop_after", "reduce_power_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"simulator {name} must not be negative")
         if self.tick <= 0 or self.meter_interval <= 0:
@@ -184,6 +188,8 @@ class SimulatedEVSE:
         self.phases = settings.ac_phases if self.ac else 1
         self.contactor_closed = False
         self.ev_max_current = settings.ac_max_current
+        self.max_power = settings.max_power
+        self.ac_max_current = settings.ac_max_current
         self.mode = "idle"
         self.voltage = 0.0
         self.current = 0.0
@@ -305,6 +311,42 @@ class SimulatedEVSE:
             self._later(s.pause_after, self._charger_action, "pause_charging", True)
         if s.stop_after > 0 and self.take_trigger("stop"):
             self._later(s.stop_after, self._charger_action, "stop_charging", True)
+        if s.reduce_power_after > 0 and self.take_trigger("reduce_power"):
+            self._later(s.reduce_power_after, self.reduce_power, 0.5)
+
+    def reduce_power(self, factor: float) -> None:
+        """
+        The grid asks for less: scale the maximum power (DC: power-supply
+        capabilities and limits; AC: maximum power and current) by ``factor``.
+        """
+        s = self.settings
+        self._advance()
+        self.log.info("simulated EVSE: maximum power × {factor}", factor=factor)
+        if self.ac:
+            self.ac_max_current = max(6.0, round(self.ac_max_current * factor, 1))
+            self.charger.update_ac_maximum_limits(
+                {"charge_power": {"total": s.ac_nominal_voltage * self.ac_max_current * s.ac_phases}})
+            self.charger.update_ac_max_current(self.ac_max_current)
+            return
+        self.max_power = self.max_power * factor
+        capabilities = dict(self.charger.capabilities or {}, max_export_power_W=self.max_power)
+        self.charger.set_powersupply_capabilities(capabilities)
+        self.charger.update_dc_maximum_limits(
+            {"evse_maximum_current_limit": s.max_current, "evse_maximum_power_limit": self.max_power,
+             "evse_maximum_voltage_limit": s.max_voltage})
+
+    def _on_meter_info_requested(self, payload) -> None:
+        """
+        The SECC wants a fresh reading (it sent the last one): send one now,
+        unless one went out within the last tick (a meter reads at most that
+        often; the periodic reading follows anyway).
+        """
+        now = self.clock.seconds()
+        if self._last_meter is not None and now - self._last_meter < self.settings.tick:
+            return
+        self._advance()
+        self._last_meter = now
+        self.charger.update_meter_info(self.meter_reading(now))
 
     def _charger_action(self, command: str, value) -> None:
         self.log.info("simulated EVSE: {command}({value})", command=command, value=value)
@@ -357,13 +399,13 @@ class SimulatedEVSE:
         if self.ac:
             if self.mode != "charging":
                 return 0.0, 0.0
-            current = min(s.ac_max_current, self.ev_max_current)
+            current = min(self.ac_max_current, self.ev_max_current)
             return s.ac_nominal_voltage, max(current, 0.0)
         voltage = min(max(self.target_voltage, 0.0), s.max_voltage)
         if self.mode == "charging":
             current = min(self.target_current, s.max_current)
             if self.voltage > 1.0:
-                current = min(current, s.max_power / self.voltage)
+                current = min(current, self.max_power / self.voltage)
         elif self.mode == "pre_charge":
             current = min(self.target_current, PRE_CHARGE_CURRENT_LIMIT)
         else:

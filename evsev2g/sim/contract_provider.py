@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from evsev2g.exi.errors import ExiError
 from evsev2g.exi.message import Message
 from evsev2g.pki import CONTRACT_USAGE
+from evsev2g.protocols.iso15118_2.pnc_session import ISO2_SCHEMA_VERSION
 from evsev2g.pki.profiles import issue, leaf
 from evsev2g.responses import ProtocolError
 from evsev2g.security import contract, layout, provisioning, xmldsig
@@ -47,7 +48,7 @@ __all__ = ["ContractProvider", "attach", "ISO2_SCHEMA"]
 log = Logger()
 
 #: ``iso15118_schema_version`` of an ISO 15118-2 request.
-ISO2_SCHEMA = "urn:iso:15118:2:2013:MsgDef"
+ISO2_SCHEMA = ISO2_SCHEMA_VERSION
 
 #: Days a contract certificate issued here is valid (test PKI profile).
 CONTRACT_DAYS = 730

@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--ac-max-current", type=float, default=defaults.ac_max_current, help="A per phase, AC (default %(default)s)")
     ev.add_argument("--interval", type=float, default=defaults.current_demand_interval, help="s between CurrentDemand/ChargingStatus requests (default %(default)s)")
     ev.add_argument("--current-demands", type=int, default=0, help="stop after this many CurrentDemand/ChargingStatus requests (0: at the target SoC)")
+    ev.add_argument("--msg-timeout", type=float, default=defaults.msg_timeout, help="s to wait for a response (default %(default)s, V2G_EVCC_Msg_Timeout)")
+    ev.add_argument("--loop-timeout", type=float, default=defaults.current_demand_timeout,
+                    help="s to wait for CurrentDemandRes (default %(default)s)")
     ev.add_argument("--evcc-id", default=defaults.evcc_id.hex(), help="EVCCID, 12 hex digits (default %(default)s)")
     ev.add_argument("--quiet", "-q", action="store_true", help="print only the result")
     return parser
@@ -142,6 +145,8 @@ def settings_from_arguments(arguments) -> EVSettings:
         current_demand_interval=arguments.interval,
         max_current_demands=arguments.current_demands,
         evcc_id=bytes.fromhex(arguments.evcc_id),
+        msg_timeout=arguments.msg_timeout,
+        current_demand_timeout=arguments.loop_timeout,
         protocol=arguments.protocol,
         mode=arguments.mode,
         tls=arguments.tls,
@@ -185,6 +190,12 @@ def main(argv=None) -> int:
     reactor.run()
     result = outcome[0] if outcome else EVResult(1, "interrupted")
     stream = sys.stdout if result.code == 0 else sys.stderr
+    for code, session_id in result.session_setups:
+        stream.write(f"EV SessionSetup: {code}, SessionID {session_id.hex()}\n")
+    for version, cipher in result.tls:
+        stream.write(f"EV TLS: {version}, {cipher}\n")
+    for service_id, parameter_set_id in result.selected_services:
+        stream.write(f"EV chose service {service_id}, parameter set {parameter_set_id}\n")
     stream.write(f"EV result: {result.reason} (exit {result.code}; {result.energy_wh / 1000.0:.3f} kWh)\n")
     stream.flush()
     return result.code

@@ -9,100 +9,29 @@ SessionStop.
 
 Timeouts are the EV's (DIN Table 75): 2 s per request, 0.25 s for
 CurrentDemand; the Ongoing loops end after 60 s (V2G_EVCC_Ongoing_Timeout),
-the cable check after 40 s, pre-charge after 7 s.
+the cable check after 40 s, pre-charge after 7 s (:mod:`evsev2g.sim.ev_dc`).
 """
 
 from __future__ import annotations
 
 from evsev2g.exi.message import Message
 from evsev2g.protocols.din70121 import DIN_NAMESPACE
+from evsev2g.sim.ev_dc import DCSteps
 from evsev2g.sim.ev_session import number, pv, sleep
 from evsev2g.sim.ev_settings import EVStop
 
-__all__ = ["DINFlow", "V2G_EVCC_CABLE_CHECK_TIMEOUT", "V2G_EVCC_PRE_CHARGE_TIMEOUT", "PRE_CHARGE_TOLERANCE"]
-
-V2G_EVCC_CABLE_CHECK_TIMEOUT = 40.0
-V2G_EVCC_PRE_CHARGE_TIMEOUT = 7.0
-
-#: Pre-charge is done when the SECC's voltage is this close to the battery's (V).
-PRE_CHARGE_TOLERANCE = 20.0
-
-
-class DCSteps:
-    """The DC steps DIN and ISO-2 share: cable check, pre-charge, the EV's target current."""
-
-    def __init__(self, ev) -> None:
-        """:param ev: the :class:`~evsev2g.sim.ev_session.SimulatedEV`."""
-        self.ev = ev
-
-    async def cable_check(self) -> None:
-        """CableCheck until Finished."""
-        ev = self.ev
-        ev.enter("cable check")
-        await ev.poll(
-            "CableCheckReq", lambda: Message("CableCheckReq", DC_EVStatus=ev.ev_status()), V2G_EVCC_CABLE_CHECK_TIMEOUT, "cable check"
-        )
-
-    async def pre_charge(self) -> None:
-        """PreCharge until the SECC's voltage is within :data:`PRE_CHARGE_TOLERANCE` of the battery's."""
-        ev = self.ev
-        ev.enter("pre-charge")
-        deadline = ev.reactor.seconds() + V2G_EVCC_PRE_CHARGE_TIMEOUT
-        target = ev.battery_voltage()
-        while True:
-            body = await ev.exchange(
-                "PreChargeReq",
-                Message("PreChargeReq", DC_EVStatus=ev.ev_status(), EVTargetVoltage=pv(target, "V"), EVTargetCurrent=pv(2, "A")),
-            )
-            ev.check_evse(body.DC_EVSEStatus)
-            ev.voltage = number(body.EVSEPresentVoltage)
-            ev.report()
-            if abs(ev.voltage - target) <= PRE_CHARGE_TOLERANCE:
-                return
-            if ev.reactor.seconds() >= deadline:
-                raise EVStop(1, f"pre-charge reached {ev.voltage:g} V of {target:g} V within {V2G_EVCC_PRE_CHARGE_TIMEOUT:g} s")
-            await sleep(ev.reactor, ev.settings.poll_interval)
-
-    def target_current(self) -> float:
-        """The current the battery takes now (tapering near the target SoC)."""
-        ev = self.ev
-        s = ev.settings
-        current = min(s.max_current, s.max_power / max(ev.battery_voltage(), 1.0))
-        remaining = s.target_soc - ev.soc
-        if remaining < 5.0:  # taper towards the target like a real battery
-            current *= max(0.2, remaining / 5.0)
-        return current
-
-    def current_demand_limits(self) -> dict:
-        """The EV's limits sent with every CurrentDemandReq."""
-        s = self.ev.settings
-        return {
-            "EVMaximumVoltageLimit": pv(s.max_voltage, "V"),
-            "EVMaximumCurrentLimit": pv(s.max_current, "A"),
-            "EVMaximumPowerLimit": pv(s.max_power, "W"),
-        }
-
-    def take_present_values(self, body) -> None:
-        """Read EVSEPresentVoltage/Current, put the energy into the battery."""
-        ev = self.ev
-        ev.voltage = number(body.EVSEPresentVoltage)
-        ev.current = number(body.EVSEPresentCurrent)
-        ev.absorb(ev.voltage * ev.current)
-
+__all__ = ["DINFlow"]
 
 class DINFlow:
     """The DIN SPEC 70121 DC session (see the module docstring)."""
+
+    #: The one protocol the EV offers in supportedAppProtocol (version 2.0).
+    namespace = DIN_NAMESPACE
 
     def __init__(self, ev) -> None:
         """:param ev: the :class:`~evsev2g.sim.ev_session.SimulatedEV`."""
         self.ev = ev
         self.dc = DCSteps(ev)
-
-    def app_protocol(self) -> Message:
-        """:returns: the one AppProtocol the EV offers."""
-        return Message(
-            "AppProtocol", ProtocolNamespace=DIN_NAMESPACE, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
-        )
 
     async def run(self) -> str:
         """The whole session; :returns: the reason for a clean end."""

@@ -29,14 +29,17 @@ Besides the plain session, the EV can
 from __future__ import annotations
 
 from evsev2g.exi.message import Message
-from evsev2g.sim.ev_din import DCSteps
+from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE
+from evsev2g.sim.ev_dc import DCSteps
 from evsev2g.sim.ev_session import number, pv, sleep
 from evsev2g.sim.ev_settings import EVStop
 
 __all__ = ["ISO2Flow", "ISO2_NAMESPACE"]
 
-# TODO(iso2 merge): import the one constant from evsev2g.protocols.iso15118_2.
-ISO2_NAMESPACE = "urn:iso:15118:2:2013:MsgDef"
+
+#: V2G_EVCC_Msg_Timeout of ServiceDetail and PowerDelivery (ISO 15118-2
+#: Table 109; the others wait 2 s, CurrentDemand 0.25 s).
+LONG_MSG_TIMEOUT = 5.0
 
 #: The energy transfer mode the EV asks for, per ``mode``.
 REQUESTED_MODE = {"ac": "AC_three_phase_core", "dc": "DC_extended"}
@@ -52,6 +55,9 @@ class Pause(Exception):
 class ISO2Flow:
     """The ISO 15118-2 EIM session, AC or DC (see the module docstring)."""
 
+    #: The one protocol the EV offers in supportedAppProtocol (version 2.0).
+    namespace = ISO2_NAMESPACE
+
     def __init__(self, ev) -> None:
         """:param ev: the :class:`~evsev2g.sim.ev_session.SimulatedEV`."""
         self.ev = ev
@@ -64,12 +70,6 @@ class ISO2Flow:
         self.evse_max_current = 0.0
         self.nominal_voltage = 230.0
         self.energy_flowing = False
-
-    def app_protocol(self) -> Message:
-        """:returns: the one AppProtocol the EV offers."""
-        return Message(
-            "AppProtocol", ProtocolNamespace=ISO2_NAMESPACE, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
-        )
 
     # -- the session -----------------------------------------------------------
 
@@ -92,6 +92,7 @@ class ISO2Flow:
                 if not s.resume:
                     return f"paused at {ev.soc:.1f} % ({pause})"
                 await sleep(ev.reactor, s.pause_seconds)
+                ev.rediscover()  # a new SDP, TCP (and TLS) connection
                 continue
             await self._stop_energy(pause=False)
             await ev.exchange("SessionStopReq", Message("SessionStopReq", ChargingSession="Terminate"))
@@ -101,32 +102,42 @@ class ISO2Flow:
     async def _setup(self, resuming: bool) -> None:
         """SessionSetup … Authorization."""
         ev = self.ev
+        discovery = await self._discover(resuming, "ExternalPayment")
+        await self._select("ExternalPayment", discovery)
+        ev.enter("authorization")
+        await ev.poll("AuthorizationReq", lambda: Message("AuthorizationReq"), ev.settings.ongoing_timeout, "authorization")
+
+    async def _discover(self, resuming: bool, payment: str) -> Message:
+        """SessionSetup and ServiceDiscovery; :returns: the ServiceDiscoveryRes, checked to offer ``payment`` and the wanted mode."""
+        ev = self.ev
         s = ev.settings
         ev.enter("session setup")
         setup = await ev.exchange("SessionSetupReq", Message("SessionSetupReq", EVCCID=s.evcc_id))
         if resuming and self.pauses and setup.ResponseCode != "OK_OldSessionJoined":
             raise EVStop(2, f"resuming the paused session got {setup.ResponseCode}")
         discovery = await ev.exchange("ServiceDiscoveryReq", Message("ServiceDiscoveryReq"))
-        if "ExternalPayment" not in discovery.PaymentOptionList.getlist("PaymentOption"):
-            raise EVStop(2, "the SECC does not offer ExternalPayment")
+        if payment not in discovery.PaymentOptionList.getlist("PaymentOption"):
+            raise EVStop(2, f"the SECC does not offer {payment}")
         offered = discovery.ChargeService.SupportedEnergyTransferMode.getlist("EnergyTransferMode")
         wanted = REQUESTED_MODE[s.mode]
         if wanted not in offered:
             raise EVStop(2, f"the SECC offers {', '.join(offered)}, not {wanted}")
-        selected = [Message("SelectedService", ServiceID=discovery.ChargeService.ServiceID)]
+        return discovery
+
+    async def _select(self, payment: str, discovery: Message, extra: tuple = ()) -> None:
+        """PaymentServiceSelection: ``payment``, the charge service, ``extra`` SelectedServices and the wanted service."""
+        selected = [Message("SelectedService", ServiceID=discovery.ChargeService.ServiceID), *extra]
         service = await self._value_added_service(discovery)
         if service is not None:
             selected.append(service)
-        await ev.exchange(
+        await self.ev.exchange(
             "PaymentServiceSelectionReq",
             Message(
                 "PaymentServiceSelectionReq",
-                SelectedPaymentOption="ExternalPayment",
+                SelectedPaymentOption=payment,
                 SelectedServiceList=Message("SelectedServiceList", SelectedService=selected),
             ),
         )
-        ev.enter("authorization")
-        await ev.poll("AuthorizationReq", lambda: Message("AuthorizationReq"), s.ongoing_timeout, "authorization")
 
     async def _value_added_service(self, discovery) -> Message | None:
         """ServiceDetail for the wanted service; :returns: its SelectedService, or ``None``."""
@@ -139,13 +150,16 @@ class ISO2Flow:
         if s.service_id not in ids:
             raise EVStop(2, f"the SECC does not offer service {s.service_id} (offers {ids})")
         ev.enter("service detail")
-        detail = await ev.exchange("ServiceDetailReq", Message("ServiceDetailReq", ServiceID=s.service_id))
+        detail = await ev.exchange(
+            "ServiceDetailReq", Message("ServiceDetailReq", ServiceID=s.service_id), timeout=max(s.msg_timeout, LONG_MSG_TIMEOUT)
+        )
         parameters = detail.get("ServiceParameterList")
         sets = [p.ParameterSetID for p in parameters.getlist("ParameterSet")] if parameters is not None else []
         chosen = s.parameter_set_id if s.parameter_set_id is not None else (sets[0] if sets else None)
         if chosen is not None and chosen not in sets:
             raise EVStop(2, f"service {s.service_id} has no parameter set {chosen} (has {sets})")
-        ev.result.selected_services.append((s.service_id, chosen))
+        if (s.service_id, chosen) not in ev.result.selected_services:  # chosen again after a pause
+            ev.result.selected_services.append((s.service_id, chosen))
         if chosen is None:
             return Message("SelectedService", ServiceID=s.service_id)
         return Message("SelectedService", ServiceID=s.service_id, ParameterSetID=chosen)
@@ -221,7 +235,7 @@ class ISO2Flow:
                 "DC_EVPowerDeliveryParameter",
                 Message("DC_EVPowerDeliveryParameter", DC_EVStatus=ev.ev_status(), BulkChargingComplete=done, ChargingComplete=done),
             )
-        body = await ev.exchange("PowerDeliveryReq", request)
+        body = await ev.exchange("PowerDeliveryReq", request, timeout=max(ev.settings.msg_timeout, LONG_MSG_TIMEOUT))
         self.energy_flowing = progress == "Start"
         if progress == "Start":
             if self.ac:
@@ -301,7 +315,7 @@ class ISO2Flow:
         """One ChargingStatus (AC); :returns: its AC_EVSEStatus."""
         ev = self.ev
         s = ev.settings
-        body = await ev.exchange("ChargingStatusReq", Message("ChargingStatusReq"), timeout=s.current_demand_timeout)
+        body = await ev.exchange("ChargingStatusReq", Message("ChargingStatusReq"))  # 2 s, unlike CurrentDemand
         if body.get("EVSEMaxCurrent") is not None:
             self.evse_max_current = number(body.EVSEMaxCurrent)
         ev.current = min(s.ac_max_current, self.evse_max_current)

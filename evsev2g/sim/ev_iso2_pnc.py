@@ -12,7 +12,8 @@ EV checks (CPS chain to its V2G root, four signed references) and whose
 encrypted key it decrypts; PaymentDetails with the contract chain; the
 first AuthorizationReq with the GenChallenge, signed with the contract key,
 then empty ones while the SECC answers Ongoing ([V2G2-684]); then charging
-as with EIM, MeteringReceipts signed with the contract key.
+as with EIM, SalesTariffs in the schedule checked against the contract's
+MO Sub-CA 2, MeteringReceipts signed with the contract key.
 
 The EV's files (``settings.certs_dir``, :mod:`evsev2g.security.layout`
 names): ``client/oem/OEM_LEAF.{pem,key}``, ``ca/v2g/V2G_ROOT_CA.pem`` and,
@@ -28,8 +29,9 @@ import datetime
 from evsev2g.exi.message import Message
 from evsev2g.responses import ProtocolError
 from evsev2g.security.contract import EXPIRES_SOON
+from evsev2g.security import xmldsig
 from evsev2g.sim import ev_pnc
-from evsev2g.sim.ev_iso2 import REQUESTED_MODE, ISO2Flow
+from evsev2g.sim.ev_iso2 import ISO2Flow
 from evsev2g.sim.ev_settings import EVStop
 
 __all__ = ["PnCFlow", "CERTIFICATE_TIMEOUT"]
@@ -54,11 +56,20 @@ class PnCFlow(ISO2Flow):
         ``None`` until one is installed.
     :ivar certificate_actions: ``"Installation"`` / ``"Update"`` done, in order.
     :ivar payment_details_code: the last PaymentDetailsRes ResponseCode.
+    :ivar tariffs_verified: signed SalesTariffs checked (MO Sub-CA 2).
     """
 
     def __init__(self, ev) -> None:
         super().__init__(ev)
-        directory = ev.settings.certs_dir
+        self.identity: ev_pnc.EVIdentity | None = None
+        self.contract: ev_pnc.EVContract | None = None
+        self.certificate_actions: list[str] = []
+        self.payment_details_code: str | None = None
+        self.tariffs_verified = 0
+
+    async def run(self) -> str:
+        """Read the EV's certificates (EVStop 1 saying which file is wrong), then the session."""
+        directory = self.ev.settings.certs_dir
         if directory is None:
             raise EVStop(1, "Plug & Charge needs the EV's certificate directory (--certs-dir)")
         try:
@@ -66,8 +77,7 @@ class PnCFlow(ISO2Flow):
             self.contract = ev_pnc.EVContract.from_directory(directory)
         except Exception as error:  # a missing or unreadable file: say which
             raise EVStop(1, f"the EV's certificates in {directory} are unusable: {error}") from None
-        self.certificate_actions: list[str] = []
-        self.payment_details_code: str | None = None
+        return await super().run()
 
     def _certificate_action(self) -> int | None:
         """The certificate parameter set the EV needs now, or ``None``."""
@@ -81,31 +91,16 @@ class PnCFlow(ISO2Flow):
         """SessionSetup … Authorization with Contract payment."""
         ev = self.ev
         s = ev.settings
-        ev.enter("session setup")
-        setup = await ev.exchange("SessionSetupReq", Message("SessionSetupReq", EVCCID=s.evcc_id))
-        if resuming and self.pauses and setup.ResponseCode != "OK_OldSessionJoined":
-            raise EVStop(2, f"resuming the paused session got {setup.ResponseCode}")
-        discovery = await ev.exchange("ServiceDiscoveryReq", Message("ServiceDiscoveryReq"))
-        if "Contract" not in discovery.PaymentOptionList.getlist("PaymentOption"):
-            raise EVStop(2, "the SECC does not offer Contract payment (is the link TLS?)")
-        offered = discovery.ChargeService.SupportedEnergyTransferMode.getlist("EnergyTransferMode")
-        wanted = REQUESTED_MODE[s.mode]
-        if wanted not in offered:
-            raise EVStop(2, f"the SECC offers {', '.join(offered)}, not {wanted}")
-        selected = [Message("SelectedService", ServiceID=discovery.ChargeService.ServiceID)]
+        discovery = await self._discover(resuming, "Contract")
+        extra = ()
         action = self._certificate_action()
         if action is not None:
             listed = discovery.get("ServiceList")
             ids = [service.ServiceID for service in listed.getlist("Service")] if listed is not None else []
             if CERTIFICATE_SERVICE not in ids:
                 raise EVStop(2, "the EV needs a contract certificate and the SECC offers no certificate service")
-            selected.append(Message("SelectedService", ServiceID=CERTIFICATE_SERVICE, ParameterSetID=action))
-        service = await self._value_added_service(discovery)
-        if service is not None:
-            selected.append(service)
-        await ev.exchange("PaymentServiceSelectionReq", Message(
-            "PaymentServiceSelectionReq", SelectedPaymentOption="Contract",
-            SelectedServiceList=Message("SelectedServiceList", SelectedService=selected)))
+            extra = (Message("SelectedService", ServiceID=CERTIFICATE_SERVICE, ParameterSetID=action),)
+        await self._select("Contract", discovery, extra)
         if action == INSTALLATION:
             await self._certificate("CertificateInstallationReq", *ev_pnc.install_request(ev.codec, self.identity))
         elif action == UPDATE:
@@ -133,6 +128,24 @@ class PnCFlow(ISO2Flow):
         except ProtocolError as error:
             raise EVStop(2, f"the certificate {what} response is not acceptable: {error}") from None
         self.certificate_actions.append(what.capitalize())
+
+    async def _charge_parameters(self) -> None:
+        """As with EIM; SalesTariffs in the schedule must be signed by the contract's MO Sub-CA 2."""
+        await super()._charge_parameters()
+        response = self.ev.last_response
+        body = response.Body.ChargeParameterDiscoveryRes
+        tariffs = [t.SalesTariff for t in body.SAScheduleList.getlist("SAScheduleTuple") if t.get("SalesTariff") is not None]
+        if not tariffs:
+            return
+        if not self.contract.chain.sub_cas:
+            raise EVStop(2, "signed SalesTariffs, but the contract chain has no MO Sub-CA to check them with")
+        elements = {tariff.attrs.get("Id"): tariff for tariff in tariffs}
+        try:
+            xmldsig.verify(self.ev.codec, response.Header.get("Signature"), elements,
+                           self.contract.chain.sub_cas[0].public_key(), required=list(elements))
+        except ProtocolError as error:
+            raise EVStop(2, f"the SalesTariff signature does not hold: {error}") from None
+        self.tariffs_verified += len(tariffs)
 
     async def _metering_receipt(self, meter, status: str) -> None:
         """MeteringReceipt for the MeterInfo just received, signed with the contract key."""

@@ -163,3 +163,27 @@ def accept_certificate_response(codec, message: Message, identity: EVIdentity, n
     if key.public_key() != new_chain.public_key:
         raise SignatureError("the decrypted contract key does not belong to the contract certificate")
     return EVContract(new_chain, key)
+
+
+#: The files an EV holds for Plug & Charge (besides its contract).
+EV_FILES = (layout.OEM_LEAF, layout.OEM_LEAF_KEY, layout.V2G_ROOT)
+#: … and its contract.
+CONTRACT_FILES = (layout.CONTRACT_CERT_CHAIN, layout.CONTRACT_LEAF_KEY)
+
+
+def ev_directory(certs_dir: Path, directory: Path, with_contract: bool = True) -> Path:
+    """
+    Copy what an EV holds out of a test PKI: the OEM provisioning leaf and
+    key, the V2G root and, ``with_contract``, the contract chain and key.
+
+    :param certs_dir: the test PKI (``python -m evsev2g.pki create``).
+    :param directory: the EV's directory (made when absent).
+    :returns: ``directory``.
+    """
+    import shutil
+
+    for relative in EV_FILES + (CONTRACT_FILES if with_contract else ()):
+        target = Path(directory) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(certs_dir) / relative, target)
+    return Path(directory)

@@ -136,9 +136,13 @@ class SimulatedEV:
 
     def check_evse(self, status) -> None:
         """
-        :raises EVStop: (3) when a DC_EVSEStatus says the charger stopped.
+        :raises EVStop: (3) when a DC_EVSEStatus says the charger stopped;
+            EVSE_Shutdown with EVSENotification StopCharging is left to the
+            flow (ISO-2: the EV ends or pauses the session as it chooses).
         """
         code = status.EVSEStatusCode if status is not None else "EVSE_Ready"
+        if code == "EVSE_Shutdown" and status.get("EVSENotification") == "StopCharging":
+            return
         if code in STOPPING_STATUS_CODES:
             raise EVStop(3, f"the charger reports {code}")
 
@@ -190,10 +194,18 @@ class SimulatedEV:
                 raise EVStop(1, f"TLS with [{host}]:{port} failed: {error}") from None
         await self.handshake()
 
+    def rediscover(self) -> None:
+        """Find the SECC with SDP again before the next connection (after a pause), unless given ``host``."""
+        if self.settings.host is None:
+            self._address = None
+
     async def handshake(self) -> None:
         """supportedAppProtocol offering the flow's protocol."""
         self.enter("handshake")
-        request = Message("supportedAppProtocolReq", AppProtocol=[self.flow.app_protocol()])
+        offer = Message(
+            "AppProtocol", ProtocolNamespace=self.flow.namespace, VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1
+        )
+        request = Message("supportedAppProtocolReq", AppProtocol=[offer])
         answer = await self.link.request(self.handshake_codec.encode(request), self.settings.msg_timeout)
         response = self.handshake_codec.decode(answer)
         if response.ResponseCode == "Failed_NoNegotiation" or response.get("SchemaID") != 1:

@@ -80,7 +80,8 @@ class EVSettings:
     :ivar certs_dir: the EV's certificate directory for PnC (contract and
         OEM files in :mod:`evsev2g.security.layout` names), or ``None``.
     :ivar msg_timeout: V2G_EVCC_Msg_Timeout.
-    :ivar current_demand_timeout: CurrentDemand / ChargingStatus timeout.
+    :ivar current_demand_timeout: CurrentDemand timeout (ChargingStatus
+        waits ``msg_timeout``, ISO-2 ServiceDetail and PowerDelivery 5 s).
     :ivar ongoing_timeout: V2G_EVCC_Ongoing_Timeout.
     """
 
@@ -131,6 +132,8 @@ class EVSettings:
             raise ValueError("DIN SPEC 70121 is DC over TCP only")
         if self.pnc and self.protocol != "iso15118-2":
             raise ValueError("Plug & Charge needs ISO 15118-2")
+        if self.pnc and self.certs_dir is None:
+            raise ValueError("Plug & Charge needs the EV's certificate directory (--certs-dir)")
         if self.on_stop_charging not in ("terminate", "pause"):
             raise ValueError("on_stop_charging must be terminate or pause")
 

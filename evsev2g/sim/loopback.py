@@ -45,7 +45,7 @@ class RunningSECC:
     port: int
 
 
-def start_secc(reactor, overrides=(), config_file=None, load_codec=None) -> RunningSECC:
+def start_secc(reactor, overrides=(), config_file=None, load_codec=None, services=None) -> RunningSECC:
     """
     Build and start an SECC.
 
@@ -54,11 +54,15 @@ def start_secc(reactor, overrides=(), config_file=None, load_codec=None) -> Runn
         :data:`LOOPBACK_OVERRIDES` (so they win).
     :param config_file: a YAML configuration file, or ``None``.
     :param load_codec: schema name → codec (default: :func:`evsev2g.exi.load_codec`).
+    :param services: a value-added-service registry for the sessions
+        (:class:`evsev2g.vas.ServiceRegistry`), or ``None`` for the factory's own.
     :returns: the :class:`RunningSECC`.
     """
     config = load_config(config_file, list(LOOPBACK_OVERRIDES) + list(overrides))
     serving = resolve_device(config.device, read_addresses(), interface_names())
     sessions = build_session_factory(config, reactor, load_codec=load_codec)
+    if services is not None:
+        sessions.services = services
     service = build_service(config, serving, reactor, sessions)
     service.privilegedStartService()
     service.startService()

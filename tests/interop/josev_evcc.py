@@ -41,6 +41,9 @@ The result file holds one JSON object:
     ``[version, cipher]`` of Josev's TLS connection, or ``None`` without TLS.
 ``notifications``
     EVSENotification values other than ``None`` in decoded responses.
+``services``
+    ``[ServiceID, ServiceName]`` of the ServiceList in the decoded
+    ServiceDiscoveryRes (value-added services offered), or ``[]``.
 
 Exit status: 0 when Josev reports a successful session, 1 when it reports
 a failed one, 2 on timeout.
@@ -83,6 +86,7 @@ class Observer(logging.Handler):
             "response_codes": [],
             "tls": None,
             "notifications": [],
+            "services": [],
         }
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -98,6 +102,7 @@ class Observer(logging.Handler):
         if match:
             result["response_codes"].extend(_response_codes(match.group(1)))
             result["notifications"].extend(_notifications(match.group(1)))
+            result["services"].extend(_services(match.group(1)))
             return
         match = _CHOSEN.match(text)
         if match:
@@ -147,6 +152,20 @@ def _notifications(decoded: str) -> list:
     return found
 
 
+def _services(decoded: str) -> list:
+    """:returns: ``[[ServiceID, ServiceName]]`` of a decoded ServiceDiscoveryRes's ServiceList, else ``[]``."""
+    try:
+        message = json.loads(decoded)
+    except ValueError:
+        return []
+    body = message.get("V2G_Message", {}).get("Body", {})
+    listed = body.get("ServiceDiscoveryRes", {}).get("ServiceList") or {}
+    services = listed.get("Service", [])
+    if isinstance(services, dict):
+        services = [services]
+    return [[service.get("ServiceID"), service.get("ServiceName")] for service in services]
+
+
 def watch_tls(observer: "Observer") -> None:
     """Note the TLS version and cipher of Josev's connection (read from its SSL object)."""
     from iso15118.evcc.transport import tcp_client
@@ -172,6 +191,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         "--protocols", default="DIN_SPEC_70121", help="comma-separated Josev protocol names, highest priority first"
     )
     parser.add_argument("--tls", action="store_true", help="ask for TLS in the SDP request")
+    parser.add_argument("--cert-install", action="store_true", help="Josev's isCertInstallNeeded: CertificateInstallation first (PnC)")
     parser.add_argument("--mode", default="DC_extended", help="Josev's energyTransferMode (DC_extended, AC_three_phase_core …)")
     parser.add_argument("--loops", type=int, default=10, help="Josev's chargeLoopCycle")
     parser.add_argument("--stop-after-parameters", action="store_true", help="SessionStopReq after ChargeParameterDiscovery")
@@ -251,7 +271,7 @@ async def run(arguments: argparse.Namespace, observer: Observer) -> int:
     config = EVCCConfig(
         supportedProtocols=names,
         energyTransferMode=arguments.mode,
-        isCertInstallNeeded=False,
+        isCertInstallNeeded=arguments.cert_install,
         useTls=arguments.tls,
         enforceTls=False,
         sdpRetryCycles=1,

@@ -257,3 +257,29 @@ def test_metering_receipt_signature(charger, clock, iso2, test_pki, ev):
     with pytest.raises(MeteringSignatureNotValid) as caught:
         pnc.metering_receipt(*wire(iso2, "MeteringReceiptReq", body, signature))
     assert response_code(caught.value, ISO15118_2) == "FAILED_MeteringSignatureNotValid"
+
+
+def test_a_slow_provider(charger, clock, iso2, test_pki, ev):
+    """
+    A provider that answers with Deferreds (as one over MQTT would): the
+    trust anchors are waited for; OCSP data that does not come within
+    OCSP_WAIT is gone without, and PaymentDetails still answers OK.
+    """
+    from twisted.internet import defer
+
+    from evsev2g.protocols.iso15118_2.pnc_session import OCSP_WAIT
+    from evsev2g.testing import FakeSecurity
+
+    class Remote(FakeSecurity):
+        def verify_file(self, ca_type):
+            return defer.succeed(super().verify_file(ca_type))
+
+        def mo_ocsp_request_data(self, certificate_chain):
+            return defer.Deferred()  # never answers
+
+    security = Remote(bundles={"V2G": test_pki.path(layout.V2G_ROOT), "MO": test_pki.path(layout.MO_ROOT)})
+    pnc = PlugAndCharge(charger, clock, iso2, security, verify_chain=True, auth_timeout=55, label="test")
+    pending = pnc.payment_details(payment_details(iso2, ev))
+    clock.advance(OCSP_WAIT)
+    res = result(pending)
+    assert res.ResponseCode == "OK" and pnc.hash_data is None

@@ -7,6 +7,8 @@ import datetime
 
 import pytest
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -58,6 +60,14 @@ def test_too_many_sub_cas(test_pki):
     sub = der(test_pki.issued[layout.MO_SUB_CA2].certificate)
     with pytest.raises(CertChainError, match="3 Sub-CAs; at most 2"):
         contract.parse_chain(der(test_pki.issued[layout.CONTRACT_LEAF].certificate), [sub, sub, sub])
+
+
+def test_an_appended_root_is_dropped(test_pki, now):
+    """A chain sent with the MO root after the two Sub-CAs parses as leaf and two Sub-CAs and verifies against the installed root."""
+    subs = [der(c) for c in chain_of(test_pki).sub_cas] + [der(test_pki.issued[layout.MO_ROOT].certificate)]
+    chain = contract.parse_chain(der(test_pki.issued[layout.CONTRACT_LEAF].certificate), subs)
+    assert len(chain.sub_cas) == 2
+    contract.verify_chain(chain, anchors_of(test_pki), now)
 
 
 def test_wrong_emaid(test_pki):
@@ -133,3 +143,23 @@ def test_rsa_key_is_refused(test_pki):
                  datetime.datetime.now(UTC))
     with pytest.raises(CertChainError, match="not ECC secp256r1"):
         contract.parse_chain(der(made))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=800), st.lists(st.binary(max_size=800), max_size=4), st.integers(0, 799), st.integers(0, 255))
+def test_any_bytes_are_a_chain_error_or_a_chain(test_pki, leaf, subs, offset, flip):
+    """
+    Whatever bytes arrive as contract leaf and Sub-CAs (random, or the real
+    leaf with one byte changed), parsing gives a chain or FAILED_CertChainError,
+    never another exception; a changed real leaf never verifies.
+    """
+    real = bytearray(der(test_pki.issued[layout.CONTRACT_LEAF].certificate))
+    real[offset % len(real)] ^= flip or 1
+    for candidate in (leaf, bytes(real)):
+        try:
+            chain = contract.parse_chain(candidate, subs if candidate is leaf else [der(c) for c in chain_of(test_pki).sub_cas])
+        except CertChainError:
+            continue
+        if candidate is not leaf:
+            with pytest.raises((CertChainError, CertificateExpired, NoTrustedRoot)):
+                contract.verify_chain(chain, anchors_of(test_pki), datetime.datetime.now(UTC))

@@ -6,7 +6,6 @@ test PKI, and refusals of bad requests and bad responses.
 """
 
 import base64
-import datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec

@@ -180,3 +180,24 @@ def test_missing_signature_and_wrong_algorithms(iso2):
         transforms._index = None
 
     assert "exactly one is allowed" in bad(iso2, key, two_transforms)
+
+
+@pytest.mark.parametrize("value", [bytes(64), b"\xff" * 64], ids=["zero r and s", "r and s beyond the order"])
+def test_out_of_range_signature_values(iso2, value):
+    """r‖s of zeros or beyond the curve order is a SignatureError, never another exception."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    body, signature = authorization(iso2, key)
+    signature.SignatureValue.value = value
+    with pytest.raises(SignatureError, match="does not verify"):
+        xmldsig.verify(iso2, signature, {"id1": body}, key.public_key(), required=["id1"])
+
+
+def test_too_many_references(iso2):
+    """A SignedInfo with five references is refused before any digest is computed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    body, signature = authorization(iso2, key)
+    reference = signature.SignedInfo.getlist("Reference")[0]
+    signature.SignedInfo.children.extend([("Reference", reference)] * 4)
+    signature.SignedInfo._index = None
+    with pytest.raises(SignatureError, match="5 references; 1 to 4"):
+        xmldsig.verify(iso2, signature, {"id1": body}, key.public_key(), required=["id1"])

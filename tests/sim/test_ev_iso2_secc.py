@@ -78,8 +78,9 @@ def make_secc(reactor, test_pki):
 
 
 def iso_ev(secc, test_pki, **overrides):
-    """An ISO-2 EV for ``secc``: small battery, quick loops."""
+    """An ISO-2 EV for ``secc``: small battery, quick loops, timeouts a busy machine cannot trip."""
     values = dict(
+        msg_timeout=10.0, current_demand_timeout=10.0,
         host=secc.host, port=secc.port, protocol="iso15118-2", mode=secc.mode, tls=secc.tls,
         v2g_root=test_pki.path(layout.V2G_ROOT), capacity_wh=100, start_soc=70, target_soc=99,
         max_current=100, max_current_demands=12, poll_interval=0.01, current_demand_interval=0.02, pause_seconds=0.1,
@@ -88,16 +89,18 @@ def iso_ev(secc, test_pki, **overrides):
     return EVSettings(**values)
 
 
-def when_charging(secc, action, after=3):
-    """An EV progress callback doing ``action(charger)`` on every live session once ``after`` reports came while charging."""
+def when_charging(reactor, secc, action, delay=0.1):
+    """An EV progress callback doing ``action(charger)`` on every live session ``delay`` s after charging first began."""
     seen = []
 
+    def act():
+        for charger in list(secc.sessions.backend.evses):
+            action(charger)
+
     def progress(report):
-        if report["state"] == "charging":
+        if report["state"] == "charging" and not seen:
             seen.append(report)
-            if len(seen) == after:
-                for charger in list(secc.sessions.backend.evses):
-                    action(charger)
+            reactor.callLater(delay, act)
 
     return progress
 
@@ -164,7 +167,7 @@ async def test_a_different_car_after_a_pause_gets_a_fresh_session(reactor, make_
 async def test_charger_initiated_stop(reactor, make_secc, test_pki, mode):
     """stop_charging mid-loop: the EV hears it (StopCharging / EVSE_Shutdown), stops, SessionStop(Terminate); exit 3, dlink_terminate."""
     secc = make_secc(mode, False)
-    act = when_charging(secc, lambda charger: charger.stop_charging(True))
+    act = when_charging(reactor, secc, lambda charger: charger.stop_charging(True))
     result = await run_ev(reactor, iso_ev(secc, test_pki, max_current_demands=0, target_soc=100, capacity_wh=50000), act)
     assert result.code == 3, result.reason
     assert "StopCharging" in result.reason or "EVSE_Shutdown" in result.reason
@@ -178,7 +181,7 @@ async def test_charger_initiated_stop(reactor, make_secc, test_pki, mode):
 async def test_charger_initiated_pause(reactor, make_secc, test_pki, mode):
     """pause_charging mid-loop: StopCharging reaches the EV, which pauses; it resumes with its SessionID and charges on."""
     secc = make_secc(mode, False)
-    act = when_charging(secc, lambda charger: charger.pause_charging(True))
+    act = when_charging(reactor, secc, lambda charger: charger.pause_charging(True))
     result = await run_ev(reactor, iso_ev(secc, test_pki, on_stop_charging="pause"), act)
     assert result.code == 0, result.reason
     assert "StopCharging" in result.notifications
@@ -222,7 +225,7 @@ async def test_v2g_messages_with_the_real_codec(reactor, make_secc, test_pki, sh
     secc = make_secc("dc", False, "log_v2g_messages=true")
     settings = iso_ev(secc, test_pki, max_current_demands=3) if protocol == "iso15118-2" else EVSettings(
         host=secc.host, port=secc.port, capacity_wh=50, start_soc=70, target_soc=72, poll_interval=0.01,
-        current_demand_interval=0.01, max_current_demands=3)
+        current_demand_interval=0.01, max_current_demands=3, msg_timeout=10.0, current_demand_timeout=10.0)
     result = await run_ev(reactor, settings)
     assert result.code == 0, result.reason
     await secc.sessions.when_finished(1)
@@ -236,8 +239,90 @@ async def test_v2g_messages_with_the_real_codec(reactor, make_secc, test_pki, sh
         frame = bytes.fromhex(message["exi"])
         assert frame[:2] == b"\x01\xfe" and base64.b64decode(message["exi_base64"]) == frame
         decoded = codecs[schema].decode(frame[8:])
-        assert codecs[schema].from_xml(message["xml"].encode()) == decoded, message["id"]
         document = etree.fromstring(message["xml"].encode())
         assert _schema(shared_dir, schema).validate(document), (message["id"], _schema(shared_dir, schema).error_log.last_error)
+        assert codecs[schema].from_xml(message["xml"].encode()) == decoded, message["id"]
     logged = log_events.text()
     assert "received SessionSetupReq" in logged and "sent CurrentDemandRes" in logged
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+@pytest_twisted.ensureDeferred
+async def test_charger_initiated_renegotiation(reactor, make_secc, test_pki, mode):
+    """The simulated charger halves its power mid-loop: EVSENotification ReNegotiation, the EV renegotiates and charges on."""
+    secc = make_secc(mode, False)
+    act = when_charging(reactor, secc, lambda charger: secc.sessions.backend.evses[charger].reduce_power(0.5))
+    result = await run_ev(reactor, iso_ev(secc, test_pki, max_current_demands=15), act)
+    assert result.code == 0, result.reason
+    assert "ReNegotiation" in result.notifications
+    assert "renegotiation" in result.states and result.states.count("charge parameters") == 2
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+@pytest_twisted.ensureDeferred
+async def test_receipt_required_is_for_pnc_only(reactor, make_secc, test_pki, mode):
+    """simulator.receipt_required=true in an EIM session: ReceiptRequired stays false ([V2G2-691]); no MeteringReceipt, a clean end."""
+    secc = make_secc(mode, False, "simulator.receipt_required=true")
+    result = await run_ev(reactor, iso_ev(secc, test_pki))
+    assert result.code == 0, result.reason
+    assert result.receipts == 0 and "MeteringReceiptRes" not in result.latencies
+
+
+@pytest_twisted.ensureDeferred
+async def test_internet_access_chosen_end_to_end(reactor, test_pki):
+    """
+    The Internet-access provider in the SECC's registry, the EV over TLS:
+    ServiceDiscovery lists ServiceID 3, ServiceDetail gives its parameter
+    sets, the EV chooses set 4 (https); the provider hears the choice
+    (port 443), the charger gets selected_service_parameters, and the
+    session charges to a clean end.  Over plain TCP the service is not
+    offered (value-added services need TLS), and asking for it fails the EV.
+    """
+    from evsev2g.vas import ServiceRegistry
+    from evsev2g.vas_internet import InternetAccess
+
+    chosen = []
+    registry = ServiceRegistry(clock=reactor)
+    await registry.add_provider(InternetAccess(("http", "https"), on_selected=chosen.append))
+    secc = start_secc(reactor, FAST + ["tls_security=allow", "tls_port=0", f"certs_dir={test_pki.directory}"], services=registry)
+    secc.tls, secc.mode = True, "dc"
+    recorders = Recorders(secc.sessions.backend)
+    try:
+        settings = iso_ev(secc, test_pki, port=secc.service.tls.port_number, service_id=3, parameter_set_id=4)
+        result = await run_ev(reactor, settings)
+        assert result.code == 0, result.reason
+        assert result.selected_services == [(3, 4)] and "service detail" in result.states
+        assert [selection.ports for selection in chosen] == [(443,)] or [list(s.ports) for s in chosen] == [[443]]
+        await secc.sessions.when_finished(1)
+        assert recorders.sessions[0].payloads("selected_service_parameters"), recorders.sessions[0].names()
+        plain = await run_ev(reactor, iso_ev(secc, test_pki, tls=False, service_id=3))
+        assert plain.code == 2 and "does not offer service 3" in plain.reason
+    finally:
+        await secc.service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_ev_refuses_a_chain_from_another_v2g_root(reactor, make_secc, test_pki, tmp_path):
+    """The EV verifies the SECC's chain: with another PKI's V2G root the TLS handshake fails, exit 1, nothing is sent."""
+    from evsev2g.pki import create_test_pki
+
+    other = create_test_pki(tmp_path / "other")
+    secc = make_secc("dc", True)
+    result = await run_ev(reactor, iso_ev(secc, test_pki, v2g_root=other.path(layout.V2G_ROOT)))
+    assert result.code == 1 and "TLS" in result.reason, result.reason
+    assert result.session_setups == [] and "handshake" not in result.states
+
+
+@pytest.mark.parametrize("setting, failed", [
+    ("simulator.authorization=Blocked", "AuthorizationRes: FAILED"),
+    ("simulator.isolation_status=Fault", "CableCheckRes: FAILED"),
+])
+@pytest_twisted.ensureDeferred
+async def test_charger_refusals_reach_the_ev_as_failed(reactor, make_secc, test_pki, setting, failed):
+    """EIM refused, or an isolation fault in the cable check: the EV gets the FAILED answer (exit 2) and the session ends with hlc_session_failed."""
+    secc = make_secc("dc", False, setting)
+    result = await run_ev(reactor, iso_ev(secc, test_pki))
+    assert result.code == 2 and result.reason.startswith(failed), result.reason
+    await secc.sessions.when_finished(1)
+    (names,) = secc.recorders.names()
+    assert names[-1] in ("dlink_error", "dlink_terminate") and "hlc_session_failed" in names

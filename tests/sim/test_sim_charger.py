@@ -163,3 +163,33 @@ def test_settings_from_the_configuration():
     assert (settings.mode, settings.ac_contactor_delay, settings.receipt_required) == ("ac", 0.25, True)
     assert (settings.pause_after, settings.meter_interval, settings.ac_phases, settings.stop_after) == (1.5, 0.2, 1, 0.0)
     assert settings.modes == ("AC_single_phase_core", "AC_three_phase_core")
+
+
+def test_power_reduction_once_per_backend():
+    """reduce_power_after halves the DC maximum power once energy flows (capabilities and limits), once per backend."""
+    clock, backend, charger = make(max_power=100000, reduce_power_after=1.0)
+    charger.publish("current_demand_started")
+    clock.advance(1.0)
+    assert charger.capabilities["max_export_power_W"] == 50000
+    assert charger.dc_maximum_limits["evse_maximum_power_limit"] == 50000
+    again = Charger(clock)
+    backend.session_started(again)
+    again.publish("current_demand_started")
+    clock.advance(2.0)
+    assert again.capabilities["max_export_power_W"] == 100000
+
+
+def test_ac_power_reduction_and_fresh_meter_on_request():
+    """AC: reduce_power lowers the maximum power and EVSEMaxCurrent; meter_info_requested gets a fresh reading at once."""
+    clock, backend, charger = make(mode="ac", ac_max_current=32, meter_interval=100)
+    evse = backend.evses[charger]
+    evse.reduce_power(0.5)
+    assert charger.ac_max_current == 16 and charger.ac_maximum_limits["charge_power"]["total"] == 230 * 16 * 3
+    charger.publish("ac_close_contactor")
+    clock.advance(0.2)
+    first = charger.meter_info
+    clock.advance(1.0)
+    assert charger.meter_info is first
+    charger.publish("meter_info_requested")
+    assert charger.meter_info is not first
+    assert charger.meter_info["energy_Wh_import"]["total"] > first["energy_Wh_import"]["total"]

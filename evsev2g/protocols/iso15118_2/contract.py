@@ -65,6 +65,10 @@ class EIMOnly:
     def metering_receipt(self, body) -> None:
         """EIM: a MeteringReceipt carries nothing to verify."""
 
+    def sales_tariffs(self, schedule, duration: int):
+        """EIM: the SAScheduleList as it is (no signed SalesTariff)."""
+        return schedule
+
 
 def contract_path(machine):
     """

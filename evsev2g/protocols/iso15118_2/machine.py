@@ -32,7 +32,7 @@ from evsev2g.charger import DC_ENERGY_MODES
 from evsev2g.interfaces import IProtocolStateMachine
 from evsev2g.protocols.base import SequenceStateMachine
 from evsev2g.protocols.context import ProtocolContext
-from evsev2g.protocols.dc import DCChargeLoop
+from evsev2g.protocols.dc import ISOLATION_OK, DCChargeLoop
 from evsev2g.protocols.iso15118_2.ac import ACCharging
 from evsev2g.protocols.iso15118_2.authorization import AuthorizationAndParameters
 from evsev2g.protocols.iso15118_2.bodies import SA_SCHEDULE_TUPLE_ID, ISO2Bodies
@@ -74,6 +74,8 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     requests = REQUESTS
     shutdown_path = SHUTDOWN_PATH
     State = State
+    #: ISO-2 also knows No_IMD: a charger without an isolation monitor finishes on cable_check_finished alone.
+    isolation_ok = ISOLATION_OK | {"No_IMD"}
 
     def __init__(self, context: ProtocolContext) -> None:
         """:param context: charger, clock, settings, session-id source, logger, services, paused store."""
@@ -130,6 +132,10 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     def charger_asks_to_stop(self) -> bool:
         """``stop_charging(true)`` or ``pause_charging(true)``: EVSE_Shutdown and StopCharging."""
         return self.charger.stop_requested_at is not None or bool(self.charger.pause_requested)
+
+    def charger_stopping(self) -> bool:
+        """As the base, and a pause the charger asked for: no ``hlc_session_failed`` at the end."""
+        return super().charger_stopping() or bool(self.charger.pause_requested)
 
     def notification(self) -> tuple[str, int]:
         """
@@ -201,7 +207,9 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     def _power_delivery(self, body):
         """
         Start: from ChargeParameterDiscovery (AC) or PreCharge (DC) only
-        ([V2G2-812]), SAScheduleTuple 1 ([V2G2-479]); DC refuses while a
+        ([V2G2-812]), SAScheduleTuple 1 ([V2G2-479]); refused with
+        FAILED_PowerDeliveryNotApplied ([V2G2-480]) while the charger stops,
+        pauses or reports an error (DC: not EVSE_Ready) or, DC, while a
         no-energy pause is pending (FAILED_PowerDeliveryNotApplied,
         ``dc_open_contactor``).  Renegotiate: from the charge loop only,
         back to ChargeParameterDiscovery (DC: output off, cable check again).
@@ -229,6 +237,8 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
             raise SequenceError(f"PowerDelivery(Start) {self.state.value}")
         self._check_schedule(body)
         if not self.dc:
+            if self.charger_asks_to_stop() or self.charger.errors:
+                raise PowerDeliveryNotApplied(f"the charger stops or reports {sorted(self.charger.errors)}")
             return self.ac_start_power()
         if self.charger.no_energy_pause_mode in _PAUSING:
             self.dc_stop_power()

@@ -13,6 +13,9 @@ done by :class:`~evsev2g.protocols.iso15118_2.pnc_session.PlugAndCharge`.
   ``supported_certificate_service`` and the link is TLS (EvseV2G §8.4).
 * CertificateInstallationRes / CertificateUpdateRes are the backend's, sent
   with its header Signature (``machine.reply_signature``).
+* Signed SalesTariffs where a signing key exists (the test PKI's MO
+  Sub-CA 2): each SAScheduleTuple of ChargeParameterDiscoveryRes gets a
+  flat SalesTariff, signed in the header.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from twisted.internet import defer
 from evsev2g.exi import load_codec
 from evsev2g.exi.message import Message
 from evsev2g.protocols.iso15118_2.pnc_session import PlugAndCharge
-from evsev2g.responses import ServiceIDInvalid
+from evsev2g.responses import SequenceError, ServiceIDInvalid
+from evsev2g.security import xmldsig
 
 __all__ = ["ContractPath", "CERTIFICATE_SERVICE_ID"]
 
@@ -31,6 +35,19 @@ CERTIFICATE_SERVICE_ID = 2
 
 #: ParameterSetID → the value of its "Service" parameter.
 CERTIFICATE_PARAMETER_SETS = {1: "Installation", 2: "Update"}
+
+
+def sales_tariff(identifier: str, tariff_id: int, duration: int) -> Message:
+    """
+    A flat SalesTariff for one schedule: one price level over the whole
+    schedule (what the simulated backend sells; a real tariff would come
+    from the backend).
+    """
+    return Message(
+        "SalesTariff", attrs={"Id": identifier}, SalesTariffID=tariff_id, NumEPriceLevels=1,
+        SalesTariffEntry=[Message("SalesTariffEntry", RelativeTimeInterval=Message("RelativeTimeInterval", start=0, duration=duration),
+                                  EPriceLevel=1)],
+    )
 
 
 class ContractPath:
@@ -86,8 +103,14 @@ class ContractPath:
 
     # -- requests --------------------------------------------------------------------
 
+    def _contract_selected(self, name: str) -> None:
+        """PaymentDetails and the certificate messages follow Contract payment only ([V2G2-538])."""
+        if self.machine.payment_option != "Contract":
+            raise SequenceError(f"{name} needs Contract payment; {self.machine.payment_option} was selected")
+
     def payment_details(self, body) -> defer.Deferred:
         """:returns: a Deferred firing ``(PaymentDetailsRes, False)``."""
+        self._contract_selected("PaymentDetailsReq")
         return self.session.payment_details(body).addCallback(lambda reply: (reply, False))
 
     def certificate_installation(self, body) -> defer.Deferred:
@@ -99,11 +122,35 @@ class ContractPath:
         return self._certificate(body, "Update", "CertificateUpdateRes")
 
     def _certificate(self, body, action: str, response_name: str) -> defer.Deferred:
+        self._contract_selected(response_name[:-3] + "Req")
         def relay(message: Message):
             self.machine.reply_signature = message.Header.get("Signature")
             return message.Body.get(response_name), False
 
         return self.session.certificate_request(self.machine.request, action).addCallback(relay)
+
+    def sales_tariffs(self, schedule: Message, duration: int) -> Message:
+        """
+        On an authorized PnC session, with a tariff signer available (the
+        provider's ``tariff_signer()``), give each SAScheduleTuple a
+        SalesTariff signed with the MO Sub-CA 2 key; the header Signature
+        goes out with ChargeParameterDiscoveryRes.
+
+        :returns: ``schedule``, changed in place.
+        """
+        signer = getattr(self.session.security, "tariff_signer", None)
+        signing = signer() if signer is not None and self.session.chain is not None else None
+        if signing is None:
+            return schedule
+        _, key = signing
+        tariffs = []
+        for index, tuple_ in enumerate(schedule.getlist("SAScheduleTuple")):
+            tariff = sales_tariff(f"tariff{index + 1}", tuple_.SAScheduleTupleID, duration)
+            tuple_.set("SalesTariff", tariff)
+            tariffs.append(tariff)
+        if tariffs:
+            self.machine.reply_signature = xmldsig.sign(self.session.codec, tariffs[:xmldsig.MAX_REFERENCES], key)
+        return schedule
 
     def authorization(self, body) -> bool:
         """:returns: authorized (Finished) or not yet (Ongoing); raises the FAILED cases."""

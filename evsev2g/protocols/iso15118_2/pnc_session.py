@@ -66,6 +66,7 @@ from evsev2g.responses import (
     SignatureError,
 )
 from evsev2g.errors import CertificatesUnavailable
+from evsev2g.protocols.iso15118_2.machine import ISO2_NAMESPACE
 from evsev2g.security import contract, xmldsig
 from evsev2g.security.challenge import Challenge
 
@@ -73,8 +74,9 @@ __all__ = ["PlugAndCharge", "CERTIFICATE_WAIT", "ISO2_SCHEMA_VERSION", "OCSP_WAI
 
 log = Logger()
 
-#: ``iso15118_schema_version`` of the certificate request (EvseV2G's value).
-ISO2_SCHEMA_VERSION = "urn:iso:15118:2:2013:MsgDef"
+#: ``iso15118_schema_version`` of the certificate request: the ISO-2
+#: namespace, as EvseV2G sends it.
+ISO2_SCHEMA_VERSION = ISO2_NAMESPACE
 
 #: Seconds the SECC waits for ``set_get_certificate_response``: inside
 #: V2G_SECC_Msg_Performance_Time of CertificateInstallation/Update (4.5 s,
@@ -155,7 +157,7 @@ class PlugAndCharge:
         code = "OK"
         if self.verify_chain:
             try:
-                verified = contract.verify_chain(chain, self._anchors(), self._now())
+                verified = contract.verify_chain(chain, await self._anchors(), self._now())
             except NoTrustedRoot as error:
                 if not self.charger.central_contract_validation_allowed:
                     raise
@@ -173,14 +175,18 @@ class PlugAndCharge:
             EVSETimeStamp=int(self._now().timestamp()),
         )
 
-    def _anchors(self) -> list:
-        """The installed V2G and MO roots (either may be missing; none without a provider)."""
+    async def _anchors(self) -> list:
+        """
+        The installed V2G and MO roots (either may be missing; none without a
+        provider).  ``verify_file`` answers at once by the interface; a
+        provider that answers with a Deferred is waited for all the same.
+        """
         if self.security is None:
             return []
         paths = []
         for ca_type in ("V2G", "MO"):
             try:
-                paths.append(self.security.verify_file(ca_type))
+                paths.append(await defer.maybeDeferred(self.security.verify_file, ca_type))
             except CertificatesUnavailable:
                 continue
         return contract.read_anchors(paths)

@@ -37,6 +37,16 @@ def test_parameters_must_match_the_mode():
     assert code == "FAILED_WrongChargeParameter"
 
 
+def test_negative_ev_values_refused_unless_v2h():
+    """A negative EVMaxCurrent: FAILED_WrongChargeParameter, except with SAE J2847/2 V2H set up (EvseV2G)."""
+    for mode, expected in (("None", "FAILED_WrongChargeParameter"), ("V2H", "OK")):
+        h = Harness(dc=False, setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": mode, "debug_mode": False})
+        h.run(TO_PARAMETERS)
+        request = h.request("ChargeParameterDiscoveryReq")
+        request.Body.ChargeParameterDiscoveryReq.AC_EVChargeParameter.set("EVMaxCurrent", physical_value(-16, "A", "EVMaxCurrent"))
+        assert h.unpack(h.machine.handle(request))[0] == expected
+
+
 def test_dc_ev_below_charger_minimum():
     """EV maximum voltage below the charger minimum: FAILED_WrongChargeParameter, status EVSE_Shutdown (IEC 61851-23 CC.5.6)."""
     h = Harness()
@@ -122,12 +132,18 @@ def test_dc_start_only_after_pre_charge_and_with_the_offered_tuple():
     assert h.send("PowerDeliveryReq", SAScheduleTupleID=2)[0] == "FAILED_TariffSelectionInvalid"
 
 
-def test_dc_start_refused_while_charger_not_ready():
-    """A stop requested during pre-charge: PowerDelivery(Start) gets FAILED_PowerDeliveryNotApplied ([V2G2-480])."""
+def test_start_refused_while_charger_not_ready():
+    """A stop or pause requested, or an error, before PowerDelivery(Start): FAILED_PowerDeliveryNotApplied ([V2G2-480]), AC and DC."""
     h = Harness()
     h.run(ISO2_DC_SESSION[:7])
     h.charger.stop_charging(True)
     assert h.send("PowerDeliveryReq")[0] == "FAILED_PowerDeliveryNotApplied"
+    for command, argument in (("pause_charging", {"pause": True}), ("send_error", {"error": "Error_RCD"})):
+        h = Harness(dc=False)
+        h.run(ISO2_AC_SESSION[:5])
+        h.charger.command(command, **argument)
+        assert h.send("PowerDeliveryReq")[0] == "FAILED_PowerDeliveryNotApplied"
+        assert "ac_close_contactor" not in h.vars.names()
 
 
 @pytest.mark.parametrize("dc", [False, True], ids=["AC", "DC"])
@@ -233,6 +249,35 @@ def test_emergency_shutdown_lets_the_ev_stop():
                                                    "EVSECurrentLimitAchieved", "EVSEVoltageLimitAchieved", "EVSEPowerLimitAchieved",
                                                    "EVSEID", "SAScheduleTupleID"]
     h.run(["PowerDeliveryReq:Stop", "SessionStopReq"])
+
+
+def test_cable_check_with_no_imd():
+    """ISO-2's isolation status No_IMD lets the cable check finish once the charger says it is done."""
+    h = Harness()
+    h.run(ISO2_DC_SESSION[:5])
+    h.charger.update_isolation_status("No_IMD")
+    _, body, _ = h.send("CableCheckReq")
+    assert body.EVSEProcessing == "Ongoing"
+    h.charger.cable_check_finished(True)
+    _, body, _ = h.send("CableCheckReq")
+    assert body.EVSEProcessing == "Finished" and body.DC_EVSEStatus.EVSEIsolationStatus == "No_IMD"
+
+
+def test_cable_check_fault_and_timeout():
+    """An isolation fault: FAILED at once; no result within V2G_SECC_CableCheck_Performance_Time: FAILED ([V2G2-700]…[V2G2-703])."""
+    h = Harness()
+    h.run(ISO2_DC_SESSION[:5])
+    h.charger.update_isolation_status("Fault")
+    assert h.send("CableCheckReq")[0] == "FAILED" and "start_cable_check" in h.vars.names()
+    h = Harness(settings=ProtocolSettings(timers=Timers(cable_check=38)))
+    h.run(ISO2_DC_SESSION[:5])
+    assert h.send("CableCheckReq")[1].EVSEProcessing == "Ongoing"
+    h.clock.advance(38)
+    code, _, _ = h.send("CableCheckReq")
+    assert code == "FAILED"
+    h.run(["SessionStopReq"])
+    h.machine.finish("test")
+    assert "dc_open_contactor" in h.vars.names() and h.vars.payloads("hlc_session_failed") == []
 
 
 def test_rcd_error_in_ac_status():
