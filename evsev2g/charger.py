@@ -27,12 +27,14 @@ yet makes them answer ``Ongoing`` and look again at the next request.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from evsev2g.charger_spec import (
+    COMMAND_DOCS,
     COMMANDS,
     DC_ENERGY_MODES,
     DEBUG_VARS,
@@ -73,6 +75,8 @@ class Charger:
     :ivar stop_requested_at: clock time of ``stop_charging(True)``, cleared
         by ``stop_charging(False)``.
     :ivar pause_requested: from ``pause_charging`` (ISO 15118-20 only).
+    :ivar no_energy_pause_mode: from ``no_energy_pause_charging`` (IEC
+        61851-23 CC.3.5: no power for this car yet), or ``None``.
     :ivar certificate_response: ``set_get_certificate_response``' object.
     :ivar superseded: a newer session took the EVSE from this one
         (:meth:`take_evse`).
@@ -102,6 +106,7 @@ class Charger:
         self.cable_check_ok: bool | None = None
         self.stop_requested_at: float | None = None
         self.pause_requested = False
+        self.no_energy_pause_mode: str | None = None
         self.certificate_response: dict[str, Any] | None = None
         self.superseded = False
 
@@ -259,29 +264,7 @@ class Charger:
         """The session is over: the EVSE is free for the next one."""
         self.evse.release(self)
 
-    def setup(self, evse_id, sae_j2847_mode, debug_mode):
-        """
-        At start-up: the EVSEID (``{"evse_id": str, "evse_id_din"?: str}``),
-        SAE J2847/2 bidi mode, debug mode.
-        """
-        return self.command("setup", evse_id=evse_id, sae_j2847_mode=sae_j2847_mode, debug_mode=debug_mode)
-
-    def set_charging_parameters(self, physical_values):
-        """SetupPhysicalValues: AC nominal voltage, DC regulation tolerance, ripple, energy."""
-        return self.command("set_charging_parameters", physical_values=physical_values)
-
-    def session_setup(self, payment_options, supported_certificate_service, central_contract_validation_allowed):
-        """
-        At each session start: payment options offered (1–2 PaymentOption),
-        whether certificate installation is offered, whether contracts may be
-        validated centrally.  Forgets an earlier authorization.
-        """
-        return self.command(
-            "session_setup",
-            payment_options=payment_options,
-            supported_certificate_service=supported_certificate_service,
-            central_contract_validation_allowed=central_contract_validation_allowed,
-        )
+    # -- this session's commands (the EVSE's are in evsev2g.evse) ---------------
 
     def _apply_session_setup(self, payment_options, supported_certificate_service, central_contract_validation_allowed):
         self.payment_options = list(dict.fromkeys(payment_options))
@@ -290,48 +273,12 @@ class Charger:
         self.authorization_status = None
         self.certificate_status = None
 
-    def bpt_setup(self, bpt_config):
-        """BptSetup for ISO 15118-20 (stored only)."""
-        return self.command("bpt_setup", bpt_config=bpt_config)
-
-    def set_powersupply_capabilities(self, capabilities):
-        """power_supply_DC Capabilities: DC limits offered in ChargeParameterDiscoveryRes."""
-        return self.command("set_powersupply_capabilities", capabilities=capabilities)
-
-    def authorization_response(self, authorization_status, certificate_status):
-        """The answer to ``require_auth_eim`` / ``require_auth_pnc``."""
-        return self.command(
-            "authorization_response",
-            authorization_status=authorization_status,
-            certificate_status=certificate_status,
-        )
-
     def _apply_authorization_response(self, authorization_status, certificate_status):
         self.authorization_status = authorization_status
         self.certificate_status = certificate_status
 
-    def ac_contactor_closed(self, status):
-        """The AC contactor is closed (``True``) or open."""
-        return self.command("ac_contactor_closed", status=status)
-
-    def dlink_ready(self, value):
-        """The data link (SLAC) is up; ``False`` ends the V2G session at once."""
-        return self.command("dlink_ready", value=value)
-
-    def cable_check_finished(self, status):
-        """The cable check is over; ``True`` when it passed."""
-        return self.command("cable_check_finished", status=status)
-
     def _apply_cable_check_finished(self, status):
         self.cable_check_ok = status
-
-    def receipt_is_required(self, receipt_required):
-        """Whether the EV must send MeteringReceiptReq (ISO 15118-2 PnC)."""
-        return self.command("receipt_is_required", receipt_required=receipt_required)
-
-    def stop_charging(self, stop):
-        """The charger wants the session to end (``True``) or withdraws that."""
-        return self.command("stop_charging", stop=stop)
 
     def _apply_stop_charging(self, stop):
         if stop:
@@ -340,85 +287,11 @@ class Charger:
         else:
             self.stop_requested_at = None
 
-    def pause_charging(self, pause):
-        """Pause (ISO 15118-20 only; stored, DIN and ISO-2 cannot do it)."""
-        return self.command("pause_charging", pause=pause)
-
     def _apply_pause_charging(self, pause):
         self.pause_requested = pause
 
-    def no_energy_pause_charging(self, mode):
-        """IEC 61851-23 no-energy pause mode (stored for ISO 15118-2)."""
-        return self.command("no_energy_pause_charging", mode=mode)
-
-    def update_supported_app_protocols(self, supported_app_protocols):
-        """
-        Restrict the protocols offered in the app handshake (only ones enabled
-        by configuration can be switched on).
-
-        :returns: ``True`` when at least one protocol remains enabled.
-        """
-        return self.command("update_supported_app_protocols", supported_app_protocols=supported_app_protocols)
-
-    def update_energy_transfer_modes(self, supported_energy_transfer_modes):
-        """The energy transfer modes the charger offers."""
-        return self.command("update_energy_transfer_modes", supported_energy_transfer_modes=supported_energy_transfer_modes)
-
-    def update_ac_max_current(self, max_current):
-        """AC line current limit per phase in A."""
-        return self.command("update_ac_max_current", max_current=max_current)
-
-    def update_ac_parameters(self, ac_parameters):
-        """AcParameters (ISO 15118-20; stored)."""
-        return self.command("update_ac_parameters", ac_parameters=ac_parameters)
-
-    def update_ac_maximum_limits(self, maximum_limits):
-        """AcEvseMaximumPower."""
-        return self.command("update_ac_maximum_limits", maximum_limits=maximum_limits)
-
-    def update_ac_minimum_limits(self, minimum_limits):
-        """AcEvseMinimumPower (ISO 15118-20; stored)."""
-        return self.command("update_ac_minimum_limits", minimum_limits=minimum_limits)
-
-    def update_ac_target_values(self, target_values):
-        """AcTargetValues (ISO 15118-20; stored)."""
-        return self.command("update_ac_target_values", target_values=target_values)
-
-    def update_ac_present_power(self, present_power):
-        """Present AC power (ISO 15118-20; stored)."""
-        return self.command("update_ac_present_power", present_power=present_power)
-
-    def update_dc_maximum_limits(self, maximum_limits):
-        """DcEvseMaximumLimits: the present EVSE limits (CurrentDemandRes)."""
-        return self.command("update_dc_maximum_limits", maximum_limits=maximum_limits)
-
-    def update_dc_minimum_limits(self, minimum_limits):
-        """DcEvseMinimumLimits."""
-        return self.command("update_dc_minimum_limits", minimum_limits=minimum_limits)
-
-    def update_isolation_status(self, isolation_status):
-        """Isolation monitor result: Invalid, Valid, Warning, Fault or No_IMD."""
-        return self.command("update_isolation_status", isolation_status=isolation_status)
-
-    def update_dc_present_values(self, present_voltage_current):
-        """DcEvsePresentVoltageCurrent: measured output voltage and current."""
-        return self.command("update_dc_present_values", present_voltage_current=present_voltage_current)
-
-    def update_meter_info(self, powermeter):
-        """Powermeter: sent as MeterInfo in the next message that carries one."""
-        return self.command("update_meter_info", powermeter=powermeter)
-
-    def send_error(self, error):
-        """An EvseError is active (Error_EmergencyShutdown lasts for the session)."""
-        return self.command("send_error", error=error)
-
-    def reset_error(self):
-        """Clear the errors, except an emergency shutdown."""
-        return self.command("reset_error")
-
-    def set_get_certificate_response(self, certificate_response):
-        """iso15118_extensions: the backend's CertificateInstallation/UpdateRes."""
-        return self.command("set_get_certificate_response", certificate_response=certificate_response)
+    def _apply_no_energy_pause_charging(self, mode):
+        self.no_energy_pause_mode = mode
 
     def _apply_set_get_certificate_response(self, certificate_response):
         self.certificate_response = dict(certificate_response)
@@ -440,6 +313,33 @@ class Charger:
     def dc_limit(self, capability: str, limit: str | None = None, table: str = "max") -> float | None:
         """The EVSE's DC limit: see :meth:`evsev2g.evse.EVSEState.dc_limit`."""
         return self.evse.dc_limit(capability, limit, table)
+
+
+def _command_method(name: str) -> Callable:
+    """
+    ``Charger.<name>(…)``: the command ``name`` with the interface's argument
+    names as its parameters (positional or by name), run by
+    :meth:`Charger.command`.
+    """
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [inspect.Parameter(arg, inspect.Parameter.POSITIONAL_OR_KEYWORD) for arg, _ in COMMANDS[name]]
+    signature = inspect.Signature(parameters)
+
+    def method(self, *args, **kwargs):
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        del arguments["self"]
+        return self.command(name, **arguments)
+
+    method.__name__, method.__qualname__ = name, f"Charger.{name}"
+    method.__signature__ = signature
+    method.__doc__ = COMMAND_DOCS[name]
+    return method
+
+
+# Every command of the interfaces is a method of the same name
+# (``charger.stop_charging(True)``); its arguments are the interface's.
+for _name in COMMANDS:
+    setattr(Charger, _name, _command_method(_name))
 
 
 def _delegate(name: str) -> property:

@@ -21,6 +21,7 @@ from evsev2g import charger_types as T
 
 __all__ = [
     "COMMANDS",
+    "COMMAND_DOCS",
     "VARS",
     "DEBUG_VARS",
     "DC_ENERGY_MODES",
@@ -70,6 +71,38 @@ COMMANDS: dict[str, tuple[tuple[str, Any], ...]] = {
     "reset_error": (),
     # iso15118_extensions
     "set_get_certificate_response": (("certificate_response", T.ResponseExiStreamStatus),),
+}
+#: One line per command for the seam's methods (:class:`~evsev2g.charger.Charger`).
+COMMAND_DOCS = {
+    'setup': 'At start-up: the EVSEID (``{"evse_id": str, "evse_id_din"?: str}``), SAE J2847/2 bidi mode, debug mode.',
+    'set_charging_parameters': 'SetupPhysicalValues: AC nominal voltage, DC regulation tolerance, ripple, energy.',
+    'session_setup': 'At each session start: payment options offered (1–2 PaymentOption), whether certificate installation is offered, whether contracts may be validated centrally. Forgets an earlier authorization.',
+    'bpt_setup': 'BptSetup for ISO 15118-20 (stored only).',
+    'set_powersupply_capabilities': 'power_supply_DC Capabilities: DC limits offered in ChargeParameterDiscoveryRes.',
+    'authorization_response': 'The answer to ``require_auth_eim`` / ``require_auth_pnc``.',
+    'ac_contactor_closed': 'The AC contactor is closed (``True``) or open.',
+    'dlink_ready': 'The data link (SLAC) is up; ``False`` ends the V2G session at once.',
+    'cable_check_finished': 'The cable check is over; ``True`` when it passed.',
+    'receipt_is_required': 'Whether the EV must send MeteringReceiptReq (ISO 15118-2 PnC).',
+    'stop_charging': 'The charger wants the session to end (``True``) or withdraws that.',
+    'pause_charging': 'Pause (ISO 15118-20 only; stored, DIN and ISO-2 cannot do it).',
+    'no_energy_pause_charging': 'IEC 61851-23 no-energy pause mode for this car (ISO 15118-2; kept for the next car when sent before its session).',
+    'update_supported_app_protocols': 'Restrict the protocols offered in the app handshake (only ones enabled by configuration can be switched on). :returns: ``True`` when at least one protocol remains enabled.',
+    'update_energy_transfer_modes': 'The energy transfer modes the charger offers.',
+    'update_ac_max_current': 'AC line current limit per phase in A.',
+    'update_ac_parameters': 'AcParameters (ISO 15118-20; stored).',
+    'update_ac_maximum_limits': 'AcEvseMaximumPower.',
+    'update_ac_minimum_limits': 'AcEvseMinimumPower (ISO 15118-20; stored).',
+    'update_ac_target_values': 'AcTargetValues (ISO 15118-20; stored).',
+    'update_ac_present_power': 'Present AC power (ISO 15118-20; stored).',
+    'update_dc_maximum_limits': 'DcEvseMaximumLimits: the present EVSE limits (CurrentDemandRes).',
+    'update_dc_minimum_limits': 'DcEvseMinimumLimits.',
+    'update_isolation_status': 'Isolation monitor result: Invalid, Valid, Warning, Fault or No_IMD.',
+    'update_dc_present_values': 'DcEvsePresentVoltageCurrent: measured output voltage and current.',
+    'update_meter_info': 'Powermeter: sent as MeterInfo in the next message that carries one.',
+    'send_error': 'An EvseError is active (Error_EmergencyShutdown lasts for the session).',
+    'reset_error': 'Clear the errors, except an emergency shutdown.',
+    'set_get_certificate_response': "iso15118_extensions: the backend's CertificateInstallation/UpdateRes.",
 }
 
 _n = T.Number
@@ -142,6 +175,8 @@ DC_ENERGY_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_uniq
 
 #: Commands that concern one V2G session (one car), kept by its
 #: :class:`~evsev2g.charger.Charger`; every other command sets EVSE state.
+#: (``no_energy_pause_charging`` has no "off" value: as EVSE state it would
+#: pause every later car.)
 SESSION_COMMANDS = frozenset(
     {
         "session_setup",
@@ -149,15 +184,17 @@ SESSION_COMMANDS = frozenset(
         "cable_check_finished",
         "stop_charging",
         "pause_charging",
+        "no_energy_pause_charging",
         "set_get_certificate_response",
     }
 )
 
 #: Session commands that EvseManager may send before the car's session
 #: exists (``session_setup`` at plug-in, an authorization given before the
-#: car asks for it): received while no session holds the EVSE, they are kept
-#: for the next session.  The other session commands are then dropped.
-CARRIED_COMMANDS = frozenset({"session_setup", "authorization_response"})
+#: car asks for it, no power available yet): received while no session
+#: holds the EVSE, they are kept for the next session.  The other session
+#: commands are then dropped.
+CARRIED_COMMANDS = frozenset({"session_setup", "authorization_response", "no_energy_pause_charging"})
 
 
 def _lookup(name: str, table: dict[str, Any], kind: str) -> Any:

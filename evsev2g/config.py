@@ -23,6 +23,7 @@ import attrs
 import yaml
 
 from evsev2g.config_types import (
+    Check,
     Choice,
     Directory,
     Flag,
@@ -46,6 +47,56 @@ DYNAMIC_PORTS = (49152, 65535)
 ANY_DYNAMIC_PORT = 0
 
 _port = Whole(*DYNAMIC_PORTS, also={ANY_DYNAMIC_PORT: "any free port in that range"})
+
+
+@attrs.frozen
+class BackendName(Check):
+    """
+    The name of a charger-backend plugin found on this installation
+    (:func:`evsev2g.backends.backend_names`): ``simulator`` and ``everest``
+    ship with evsev2g, a drop-in plugin adds its own name.
+    """
+
+    @property
+    def allowed(self) -> str:
+        """The backend names found, in words."""
+        from evsev2g.backends import backend_names
+
+        return ", ".join(backend_names()) or "none found"
+
+    def from_yaml(self, key, value, base):
+        """:returns: the name, when a backend plugin has it."""
+        from evsev2g.backends import backend_names
+
+        if isinstance(value, str) and value in backend_names():
+            return value
+        raise self.reject(key, value)
+
+
+@attrs.frozen
+class EverestConfig:
+    """
+    The EVerest module (``backend: everest``): who we are on EVerest's MQTT
+    and where the broker is.  Under ``python -m evsev2g.everest`` the
+    manager's ``EV_*`` environment sets these; under ``twistd`` this group
+    does (the module entry in the EVerest config is then ``standalone: true``).
+    """
+
+    module_id: str = setting(
+        "iso15118_charger", Text("a module id of the EVerest config"), "Our module id (EVerest's EV_MODULE)."
+    )
+    mqtt_broker_host: str = setting("localhost", Text("a host name or address"), "MQTT broker host (TCP).")
+    mqtt_broker_port: int = setting(1883, Whole(1, 65535), "MQTT broker port (TCP).")
+    mqtt_broker_socket_path: str = setting(
+        "-", Text("a unix socket path, or - for TCP"), "MQTT broker unix socket; replaces host and port ('-': TCP)."
+    )
+    mqtt_everest_prefix: str = setting("everest/", Text("a topic prefix"), "EVerest's topic prefix.")
+    generation: str = setting(
+        "C",
+        Choice(("C", "B")),
+        "EVerest MQTT protocol generation: C (main since 2026-08, ConfigurationRequest) or B "
+        "(releases 2025.12.0 to 2026.02.1, GetConfig).",
+    )
 
 
 @attrs.frozen
@@ -160,6 +211,12 @@ class TimersConfig:
         Whole(100, 600000, "ms"),
         "V2G_SECC_PreCharge_Performance_Time: pre-charge past it is logged.",
     )
+    communication_setup_ms: int = setting(
+        _ms(timers.V2G_SECC_COMMUNICATION_SETUP_PERFORMANCE_TIME),
+        Whole(100, 600000, "ms"),
+        "V2G_SECC_CommunicationSetup_Performance_Time: from dlink_ready to a V2G connection; "
+        "then dlink_error (EVerest backend).",
+    )
     stop_charging_grace_ms: int = setting(
         _ms(timers.STOP_CHARGING_GRACE_TIME),
         Whole(100, 600000, "ms"),
@@ -215,14 +272,15 @@ class Config:
     )
     enable_sdp_server: bool = setting(True, Flag(), "Answer SDP requests (off when a proxy such as IsoMux does SDP).")
     publish_telemetry_only_on_change: bool = setting(
-        True, Flag(), "Accepted for EvseV2G compatibility; telemetry is not published yet."
+        True, Flag(), "Publish a telemetry block only when one of its values changed (EVerest backend, when the manager enables telemetry)."
     )
 
     # -- evsev2g's own keys ------------------------------------------------
     backend: str = setting(
         "simulator",
-        Choice(("simulator",), later={"everest": "comes with the EVerest MQTT bridge, which is not built yet"}),
-        "What sits behind the charger seam: the embedded simulated charger.",
+        BackendName(),
+        "What sits behind the charger seam, a backend plugin: simulator (the embedded simulated "
+        "charger) or everest (the EVerest module over MQTT: EvseManager, EvseSecurity, VAS modules).",
     )
     certs_dir: Path = setting(
         Path("/etc/everest/certs"),
@@ -251,6 +309,7 @@ class Config:
         False, Flag(), "Log every V2G message received and sent as XML (decoded EXI)."
     )
     simulator: SimulatorConfig = group(SimulatorConfig, "The simulated charger (backend: simulator).")
+    everest: EverestConfig = group(EverestConfig, "The EVerest module on MQTT (backend: everest).")
     timers: TimersConfig = group(TimersConfig, "SECC timers named after the standard; defaults are the standard's.")
 
     @property

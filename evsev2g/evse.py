@@ -32,7 +32,7 @@ from twisted.logger import Logger
 
 from evsev2g.charger_spec import CARRIED_COMMANDS, SESSION_COMMANDS, check_command
 
-__all__ = ["EVSEState", "EVSE_ATTRIBUTES"]
+__all__ = ["EVSEState", "EVSE_ATTRIBUTES", "STORED"]
 
 #: The EVSE-level values a session's charger reads through its EVSE.
 EVSE_ATTRIBUTES = (
@@ -45,7 +45,6 @@ EVSE_ATTRIBUTES = (
     "ac_contactor_is_closed",
     "link_ready",
     "receipt_required",
-    "no_energy_pause_mode",
     "supported_app_protocols",
     "energy_transfer_modes",
     "ac_max_current",
@@ -62,6 +61,26 @@ EVSE_ATTRIBUTES = (
     "meter_info_fresh",
     "errors",
 )
+
+#: EVSE-level commands that store their one argument in an attribute (a
+#: copy of objects, so later changes by the caller do not leak in).
+STORED = {
+    "set_charging_parameters": "physical_values",
+    "bpt_setup": "bpt_config",
+    "set_powersupply_capabilities": "capabilities",
+    "ac_contactor_closed": "ac_contactor_is_closed",
+    "dlink_ready": "link_ready",
+    "receipt_is_required": "receipt_required",
+       "update_ac_max_current": "ac_max_current",
+    "update_ac_parameters": "ac_parameters",
+    "update_ac_maximum_limits": "ac_maximum_limits",
+    "update_ac_minimum_limits": "ac_minimum_limits",
+    "update_ac_target_values": "ac_target_values",
+    "update_ac_present_power": "ac_present_power",
+    "update_dc_maximum_limits": "dc_maximum_limits",
+    "update_dc_minimum_limits": "dc_minimum_limits",
+    "update_isolation_status": "isolation_status",
+}
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -82,7 +101,6 @@ class EVSEState:
     :ivar ac_contactor_is_closed: from ``ac_contactor_closed``.
     :ivar link_ready: from ``dlink_ready``.
     :ivar receipt_required: from ``receipt_is_required``.
-    :ivar no_energy_pause_mode: from ``no_energy_pause_charging``.
     :ivar supported_app_protocols: ``update_supported_app_protocols``' list,
         or ``None`` for "as configured".
     :ivar energy_transfer_modes: from ``update_energy_transfer_modes``.
@@ -124,7 +142,6 @@ class EVSEState:
         self.ac_contactor_is_closed = False
         self.link_ready = False
         self.receipt_required = False
-        self.no_energy_pause_mode: str | None = None
         self.supported_app_protocols: list[str] | None = None
         self.energy_transfer_modes: list[str] = []
         self.ac_max_current: float | None = None
@@ -168,8 +185,9 @@ class EVSEState:
                 return holder.command(name, **arguments)
             if name in CARRIED_COMMANDS:
                 if name == "session_setup":
-                    # A new session setup forgets an authorization given earlier.
+                    # A new session setup forgets what was given for the car before.
                     self._carried.pop("authorization_response", None)
+                    self._carried.pop("no_energy_pause_charging", None)
                 self._carried[name] = dict(arguments)
                 self.log.debug("{evse}: {command} kept for the next session", evse=self, command=name)
             else:
@@ -184,7 +202,12 @@ class EVSEState:
 
         :returns: the command's result.
         """
-        result = getattr(self, "_apply_" + name)(**arguments)
+        if name in STORED:
+            (value,) = arguments.values()
+            setattr(self, STORED[name], dict(value) if isinstance(value, dict) else value)
+            result = None
+        else:
+            result = getattr(self, "_apply_" + name)(**arguments)
         for observer in list(self._observers):
             try:
                 observer(name, arguments)
@@ -246,33 +269,12 @@ class EVSEState:
             self.holder, self._release = None, None
             self.errors.discard("Error_EmergencyShutdown")
 
-    # -- EVSE-level commands -----------------------------------------------------
+    # -- EVSE-level commands that do more than store (the others: STORED) ---------
 
     def _apply_setup(self, evse_id, sae_j2847_mode, debug_mode):
         self.evse_id = dict(evse_id)
         self.sae_j2847_mode = sae_j2847_mode
         self.debug_mode = debug_mode
-
-    def _apply_set_charging_parameters(self, physical_values):
-        self.physical_values = dict(physical_values)
-
-    def _apply_bpt_setup(self, bpt_config):
-        self.bpt_config = dict(bpt_config)
-
-    def _apply_set_powersupply_capabilities(self, capabilities):
-        self.capabilities = dict(capabilities)
-
-    def _apply_ac_contactor_closed(self, status):
-        self.ac_contactor_is_closed = status
-
-    def _apply_dlink_ready(self, value):
-        self.link_ready = value
-
-    def _apply_receipt_is_required(self, receipt_required):
-        self.receipt_required = receipt_required
-
-    def _apply_no_energy_pause_charging(self, mode):
-        self.no_energy_pause_mode = mode
 
     def _apply_update_supported_app_protocols(self, supported_app_protocols):
         self.supported_app_protocols = list(supported_app_protocols["app_protocols"])
@@ -280,33 +282,6 @@ class EVSEState:
 
     def _apply_update_energy_transfer_modes(self, supported_energy_transfer_modes):
         self.energy_transfer_modes = list(dict.fromkeys(supported_energy_transfer_modes))
-
-    def _apply_update_ac_max_current(self, max_current):
-        self.ac_max_current = max_current
-
-    def _apply_update_ac_parameters(self, ac_parameters):
-        self.ac_parameters = dict(ac_parameters)
-
-    def _apply_update_ac_maximum_limits(self, maximum_limits):
-        self.ac_maximum_limits = dict(maximum_limits)
-
-    def _apply_update_ac_minimum_limits(self, minimum_limits):
-        self.ac_minimum_limits = dict(minimum_limits)
-
-    def _apply_update_ac_target_values(self, target_values):
-        self.ac_target_values = dict(target_values)
-
-    def _apply_update_ac_present_power(self, present_power):
-        self.ac_present_power = dict(present_power)
-
-    def _apply_update_dc_maximum_limits(self, maximum_limits):
-        self.dc_maximum_limits = dict(maximum_limits)
-
-    def _apply_update_dc_minimum_limits(self, minimum_limits):
-        self.dc_minimum_limits = dict(minimum_limits)
-
-    def _apply_update_isolation_status(self, isolation_status):
-        self.isolation_status = isolation_status
 
     def _apply_update_dc_present_values(self, present_voltage_current):
         values = {"evse_present_current": 0}

@@ -349,7 +349,61 @@ class ICharger(Interface):
     """
 
     clock = Attribute("The ``IReactorTime`` the seam stamps commands with.")
+    name = Attribute("A label for log lines (the session's peer).")
+    evse = Attribute(
+        "The ``evsev2g.evse.EVSEState`` the session runs on: the EVSE-level values below are its, "
+        "read and written through the charger under the same names."
+    )
+    # EVSE-level values (``evsev2g.evse.EVSEState``) the state machines read:
     link_ready = Attribute("``bool``: the last ``dlink_ready`` value.")
+    evse_id = Attribute("``setup``'s EVSEID object, or ``None``.")
+    sae_j2847_mode = Attribute("``setup``'s SaeJ2847BidiMode string.")
+    debug_mode = Attribute("``setup``'s debug mode: the debug vars go to every subscriber.")
+    physical_values = Attribute("``set_charging_parameters``' SetupPhysicalValues dict.")
+    capabilities = Attribute("``set_powersupply_capabilities``' Capabilities dict, or ``None``.")
+    energy_transfer_modes = Attribute("``update_energy_transfer_modes``' list.")
+    supported_app_protocols = Attribute("``update_supported_app_protocols``' list, or ``None``: as configured.")
+    dc_maximum_limits = Attribute("DcEvseMaximumLimits dict, or ``None``.")
+    dc_minimum_limits = Attribute("DcEvseMinimumLimits dict, or ``None``.")
+    dc_present_values = Attribute("DcEvsePresentVoltageCurrent dict.")
+    isolation_status = Attribute("IsolationStatus string, or ``None``.")
+    ac_contactor_is_closed = Attribute("``ac_contactor_closed``' last ``status``.")
+    ac_max_current = Attribute("``update_ac_max_current``' value (A), or ``None``.")
+    ac_maximum_limits = Attribute("AcEvseMaximumPower dict, or ``None``.")
+    receipt_required = Attribute("``receipt_is_required``' value.")
+    meter_info = Attribute("``update_meter_info``' Powermeter dict, or ``None``.")
+    meter_info_fresh = Attribute("``bool``: ``meter_info`` not yet sent to the EV (the state machine clears it).")
+    errors = Attribute("The active EvseError strings (``send_error``).")
+    emergency = Attribute("``bool``: Error_EmergencyShutdown is active.")
+    # Session values (this car only):
+    payment_options = Attribute("``session_setup``'s PaymentOption list.")
+    supported_certificate_service = Attribute("``session_setup``'s flag.")
+    central_contract_validation_allowed = Attribute("``session_setup``'s flag.")
+    authorization_status = Attribute("``authorization_response``' AuthorizationStatus, or ``None``: not answered.")
+    certificate_status = Attribute("``authorization_response``' CertificateStatus, or ``None``.")
+    authorized = Attribute("``None`` while unanswered, else whether the authorization was Accepted.")
+    cable_check_ok = Attribute("``cable_check_finished``' status, or ``None``: still running.")
+    stop_requested_at = Attribute("Clock time of ``stop_charging(true)``, or ``None``.")
+    pause_requested = Attribute("``pause_charging``' value.")
+    no_energy_pause_mode = Attribute("``no_energy_pause_charging``' mode for this car, or ``None``.")
+    certificate_response = Attribute("``set_get_certificate_response``' ResponseExiStreamStatus dict, or ``None``.")
+    superseded = Attribute("``bool``: a newer session took the EVSE from this one.")
+
+    def dc_limit(capability, limit=None, table="max"):
+        """
+        A DC limit: the present limit when known, else the power supply's
+        capability (its ``nominal_`` value preferred); ``None`` when unknown.
+        """
+
+    def take_evse(release):
+        """
+        The session reached SessionSetup and takes its EVSE; an older session
+        holding it is ended first (its ``release(reason)`` runs).  Session
+        commands EvseManager sent before this session existed are applied.
+        """
+
+    def release_evse():
+        """The session is over: the EVSE is free for the next one."""
 
     def command(name, **arguments):
         """
@@ -482,13 +536,14 @@ class IBackendRuntime(Interface):
         :param problem: one line saying why, a ``str``.
         """
 
-    def servers_running(tls):
-        """
-        The V2G servers run (again).
+    def servers_running():
+        """The V2G servers run (again): a fault reported before is over."""
 
-        :param tls: the ``evsev2g.tls.TLSServerCreator`` of the TLS server,
-            or ``None`` without one (the bridge reloads it when the
-            certificate store changes).
+    def use_services(registry):
+        """
+        The value-added-service registry the sessions use
+        (``evsev2g.vas.ServiceRegistry``): a backend adds the providers it
+        brings (the EVerest bridge: one per connected ISO15118_vas module).
         """
 
 
@@ -504,6 +559,10 @@ class IChargerBackendFactory(Interface):
 
     name = Attribute("The value of the ``backend`` key that selects it (``str``).")
     description = Attribute("One line for the README and ``--help`` (``str``).")
+    retries_servers = Attribute(
+        "``bool``: its runtime has a service and the V2G servers start through it, retried while they "
+        "cannot (a ``device`` missing at start is then reported by the backend, not fatal to twistd)."
+    )
 
     def make(config, reactor):
         """

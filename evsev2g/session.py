@@ -533,18 +533,7 @@ def settings_from_config(config) -> SessionSettings:
     return SessionSettings(protocol=protocol, protocol_flags=flags, log_messages=config.log_v2g_messages)
 
 
-def simulator_settings_from_config(config):
-    """
-    :param config: the :class:`evsev2g.config.Config`.
-    :returns: the :class:`evsev2g.sim.charger.SimulatorSettings` of its
-        ``simulator`` group.
-    """
-    from evsev2g.sim.charger import SimulatorSettings
-
-    return SimulatorSettings.from_config(config.simulator)
-
-
-def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
+def build_session_factory(config, reactor, load_codec=None, backend=None, security=None, services=None) -> SessionFactory:
     """
     The one place ``makeService`` gets sessions from.
 
@@ -552,26 +541,35 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     :param reactor: the reactor (clock) the sessions use.
     :param load_codec: schema name → codec; :func:`evsev2g.exi.load_codec`
         when ``None``.
-    :returns: a :class:`SessionFactory` with the configured backend, the
-        protocol plugins found, their codecs loaded, and the value-added
-        services of the plugins found.
+    :param backend: the :class:`~evsev2g.interfaces.IChargerBackend`; when
+        ``None``, the backend plugin ``config.backend`` names makes one
+        (:func:`evsev2g.backends.make_runtime`).  The tap passes the one it
+        chose, with its security provider and service.
+    :param security: the :class:`~evsev2g.interfaces.ISecurity` the sessions
+        (Plug & Charge) and the TLS server use: the backend's own, or by
+        default the files under ``certs_dir``.
+    :param services: the value-added-service registry; by default one with
+        the local providers found (:func:`evsev2g.vas.load_value_added_services`).
+    :returns: a :class:`SessionFactory` with the backend, the protocol
+        plugins found, and their codecs loaded.
     """
-    from evsev2g.security.files import FileSecurity
-    from evsev2g.sim.charger import SimulatedCharger
-    from evsev2g.vas import ServiceRegistry, load_value_added_services
-
     if load_codec is None:
         from evsev2g.exi import load_codec
 
-    if config.backend != "simulator":
-        raise ValueError(f"backend {config.backend!r} is not available")
-    if config.simulator.pnc:
-        from evsev2g.sim.pnc_charger import PnCSimulatedCharger
+    if backend is None:
+        from evsev2g.backends import make_runtime
 
-        backend = PnCSimulatedCharger(reactor, simulator_settings_from_config(config), config.certs_dir,
-                                      certificate_delay=config.simulator.certificate_delay_ms / 1000.0)
-    else:
-        backend = SimulatedCharger(reactor, simulator_settings_from_config(config))
+        runtime = make_runtime(config, reactor)
+        backend = runtime.backend
+        security = security if security is not None else runtime.security
+    if security is None:
+        from evsev2g.security.files import FileSecurity
+
+        security = FileSecurity(config.certs_dir)
+    if services is None:
+        from evsev2g.vas import ServiceRegistry, load_value_added_services
+
+        services = ServiceRegistry(load_value_added_services(), clock=reactor)
     factory = SessionFactory(
         reactor,
         backend,
@@ -579,8 +577,8 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         load_codec,
         load_protocol_versions(),
         settings_from_config(config),
-        services=ServiceRegistry(load_value_added_services(), clock=reactor),
-        security=FileSecurity(config.certs_dir),
+        services=services,
+        security=security,
     )
     factory.preload()
     release_freed_memory()

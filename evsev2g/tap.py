@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from twisted.python import usage
 
-from evsev2g import session
+from evsev2g.backends import assemble, make_runtime, retries_servers
 from evsev2g.config import Config, load_config
 from evsev2g.errors import ConfigError, StartupError
 from evsev2g.netif import ServingAddress, interface_names, read_addresses, resolve_device
-from evsev2g.service import build_service
 
 
 class Options(usage.Options):
@@ -23,7 +22,9 @@ class Options(usage.Options):
     Options of ``twistd evsev2g``.
 
     After parsing, :attr:`config` is the checked :class:`Config` and
-    :attr:`serving` the interface and address to serve on.
+    :attr:`serving` the interface and address to serve on (``None`` when
+    the device is missing and the backend retries the servers, resolving
+    it at each attempt).
     """
 
     synopsis = "[--config FILE] [--set KEY=VALUE ...]"
@@ -35,7 +36,7 @@ class Options(usage.Options):
     optParameters = [["config", "c", None, "YAML configuration file (default: every key at its default)"]]
 
     config: Config
-    serving: ServingAddress
+    serving: ServingAddress | None
 
     def __init__(self):
         super().__init__()
@@ -56,25 +57,34 @@ class Options(usage.Options):
         """
         try:
             self.config = load_config(self["config"], self["set"])
-            self.serving = resolve_device(self.config.device, read_addresses(), interface_names())
         except ConfigError as error:
             raise SystemExit(f"twistd evsev2g: {error}") from None
+        try:
+            self.serving = resolve_device(self.config.device, read_addresses(), interface_names())
+        except ConfigError as error:
+            if not retries_servers(self.config):
+                raise SystemExit(f"twistd evsev2g: {error}") from None
+            # The backend reports it (EVerest: generic/CommunicationFault) and retries.
+            self.serving = None
 
 
 def makeService(options: Options, reactor=None):
     """
-    Build the service tree (only this function touches the global reactor).
+    Build the service tree (only this function touches the global reactor):
+    the backend plugin the ``backend`` key names, then the servers
+    (:func:`evsev2g.backends.assemble`).
 
     :param options: parsed :class:`Options`.
     :param reactor: the reactor to use; the global one when ``None``.
-    :returns: a ``MultiService`` with the TCP, TLS and SDP servers.
+    :returns: a ``MultiService`` with the TCP, TLS and SDP servers (and the
+        backend's own service, such as the EVerest module's MQTT connection).
     :raises SystemExit: with one line when the service cannot be built
         (TLS forced without certificates …).
     """
     if reactor is None:
         from twisted.internet import reactor
-    sessions = session.build_session_factory(options.config, reactor)
     try:
-        return build_service(options.config, options.serving, reactor, sessions)
-    except StartupError as error:
+        runtime = make_runtime(options.config, reactor)
+        return assemble(options.config, reactor, runtime, options.serving)
+    except (StartupError, ConfigError) as error:
         raise SystemExit(f"twistd evsev2g: {error}") from None

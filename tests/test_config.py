@@ -117,7 +117,7 @@ def test_empty_file_gives_defaults(tmp_path):
         ("supported_DIN70121: 1\n", "supported_DIN70121: 1 is not allowed (allowed: true or false)"),
         ("device: ''\n", "device: '' is not allowed"),
         ("v2gtp_max_payload: 10\n", "v2gtp_max_payload: 10 is not allowed (allowed: a whole number from 512 to 1048576 bytes)"),
-        ("backend: everest\n", "backend: 'everest' comes with the EVerest MQTT bridge, which is not built yet"),
+        ("backend: rest\n", "backend: 'rest' is not allowed (allowed: everest, simulator)"),
         ("tcp_port: 50000\ntls_port: 50000\n", "tls_port: must differ from tcp_port (50000)"),
     ],
 )

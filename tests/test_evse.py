@@ -91,3 +91,32 @@ def test_observers_see_evse_commands_from_outside():
     stop()
     evse.command("dlink_ready", value=True)
     assert seen == [("dlink_ready", {"value": False})]
+
+
+def test_every_command_is_applied_somewhere_once():
+    """Each command is a session command of Charger or an EVSE command (STORED or its own _apply_), never both."""
+    from evsev2g.charger_spec import COMMANDS, SESSION_COMMANDS
+    from evsev2g.evse import STORED
+
+    for name in COMMANDS:
+        session = hasattr(Charger, "_apply_" + name)
+        evse = name in STORED or hasattr(EVSEState, "_apply_" + name)
+        assert session != evse, name
+        assert session == (name in SESSION_COMMANDS), name
+        assert name not in STORED or not hasattr(EVSEState, "_apply_" + name), name
+    for attribute in STORED.values():
+        assert attribute in EVSE_ATTRIBUTES
+
+
+def test_no_energy_pause_is_for_one_car():
+    """no_energy_pause_charging before the session reaches that car, and not the next one."""
+    clock = Clock()
+    evse = EVSEState(clock)
+    evse.command("no_energy_pause_charging", mode="PauseBeforeCableCheck")
+    first = Charger(clock, "first", evse)
+    first.take_evse(lambda reason: None)
+    assert first.no_energy_pause_mode == "PauseBeforeCableCheck"
+    first.release_evse()
+    second = Charger(clock, "second", evse)
+    second.take_evse(lambda reason: None)
+    assert second.no_energy_pause_mode is None

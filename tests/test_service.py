@@ -123,12 +123,13 @@ def test_force_without_certificates_refuses_to_start(tmp_path, monkeypatch):
 
 
 def test_make_service_gets_sessions_from_build_session_factory(tmp_path, monkeypatch, test_pki):
-    """makeService takes its sessions from session.build_session_factory(config, reactor), the seam the core replaces."""
+    """makeService takes its sessions from session.build_session_factory(config, reactor, backend=…), with the backend the tap chose."""
     calls = []
     sessions = RecordingSessionFactory()
 
-    def spy(config, reactor):
+    def spy(config, reactor, backend, security=None):
         calls.append((config, reactor))
+        assert type(backend).__name__ == "SimulatedCharger" and security is None
         return sessions
 
     monkeypatch.setattr(session_module, "build_session_factory", spy)
