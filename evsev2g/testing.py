@@ -51,6 +51,9 @@ class RecordingSession:
         self.respond = respond
         self.payloads: list[tuple[int, bytes]] = []
         self.lost: list[str] = []
+        #: what the transport's admission rule sees; tests set them
+        self.handshaken = False
+        self.charging = False
 
     def payload_received(self, payload_type: int, payload: bytes) -> None:
         """Record the payload, then call :attr:`respond`."""
