@@ -147,7 +147,9 @@ class V2GSession:
         self._arm_sequence_timer()
         started = self.clock.seconds()
         try:
-            request = self.codec.decode(payload)
+            # complete: a request lacking mandatory content (non-strict EXI
+            # lets a stream end an element early) is undecodable here too
+            request = self.codec.decode(payload, complete=True)
         except Exception as error:
             self.log.warn(
                 "{session}: undecodable EXI ({error}); closing. Payload: {hex}",

@@ -374,8 +374,9 @@ class FakeCodec:
         self._messages[token] = message
         return token
 
-    def decode(self, data: bytes) -> Message:
+    def decode(self, data: bytes, complete: bool = False) -> Message:
         """
+        :param complete: accepted as the real codec's (fakes are complete).
         :returns: the message ``data`` stands for.
         :raises ValueError: for bytes it never produced.
         """

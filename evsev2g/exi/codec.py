@@ -31,7 +31,7 @@ from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
-from evsev2g.exi.message import Message, decoded_node
+from evsev2g.exi.message import Message, Shape, decoded_node
 from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespace,
                                  simple_child, simple_write)
 from evsev2g.exi.values import read_chars, representation
@@ -52,6 +52,9 @@ SCHEMA_SETS = {
 
 #: The one-byte EXI header of V2G: no cookie, no options, version 1.
 EXI_HEADER = 0x80
+
+#: The shape of an element of simple type (no children, nothing repeated).
+_SIMPLE_SHAPE = Shape()
 
 _CACHE: dict = {}
 _LOCK = threading.Lock()
@@ -96,7 +99,7 @@ class _Engine:
         if isinstance(t, ComplexType):
             return self.decoders[id(t)](v, n, p, x, name, ns)
         value, p = simple_child(v, n, p, x, representation(t), (ns, name))
-        return decoded_node(name, ns, [], {}, value, None), p
+        return decoded_node(name, ns, [], {}, value, _SIMPLE_SHAPE), p
 
     def encode_typed(self, t, node, acc: int, nb: int) -> tuple[int, int]:
         if isinstance(t, ComplexType):
@@ -202,16 +205,32 @@ class Codec:
 
     # -- documents --------------------------------------------------------------
 
-    def decode(self, data: bytes) -> Message:
+    def decode(self, data: bytes, complete: bool = False) -> Message:
         """
         Decode an EXI document (the V2GTP payload).
 
+        V2G's EXI is non-strict, so a stream may end an element before its
+        mandatory children (an undeclared EE is a legal deviation): such a
+        tree decodes, and a program reading it finds ``None`` where the
+        schema promises a value.  ``complete=True`` refuses it: the tree is
+        checked against the schema the way :meth:`encode` checks one (what
+        the session does with every request).
+
         :param data: the EXI bytes, starting with the header byte 0x80.
+        :param complete: also require every mandatory child and attribute.
         :returns: the root element as a :class:`Message`; nodes carry
             ``ns`` and their type's ``Shape``.
         :raises ExiError: for anything the schema does not allow, truncated
-            data, values out of range or beyond the limits.
+            data, values out of range or beyond the limits; with
+            ``complete``, for missing mandatory content too.
         """
+        node = self._decode(data)
+        if complete:
+            self.encode(node)
+        return node
+
+    def _decode(self, data: bytes) -> Message:
+        """:meth:`decode` without the completeness check."""
         eng = self._engine
         v, n = _stream(data, self.limits)
         x = DecodeContext(self.limits)
