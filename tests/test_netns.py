@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.independent import independent_check_unavailable
 from tests.test_twistd import twistd_command, wait_for_line
 
 pytestmark = pytest.mark.netns
@@ -95,11 +96,11 @@ def prepared(pair):
     failure; skips only where the kernel refuses namespaces.
     """
     if shutil.which("ip") is None:
-        pytest.skip("iproute2 (the `ip` command) is not installed; .ci/run installs it")
+        independent_check_unavailable("iproute2 (the `ip` command) is not installed; .ci/run installs it")
     try:
         ip("netns", "add", pair.secc_ns)
     except subprocess.CalledProcessError as error:
-        pytest.skip(f"the kernel refused a network namespace: {error.stderr.strip()}")
+        independent_check_unavailable(f"the kernel refused a network namespace: {error.stderr.strip()}")
     ip("netns", "del", pair.secc_ns)
     try:
         pair.create()
