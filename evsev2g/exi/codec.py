@@ -23,9 +23,11 @@ state, within the bounds of :class:`~evsev2g.exi.runtime.Limits`.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
+from evsev2g.exi import cache
 from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
 from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
@@ -64,17 +66,23 @@ class _Engine:
     """Grammars plus the compiled functions of one schema set."""
 
     def __init__(self, name: str, files: list[Path], limits: Limits) -> None:
-        schema = load_schema_set(name, files)
         self.name = name
-        self.gset: GrammarSet = build_grammars(schema)
         self.limits = limits
-        source, consts, gen = generate(self.gset)
+        digest = cache.key(name, files)
+        saved = cache.load(name, digest)
+        if saved is None:
+            gset, consts, functions, code = _build(name, files)
+            cache.save(name, digest, gset, consts, functions, code)
+        else:
+            gset, consts, functions, code = saved
+        self.gset: GrammarSet = gset
         ns = runtime_namespace(limits)
         ns.update(consts)
-        exec(compile(source, f"<evsev2g.exi generated code for {name}>", "exec"), ns)
+        for chunk in code:
+            exec(chunk, ns)
         #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
-        self.decoders = {id(g.type): ns[function_name(g, "d")] for g in gen.types}
-        self.encoders = {id(g.type): ns[function_name(g, "e")] for g in gen.types}
+        self.decoders = {id(t): ns[d] for d, e, t in functions}
+        self.encoders = {id(t): ns[e] for d, e, t in functions}
         gset = self.gset
         self.global_index = {d.qname: i for i, d in enumerate(gset.globals)}
         self.frag_index = {qn: i for i, (qn, _) in enumerate(gset.fragment_elements)}
@@ -139,6 +147,34 @@ class _Engine:
         return ExiError(f"{where}: element {name} is not declared in schema set {self.name} "
                         "(SE(*) schema deviation, e.g. a wrong namespace); not supported",
                         bit=start)
+
+
+def _build(name: str, files: list[Path]):
+    """
+    Read the XSDs, build the grammars, generate and compile the code.
+
+    The generated module is compiled one top-level definition at a time:
+    the compiler's peak memory follows the largest function rather than
+    the whole module (about 30 MB less per schema set).
+
+    :returns: ``(gset, consts, functions, code)``: the grammar set, the
+        constants the code refers to, ``(decoder name, encoder name,
+        ComplexType)`` per type, and the code objects to execute in order.
+    """
+    gset = build_grammars(load_schema_set(name, files))
+    source, consts, gen = generate(gset)
+    filename = f"<evsev2g.exi generated code for {name}>"
+    code, line = [], 0
+    for chunk in _TOP_LEVEL.split(source):
+        # leading newlines keep tracebacks' line numbers those of the whole source
+        code.append(compile("\n" * line + chunk, filename, "exec"))
+        line += chunk.count("\n") + 1
+    functions = [(function_name(g, "d"), function_name(g, "e"), g.type) for g in gen.types]
+    return gset, consts, functions, code
+
+
+#: Where the generated source may be cut: before each unindented line.
+_TOP_LEVEL = re.compile(r"\n(?=[^\s#])")
 
 
 def _stream(data, limits: Limits) -> tuple[int, int]:

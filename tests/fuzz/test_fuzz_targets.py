@@ -125,3 +125,22 @@ def test_regression_a_request_missing_mandatory_content_closes_as_undecodable(sh
     assert "closed in PRE_CHARGING after CableCheckReq" in outcome or "closed" in outcome
     assert "undecodable EXI" in log_events.text() and "expected Value" in log_events.text()
     assert log_events.failures() == []
+
+
+@pytest.mark.parametrize("xml", [
+    b'<?xml version="1.0"?><!DOCTYPE V2G_Message [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+    b'<V2G_Message xmlns="urn:din:70121:2012:MsgDef">&b;</V2G_Message>',
+    b'<!DOCTYPE V2G_Message SYSTEM "http://example.invalid/x.dtd"><V2G_Message xmlns="urn:din:70121:2012:MsgDef"/>',
+    b'<V2G_Message xmlns="urn:din:70121:2012:MsgDef">&undeclared;</V2G_Message>',
+])
+def test_regression_xml_with_a_doctype_or_entities_is_refused(xml):
+    """
+    from_xml refuses any DOCTYPE and undeclared entities with ExiError.
+    (It reads XML with expat, not lxml, since the xml targets of
+    bench/fuzz.py showed lxml's never-freed name dictionary growing the
+    process with every new element name.)
+    """
+    from evsev2g.exi import ExiError, load_codec
+
+    with pytest.raises(ExiError, match="malformed XML"):
+        load_codec("din70121").from_xml(xml)
