@@ -61,7 +61,7 @@ from evsev2g.errors import V2GTPError
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
 from evsev2g.netif import ServingAddress
 from evsev2g.ports import PortService, listen_in_range
-from evsev2g.tls import TLSServerCreator, describe_session
+from evsev2g.tls import TLSServerCreator, describe_session, hello_answered
 from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, PayloadType, V2GTPStreamParser, build_frame
 
 #: Seconds an orderly close waits for the EV to close its side before
@@ -200,6 +200,7 @@ class V2GTPConnection(Protocol):
         self._write_paused = False
         self._write_timer = None
         self._registered = False
+        self._handshake_done = False
         self.peer: tuple[str, int] = ("", 0)
         self.secure = settings.secure
         #: when the connection was made, and when its last whole frame came (clock seconds)
@@ -334,6 +335,13 @@ class V2GTPConnection(Protocol):
         except Exception:
             self._drop("the session factory failed", failed=True)
 
+    def _hello_answered(self) -> bool:
+        """Whether a TLS connection got as far as our ServerHello (see :func:`evsev2g.tls.hello_answered`)."""
+        try:
+            return hello_answered(self.transport.getHandle())
+        except Exception:  # noqa: BLE001 - only a log line depends on it
+            return False
+
     def make_way(self, newcomer: str, limit: int) -> None:
         """
         Drop this connection for a new one (the limit is reached and this
@@ -351,6 +359,7 @@ class V2GTPConnection(Protocol):
 
     def handshakeCompleted(self) -> None:
         """The TLS handshake is done: its timer gives way to the first message's; log what was agreed."""
+        self._handshake_done = True
         self._cancel_timer()
         timeout = self._settings.io_timeout
         if timeout is not None and not self.leaving and self._frames == 0:
@@ -468,7 +477,16 @@ class V2GTPConnection(Protocol):
         self._gone = True
         self._cancel_all_timers()
         why = self._why or _describe_reason(reason)
-        self.log.info("{peer}: connection closed: {why}", peer=self._peer_text, why=why)
+        if self._why is None and _is_tls_error(reason):
+            if self._handshake_done:
+                why = f"TLS error: {why}"
+            elif self._hello_answered() and why.startswith(NOT_TLS):
+                why = f"TLS handshake failed: bytes that are not TLS records after the ClientHello [{why[len(NOT_TLS):].strip()}]"
+            else:
+                why = f"TLS handshake failed: {why}"
+            self.log.warn("{peer}: {why}", peer=self._peer_text, why=why)
+        else:
+            self.log.info("{peer}: connection closed: {why}", peer=self._peer_text, why=why)
         session, self._session = self._session, None
         if session is not None:
             try:
@@ -517,17 +535,60 @@ class V2GTPConnection(Protocol):
         self.abort()
 
 
+#: The cause given to bytes that are not TLS at all (see :data:`TLS_CAUSES`).
+NOT_TLS = "not TLS: plain TCP to the TLS port?"
+
+
+#: OpenSSL's reasons for a failed handshake, in words that name the cause
+#: (ISO 15118-2 §7.7.3.5: TLS 1.2, ECDHE-ECDSA-AES128-SHA256, P-256).
+TLS_CAUSES = {
+    "unsupported protocol": "the EV offers no TLS 1.2 (TLS 1.3 only, or TLS 1.0/1.1)",
+    "no protocols available": "the EV offers no TLS 1.2 (TLS 1.3 only, or TLS 1.0/1.1)",
+    "no shared cipher": "no cipher suite in common (we serve only ECDHE-ECDSA-AES128-SHA256)",
+    "no suitable key share": "no key-exchange group in common (we serve only P-256)",
+    "no shared groups": "no key-exchange group in common (we serve only P-256)",
+    "wrong version number": NOT_TLS,
+    "http request": NOT_TLS,
+    "packet length too long": NOT_TLS,
+    "unknown protocol": NOT_TLS,
+    "record layer failure": NOT_TLS,
+    "unexpected message": "a TLS message out of order in the handshake",
+    "bad record type": NOT_TLS,
+    "decryption failed or bad record mac": "a damaged TLS record",
+    "bad record mac": "a damaged TLS record",
+    "tlsv1 alert protocol version": "the EV refused our TLS version",
+    "sslv3 alert handshake failure": "the EV ended the handshake (no common parameters)",
+}
+
+
+def _is_tls_error(reason: Failure) -> bool:
+    """Whether the connection ended on an OpenSSL error."""
+    return type(reason.value).__module__.startswith("OpenSSL")
+
+
 def _describe_reason(reason: Failure) -> str:
-    """A short text for how a connection ended."""
+    """A short text for how a connection ended; OpenSSL errors name their cause."""
     if reason.check(ConnectionDone):
         return "closed cleanly"
     if reason.check(ConnectionLost):
         return "connection lost"
     error = reason.value
     text = str(error) or type(error).__name__
-    if type(error).__module__.startswith("OpenSSL"):
-        return f"TLS error: {text}"
+    if _is_tls_error(reason):
+        lowered = text.lower()
+        for needle, cause in TLS_CAUSES.items():
+            if needle in lowered:
+                return f"{cause} [{_openssl_reason(error) or needle}]"
+        return f"OpenSSL: {_openssl_reason(error) or text}"
     return text
+
+
+def _openssl_reason(error) -> str:
+    """The reason strings of a pyOpenSSL error, joined."""
+    try:
+        return "; ".join(entry[2] for entry in error.args[0] if len(entry) > 2 and entry[2])
+    except (IndexError, TypeError):
+        return ""
 
 
 class V2GTPServerFactory(Factory):
