@@ -7,11 +7,18 @@ arguments (checked against the EVerest types in
 :mod:`evsev2g.charger_types`), and every var is an event delivered to
 subscribers with the payload shape of the EVerest type.
 
-One :class:`Charger` belongs to one V2G communication session.  Several
-EVs on several connections in one process therefore never see each other's
-state: whatever sits behind the seam (:class:`evsev2g.interfaces.IChargerBackend`,
-the simulator or the EVerest bridge) is handed each session's charger when the
-session starts and configures it, and routes later commands to it.
+One :class:`Charger` belongs to one V2G communication session and keeps
+that session's state (authorization, cable check, stop and pause,
+payment options, certificate response: the commands of
+:data:`~evsev2g.charger_spec.SESSION_COMMANDS`), so nothing of one car
+reaches the next.  The EVSE-level values (limits, capabilities, EVSEID,
+``dlink_ready`` …) live in the :class:`~evsev2g.evse.EVSEState` it is
+given, which outlives sessions; the charger reads and writes them under the
+same attribute names (properties delegating to the EVSE), and its
+EVSE-level commands are applied there.  Whatever sits behind the seam
+(:class:`evsev2g.interfaces.IChargerBackend`, the simulator or the EVerest
+bridge) provides the EVSE of each new session and is handed the session's
+charger when it starts and when it ends.
 
 The protocol state machines read the stored values (attributes below) and
 publish vars; they never wait on the charger: a value that has not arrived
@@ -25,128 +32,22 @@ from typing import Any, Callable
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from evsev2g import charger_types as T
+from evsev2g.charger_spec import (
+    COMMANDS,
+    DC_ENERGY_MODES,
+    DEBUG_VARS,
+    SESSION_COMMANDS,
+    VARS,
+    check_command,
+    check_var,
+)
+from evsev2g.evse import EVSE_ATTRIBUTES, EVSEState
 from evsev2g.interfaces import ICharger
 
 __all__ = ["Charger", "COMMANDS", "VARS", "DEBUG_VARS", "DC_ENERGY_MODES"]
 
-#: Every command of ISO15118_charger and iso15118_extensions with its
-#: arguments in order and their shapes.
-COMMANDS: dict[str, tuple[tuple[str, Any], ...]] = {
-    "setup": (("evse_id", T.EVSEID), ("sae_j2847_mode", T.SaeJ2847BidiMode), ("debug_mode", T.Boolean)),
-    "set_charging_parameters": (("physical_values", T.SetupPhysicalValues),),
-    "session_setup": (
-        ("payment_options", T.Array(T.PaymentOption, 1, 2)),
-        ("supported_certificate_service", T.Boolean),
-        ("central_contract_validation_allowed", T.Boolean),
-    ),
-    "bpt_setup": (("bpt_config", T.BptSetup),),
-    "set_powersupply_capabilities": (("capabilities", T.Capabilities),),
-    "authorization_response": (
-        ("authorization_status", T.AuthorizationStatus),
-        ("certificate_status", T.CertificateStatus),
-    ),
-    "ac_contactor_closed": (("status", T.Boolean),),
-    "dlink_ready": (("value", T.Boolean),),
-    "cable_check_finished": (("status", T.Boolean),),
-    "receipt_is_required": (("receipt_required", T.Boolean),),
-    "stop_charging": (("stop", T.Boolean),),
-    "pause_charging": (("pause", T.Boolean),),
-    "no_energy_pause_charging": (("mode", T.NoEnergyPauseMode),),
-    "update_supported_app_protocols": (("supported_app_protocols", T.SupportedAppProtocols),),
-    "update_energy_transfer_modes": (("supported_energy_transfer_modes", T.Array(T.EnergyTransferMode, 1, 18)),),
-    "update_ac_max_current": (("max_current", T.Number(0, 400)),),
-    "update_ac_parameters": (("ac_parameters", T.AcParameters),),
-    "update_ac_maximum_limits": (("maximum_limits", T.AcEvseMaximumPower),),
-    "update_ac_minimum_limits": (("minimum_limits", T.AcEvseMinimumPower),),
-    "update_ac_target_values": (("target_values", T.AcTargetValues),),
-    "update_ac_present_power": (("present_power", T.Power),),
-    "update_dc_maximum_limits": (("maximum_limits", T.DcEvseMaximumLimits),),
-    "update_dc_minimum_limits": (("minimum_limits", T.DcEvseMinimumLimits),),
-    "update_isolation_status": (("isolation_status", T.IsolationStatus),),
-    "update_dc_present_values": (("present_voltage_current", T.DcEvsePresentVoltageCurrent),),
-    "update_meter_info": (("powermeter", T.Powermeter),),
-    "send_error": (("error", T.EvseError),),
-    "reset_error": (),
-    # iso15118_extensions
-    "set_get_certificate_response": (("certificate_response", T.ResponseExiStreamStatus),),
-}
-
-_n = T.Number
-#: Every var of ISO15118_charger and iso15118_extensions with its payload shape.
-VARS: dict[str, Any] = {
-    "supported_app_protocols_secc": T.SupportedAppProtocols,
-    "require_auth_eim": T.Null,
-    "require_auth_pnc": T.ProvidedIdToken,
-    "ac_close_contactor": T.Null,
-    "ac_open_contactor": T.Null,
-    "start_cable_check": T.Null,
-    "start_pre_charge": T.Null,
-    "dc_open_contactor": T.Null,
-    "v2g_setup_finished": T.Null,
-    "current_demand_started": T.Null,
-    "current_demand_finished": T.Null,
-    "sae_bidi_mode_active": T.Null,
-    "evcc_id": T.String(pattern=r"^[A-F0-9]{2}(:[A-F0-9]{2}){5}$"),
-    "selected_payment_option": T.PaymentOption,
-    "requested_energy_transfer_mode": T.EnergyTransferMode,
-    "departure_time": T.String(),
-    "ac_eamount": _n(0, 200000),
-    "ac_ev_max_voltage": _n(0, 1000),
-    "ac_ev_max_current": _n(0, 400),
-    "ac_ev_min_current": _n(0, 400),
-    "ac_ev_power_limits": T.Object("AcEvPowerLimits", optional={
-        "max_charge_power": T.Power, "min_charge_power": T.Power,
-        "max_discharge_power": T.Power, "min_discharge_power": T.Power}),
-    "ac_ev_present_powers": T.Object("AcEvPresentPowerValues", required={"present_active_power": T.Power},
-                                     optional={"present_reactive_power": T.Power}),
-    "ac_ev_dynamic_control_mode": T.Loose("AcEvDynamicModeValues"),
-    "dc_ev_energy_capacity": _n(0, 200000),
-    "dc_ev_energy_request": _n(0, 200000),
-    "dc_full_soc": _n(0, 100),
-    "dc_bulk_soc": _n(0, 100),
-    "dc_ev_status": T.DcEvStatus,
-    "dc_bulk_charging_complete": T.Boolean,
-    "dc_charging_complete": T.Boolean,
-    "dc_ev_target_voltage_current": T.DcEvTargetValues,
-    "dc_ev_maximum_limits": T.DcEvMaximumLimits,
-    "dc_ev_remaining_time": T.DcEvRemainingTime,
-    "hlc_session_failed": T.HlcSessionFailedReason,
-    "dlink_terminate": T.Null,
-    "dlink_error": T.Null,
-    "dlink_pause": T.Null,
-    "ev_app_protocol": T.AppProtocols,
-    "v2g_messages": T.V2gMessages,
-    "selected_protocol": T.String(),
-    "display_parameters": T.Loose("DisplayParameters"),
-    "d20_dc_dynamic_charge_mode": T.Loose("DcChargeDynamicModeValues"),
-    "dc_ev_present_voltage": _n(),
-    "meter_info_requested": T.Null,
-    "selected_service_parameters": T.Loose("SelectedServiceParameters"),
-    "ev_termination": T.Object("EvTermination", optional={"ev_termination_code": T.String(), "ev_termination_explanation": T.String()}),
-    # iso15118_extensions
-    "iso15118_certificate_request": T.RequestExiStreamSchema,
-    "charging_needs": T.Loose("ChargingNeeds"),
-    "ev_info": T.Loose("EvInformation"),
-    "service_renegotiation_supported": T.Boolean,
-}
-
-#: Vars EvseV2G publishes only in debug mode (``setup(debug_mode=True)``,
-#: EvseManager's ``session_logging``).  A subscriber that asks for one of
-#: them by name gets it regardless.
-DEBUG_VARS = frozenset({"ev_app_protocol", "v2g_messages", "selected_protocol"})
-
-#: Energy transfer modes that make a DC charger (DIN 70121 is DC only).
-DC_ENERGY_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
-
 Subscriber = Callable[[str, Any], None]
 
-
-def _validate(name: str, table: dict[str, Any], kind: str) -> Any:
-    try:
-        return table[name]
-    except KeyError:
-        raise ValueError(f"unknown {kind} {name!r}") from None
 
 
 @implementer(ICharger)
@@ -155,93 +56,54 @@ class Charger:
     The charger seam of one V2G communication session.
 
     Attributes are the values set by commands; ``None`` means "not received
-    yet".  Dict-valued ones keep EVerest's JSON shape.
+    yet".  Dict-valued ones keep EVerest's JSON shape.  The EVSE-level ones
+    (:data:`~evsev2g.evse.EVSE_ATTRIBUTES`: ``evse_id``, ``capabilities``,
+    the limits, ``link_ready``, ``errors`` …, documented on
+    :class:`~evsev2g.evse.EVSEState`) are properties reading and writing the
+    charger's :attr:`evse`; the others belong to this session alone:
 
-    :ivar evse_id: ``setup``'s EVSEID object (``{"evse_id", "evse_id_din"?}``).
-    :ivar sae_j2847_mode: ``"None"``, ``"V2G"`` or ``"V2H"``.
-    :ivar debug_mode: publish the debug vars (:data:`DEBUG_VARS`) to
-        subscribers of every var.
-    :ivar physical_values: ``set_charging_parameters``' SetupPhysicalValues.
+    :ivar evse: the :class:`~evsev2g.evse.EVSEState` of the EVSE this
+        session runs on.
     :ivar payment_options: ``session_setup``'s list (default ExternalPayment).
     :ivar supported_certificate_service: from ``session_setup``.
     :ivar central_contract_validation_allowed: from ``session_setup``.
-    :ivar bpt_config: ``bpt_setup``'s BptSetup (ISO 15118-20 only; stored).
-    :ivar capabilities: ``set_powersupply_capabilities``' Capabilities.
     :ivar authorization_status: from ``authorization_response``.
     :ivar certificate_status: from ``authorization_response``.
-    :ivar ac_contactor_is_closed: from ``ac_contactor_closed``.
-    :ivar link_ready: from ``dlink_ready``.
     :ivar cable_check_ok: from ``cable_check_finished``.
-    :ivar receipt_required: from ``receipt_is_required``.
     :ivar stop_requested_at: clock time of ``stop_charging(True)``, cleared
         by ``stop_charging(False)``.
     :ivar pause_requested: from ``pause_charging`` (ISO 15118-20 only).
-    :ivar no_energy_pause_mode: from ``no_energy_pause_charging``.
-    :ivar supported_app_protocols: ``update_supported_app_protocols``' list,
-        or ``None`` for "as configured".
-    :ivar energy_transfer_modes: from ``update_energy_transfer_modes``.
-    :ivar ac_max_current: from ``update_ac_max_current`` (A).
-    :ivar ac_parameters, ac_maximum_limits, ac_minimum_limits,
-        ac_target_values, ac_present_power: the AC commands' objects.
-    :ivar dc_maximum_limits: DcEvseMaximumLimits.
-    :ivar dc_minimum_limits: DcEvseMinimumLimits.
-    :ivar isolation_status: IsolationStatus string.
-    :ivar dc_present_values: DcEvsePresentVoltageCurrent.
-    :ivar meter_info: Powermeter; ``meter_info_fresh`` says whether it has
-        not been sent to the EV yet.
-    :ivar errors: the active EvseError strings (``send_error``), emptied by
-        ``reset_error`` except ``Error_EmergencyShutdown``, which lasts for
-        the session.
     :ivar certificate_response: ``set_get_certificate_response``' object.
+    :ivar superseded: a newer session took the EVSE from this one
+        (:meth:`take_evse`).
     """
 
     log = Logger()
 
-    def __init__(self, clock, name: str = "") -> None:
+    def __init__(self, clock, name: str = "", evse: EVSEState | None = None) -> None:
         """
         :param clock: an ``IReactorTime`` (the reactor, or a ``Clock`` in
             tests): stamps ``stop_charging``.
         :param name: a label for log lines (the session's peer, say).
+        :param evse: the EVSE the session runs on; a new one of its own
+            when ``None`` (a charger on its own, as in unit tests).
         """
         self.clock = clock
         self.name = name
+        self.evse = evse if evse is not None else EVSEState(clock, name)
         self._subscribers: list[tuple[Subscriber, frozenset[str] | None]] = []
         self._observers: list[Callable[[str, dict[str, Any]], None]] = []
         self._last: dict[str, Any] = {}
-        self.evse_id: dict[str, Any] | None = None
-        self.sae_j2847_mode = "None"
-        self.debug_mode = False
-        self.physical_values: dict[str, Any] = {}
         self.payment_options: list[str] = ["ExternalPayment"]
         self.supported_certificate_service = False
         self.central_contract_validation_allowed = False
-        self.bpt_config: dict[str, Any] | None = None
-        self.capabilities: dict[str, Any] | None = None
         self.authorization_status: str | None = None
         self.certificate_status: str | None = None
-        self.ac_contactor_is_closed = False
-        self.link_ready = False
         self.cable_check_ok: bool | None = None
-        self.receipt_required = False
         self.stop_requested_at: float | None = None
         self.pause_requested = False
-        self.no_energy_pause_mode: str | None = None
-        self.supported_app_protocols: list[str] | None = None
-        self.energy_transfer_modes: list[str] = []
-        self.ac_max_current: float | None = None
-        self.ac_parameters: dict[str, Any] | None = None
-        self.ac_maximum_limits: dict[str, Any] | None = None
-        self.ac_minimum_limits: dict[str, Any] | None = None
-        self.ac_target_values: dict[str, Any] | None = None
-        self.ac_present_power: dict[str, Any] | None = None
-        self.dc_maximum_limits: dict[str, Any] | None = None
-        self.dc_minimum_limits: dict[str, Any] | None = None
-        self.isolation_status: str | None = None
-        self.dc_present_values: dict[str, Any] = {"evse_present_voltage": 0, "evse_present_current": 0}
-        self.meter_info: dict[str, Any] | None = None
-        self.meter_info_fresh = False
-        self.errors: set[str] = set()
         self.certificate_response: dict[str, Any] | None = None
+        self.superseded = False
 
     def __repr__(self) -> str:
         return f"<Charger {self.name or id(self)}>"
@@ -260,7 +122,8 @@ class Charger:
         entry = (callback, frozenset(names) if names is not None else None)
         if entry[1] is not None:
             for each in entry[1]:
-                _validate(each, VARS, "var")
+                if each not in VARS:
+                    raise ValueError(f"unknown var {each!r}")
         self._subscribers.append(entry)
 
         def unsubscribe() -> None:
@@ -295,7 +158,7 @@ class Charger:
         :raises ValueError: unknown var or a payload of the wrong shape (a
             programming error in the caller, never the EV's fault).
         """
-        _validate(name, VARS, "var")(payload, name)
+        check_var(name, payload)
         self._last[name] = payload
         for callback, names in list(self._subscribers):
             if names is None:
@@ -330,18 +193,28 @@ class Charger:
     def observe(self, callback: Callable[[str, dict[str, Any]], None]) -> Callable[[], None]:
         """
         Be told of every command after it took effect, as
-        ``callback(name, arguments)``.  The session uses it to react at once
-        to ``dlink_ready(False)``.
+        ``callback(name, arguments)``: this session's commands and the EVSE's
+        (from wherever they came).  The session uses it to react at once to
+        ``dlink_ready(False)``.
 
         :returns: a function that stops the observation.
         """
         self._observers.append(callback)
-        return lambda: self._observers.remove(callback) if callback in self._observers else None
+        stop_evse = self.evse.observe(callback)
+
+        def stop() -> None:
+            stop_evse()
+            if callback in self._observers:
+                self._observers.remove(callback)
+
+        return stop
 
     def command(self, name: str, **arguments: Any) -> Any:
         """
         Run a command by name (what a bridge receiving commands by topic
         calls); the methods below are the same thing with signatures.
+        EVSE-level commands are applied to :attr:`evse` (every session on
+        that EVSE sees them), session commands to this charger.
 
         :param name: a command of ISO15118_charger or iso15118_extensions.
         :param arguments: its arguments by name.
@@ -350,15 +223,9 @@ class Charger:
         :raises ValueError: unknown command, missing/extra arguments or an
             argument of the wrong shape.
         """
-        spec = _validate(name, COMMANDS, "command")
-        names = [arg for arg, _ in spec]
-        extra = set(arguments) - set(names)
-        if extra:
-            raise ValueError(f"{name}: unexpected arguments {sorted(extra)}")
-        for arg, shape in spec:
-            if arg not in arguments:
-                raise ValueError(f"{name}: missing argument {arg!r}")
-            shape(arguments[arg], f"{name}.{arg}")
+        check_command(name, arguments)
+        if name not in SESSION_COMMANDS:
+            return self.evse.apply(name, arguments)
         result = getattr(self, "_apply_" + name)(**arguments)
         for observer in list(self._observers):
             try:
@@ -367,6 +234,31 @@ class Charger:
                 self.log.failure("command observer failed on {command}", command=name)
         return result
 
+    # -- one session per EVSE ----------------------------------------------
+
+    def take_evse(self, release: Callable[[str], None]) -> None:
+        """
+        This session reached SessionSetup and takes its EVSE; an older
+        session still holding it is ended first (see
+        :meth:`evsev2g.evse.EVSEState.take`).  Session commands EvseManager
+        sent before this session existed (``session_setup``, an early
+        ``authorization_response``) are applied now.
+
+        :param release: called with a reason if a newer session later takes
+            the EVSE from this one: the session turns the output off, then
+            closes its connection.
+        """
+
+        def released(reason: str) -> None:
+            self.superseded = True
+            release(reason)
+
+        self.evse.take(self, released)
+
+    def release_evse(self) -> None:
+        """The session is over: the EVSE is free for the next one."""
+        self.evse.release(self)
+
     def setup(self, evse_id, sae_j2847_mode, debug_mode):
         """
         At start-up: the EVSEID (``{"evse_id": str, "evse_id_din"?: str}``),
@@ -374,17 +266,9 @@ class Charger:
         """
         return self.command("setup", evse_id=evse_id, sae_j2847_mode=sae_j2847_mode, debug_mode=debug_mode)
 
-    def _apply_setup(self, evse_id, sae_j2847_mode, debug_mode):
-        self.evse_id = dict(evse_id)
-        self.sae_j2847_mode = sae_j2847_mode
-        self.debug_mode = debug_mode
-
     def set_charging_parameters(self, physical_values):
         """SetupPhysicalValues: AC nominal voltage, DC regulation tolerance, ripple, energy."""
         return self.command("set_charging_parameters", physical_values=physical_values)
-
-    def _apply_set_charging_parameters(self, physical_values):
-        self.physical_values = dict(physical_values)
 
     def session_setup(self, payment_options, supported_certificate_service, central_contract_validation_allowed):
         """
@@ -410,15 +294,9 @@ class Charger:
         """BptSetup for ISO 15118-20 (stored only)."""
         return self.command("bpt_setup", bpt_config=bpt_config)
 
-    def _apply_bpt_setup(self, bpt_config):
-        self.bpt_config = dict(bpt_config)
-
     def set_powersupply_capabilities(self, capabilities):
         """power_supply_DC Capabilities: DC limits offered in ChargeParameterDiscoveryRes."""
         return self.command("set_powersupply_capabilities", capabilities=capabilities)
-
-    def _apply_set_powersupply_capabilities(self, capabilities):
-        self.capabilities = dict(capabilities)
 
     def authorization_response(self, authorization_status, certificate_status):
         """The answer to ``require_auth_eim`` / ``require_auth_pnc``."""
@@ -436,15 +314,9 @@ class Charger:
         """The AC contactor is closed (``True``) or open."""
         return self.command("ac_contactor_closed", status=status)
 
-    def _apply_ac_contactor_closed(self, status):
-        self.ac_contactor_is_closed = status
-
     def dlink_ready(self, value):
         """The data link (SLAC) is up; ``False`` ends the V2G session at once."""
         return self.command("dlink_ready", value=value)
-
-    def _apply_dlink_ready(self, value):
-        self.link_ready = value
 
     def cable_check_finished(self, status):
         """The cable check is over; ``True`` when it passed."""
@@ -456,9 +328,6 @@ class Charger:
     def receipt_is_required(self, receipt_required):
         """Whether the EV must send MeteringReceiptReq (ISO 15118-2 PnC)."""
         return self.command("receipt_is_required", receipt_required=receipt_required)
-
-    def _apply_receipt_is_required(self, receipt_required):
-        self.receipt_required = receipt_required
 
     def stop_charging(self, stop):
         """The charger wants the session to end (``True``) or withdraws that."""
@@ -482,9 +351,6 @@ class Charger:
         """IEC 61851-23 no-energy pause mode (stored for ISO 15118-2)."""
         return self.command("no_energy_pause_charging", mode=mode)
 
-    def _apply_no_energy_pause_charging(self, mode):
-        self.no_energy_pause_mode = mode
-
     def update_supported_app_protocols(self, supported_app_protocols):
         """
         Restrict the protocols offered in the app handshake (only ones enabled
@@ -494,110 +360,61 @@ class Charger:
         """
         return self.command("update_supported_app_protocols", supported_app_protocols=supported_app_protocols)
 
-    def _apply_update_supported_app_protocols(self, supported_app_protocols):
-        self.supported_app_protocols = list(supported_app_protocols["app_protocols"])
-        return bool(self.supported_app_protocols)
-
     def update_energy_transfer_modes(self, supported_energy_transfer_modes):
         """The energy transfer modes the charger offers."""
         return self.command("update_energy_transfer_modes", supported_energy_transfer_modes=supported_energy_transfer_modes)
-
-    def _apply_update_energy_transfer_modes(self, supported_energy_transfer_modes):
-        self.energy_transfer_modes = list(dict.fromkeys(supported_energy_transfer_modes))
 
     def update_ac_max_current(self, max_current):
         """AC line current limit per phase in A."""
         return self.command("update_ac_max_current", max_current=max_current)
 
-    def _apply_update_ac_max_current(self, max_current):
-        self.ac_max_current = max_current
-
     def update_ac_parameters(self, ac_parameters):
         """AcParameters (ISO 15118-20; stored)."""
         return self.command("update_ac_parameters", ac_parameters=ac_parameters)
-
-    def _apply_update_ac_parameters(self, ac_parameters):
-        self.ac_parameters = dict(ac_parameters)
 
     def update_ac_maximum_limits(self, maximum_limits):
         """AcEvseMaximumPower."""
         return self.command("update_ac_maximum_limits", maximum_limits=maximum_limits)
 
-    def _apply_update_ac_maximum_limits(self, maximum_limits):
-        self.ac_maximum_limits = dict(maximum_limits)
-
     def update_ac_minimum_limits(self, minimum_limits):
         """AcEvseMinimumPower (ISO 15118-20; stored)."""
         return self.command("update_ac_minimum_limits", minimum_limits=minimum_limits)
-
-    def _apply_update_ac_minimum_limits(self, minimum_limits):
-        self.ac_minimum_limits = dict(minimum_limits)
 
     def update_ac_target_values(self, target_values):
         """AcTargetValues (ISO 15118-20; stored)."""
         return self.command("update_ac_target_values", target_values=target_values)
 
-    def _apply_update_ac_target_values(self, target_values):
-        self.ac_target_values = dict(target_values)
-
     def update_ac_present_power(self, present_power):
         """Present AC power (ISO 15118-20; stored)."""
         return self.command("update_ac_present_power", present_power=present_power)
-
-    def _apply_update_ac_present_power(self, present_power):
-        self.ac_present_power = dict(present_power)
 
     def update_dc_maximum_limits(self, maximum_limits):
         """DcEvseMaximumLimits: the present EVSE limits (CurrentDemandRes)."""
         return self.command("update_dc_maximum_limits", maximum_limits=maximum_limits)
 
-    def _apply_update_dc_maximum_limits(self, maximum_limits):
-        self.dc_maximum_limits = dict(maximum_limits)
-
     def update_dc_minimum_limits(self, minimum_limits):
         """DcEvseMinimumLimits."""
         return self.command("update_dc_minimum_limits", minimum_limits=minimum_limits)
-
-    def _apply_update_dc_minimum_limits(self, minimum_limits):
-        self.dc_minimum_limits = dict(minimum_limits)
 
     def update_isolation_status(self, isolation_status):
         """Isolation monitor result: Invalid, Valid, Warning, Fault or No_IMD."""
         return self.command("update_isolation_status", isolation_status=isolation_status)
 
-    def _apply_update_isolation_status(self, isolation_status):
-        self.isolation_status = isolation_status
-
     def update_dc_present_values(self, present_voltage_current):
         """DcEvsePresentVoltageCurrent: measured output voltage and current."""
         return self.command("update_dc_present_values", present_voltage_current=present_voltage_current)
-
-    def _apply_update_dc_present_values(self, present_voltage_current):
-        values = {"evse_present_current": 0}
-        values.update(present_voltage_current)
-        self.dc_present_values = values
 
     def update_meter_info(self, powermeter):
         """Powermeter: sent as MeterInfo in the next message that carries one."""
         return self.command("update_meter_info", powermeter=powermeter)
 
-    def _apply_update_meter_info(self, powermeter):
-        self.meter_info = dict(powermeter)
-        self.meter_info_fresh = True
-
     def send_error(self, error):
         """An EvseError is active (Error_EmergencyShutdown lasts for the session)."""
         return self.command("send_error", error=error)
 
-    def _apply_send_error(self, error):
-        self.errors.add(error)
-
     def reset_error(self):
         """Clear the errors, except an emergency shutdown."""
         return self.command("reset_error")
-
-    def _apply_reset_error(self):
-        self.errors &= {"Error_EmergencyShutdown"}
 
     def set_get_certificate_response(self, certificate_response):
         """iso15118_extensions: the backend's CertificateInstallation/UpdateRes."""
@@ -610,7 +427,7 @@ class Charger:
 
     @property
     def emergency(self) -> bool:
-        """``send_error(Error_EmergencyShutdown)`` was received this session."""
+        """``send_error(Error_EmergencyShutdown)`` was received (cleared when the session it hit ends)."""
         return "Error_EmergencyShutdown" in self.errors
 
     @property
@@ -621,23 +438,20 @@ class Charger:
         return self.authorization_status == "Accepted"
 
     def dc_limit(self, capability: str, limit: str | None = None, table: str = "max") -> float | None:
-        """
-        A DC limit: the present value from ``update_dc_maximum_limits`` /
-        ``update_dc_minimum_limits`` when ``limit`` is given and known, else the
-        power supply's capability (its ``nominal_`` value preferred).
+        """The EVSE's DC limit: see :meth:`evsev2g.evse.EVSEState.dc_limit`."""
+        return self.evse.dc_limit(capability, limit, table)
 
-        :param capability: a Capabilities key such as ``"max_export_current_A"``.
-        :param limit: a DcEvseMaximumLimits/DcEvseMinimumLimits key, or ``None``.
-        :param table: ``"max"`` or ``"min"``: which limits object ``limit`` is in.
-        :returns: the value, or ``None`` when nothing was received.
-        """
-        if limit is not None:
-            limits = self.dc_maximum_limits if table == "max" else self.dc_minimum_limits
-            if limits and limit in limits:
-                return limits[limit]
-        if self.capabilities:
-            nominal = self.capabilities.get("nominal_" + capability)
-            if nominal is not None:
-                return nominal
-            return self.capabilities.get(capability)
-        return None
+
+def _delegate(name: str) -> property:
+    def get(self):
+        return getattr(self.evse, name)
+
+    def put(self, value):
+        setattr(self.evse, name, value)
+
+    return property(get, put, doc=f"The EVSE's ``{name}`` (:class:`~evsev2g.evse.EVSEState`).")
+
+
+for _name in EVSE_ATTRIBUTES:
+    setattr(Charger, _name, _delegate(_name))
+del _name

@@ -152,7 +152,7 @@ class Config:
         "IPv6 link-local address, 'lo' serves on ::1 for local use.",
     )
     supported_DIN70121: bool = setting(True, Flag(), "Offer DIN SPEC 70121 in the protocol handshake.")
-    supported_ISO15118_2: bool = setting(True, Flag(), "Offer ISO 15118-2:2013 in the protocol handshake (no ISO 15118-2 state machine is served yet, so it is never chosen for now).")
+    supported_ISO15118_2: bool = setting(True, Flag(), "Offer ISO 15118-2:2013 in the protocol handshake (AC and DC; over TCP and TLS).")
     tls_security: str = setting(
         "allow",
         Choice(("prohibit", "allow", "force")),

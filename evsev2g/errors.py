@@ -59,6 +59,29 @@ class CertificatesUnavailable(EvseV2GError):
     """
 
 
+class ServiceUnavailable(EvseV2GError):
+    """
+    A value-added service cannot answer now: its ServiceID is not offered,
+    or its provider raised, timed out or answered with the wrong shape
+    (:meth:`evsev2g.vas.ServiceRegistry.parameter_sets`).
+
+    :param service_id: the ServiceID asked for.
+    :param reason: what went wrong, for the log.
+    :param unknown: ``True`` when no provider offers ``service_id`` at all
+        (ServiceDetailRes FAILED_ServiceIDInvalid), ``False`` when the
+        provider failed.
+    """
+
+    def __init__(self, service_id: int, reason: str, unknown: bool = False):
+        super().__init__(service_id, reason, unknown)
+        self.service_id = service_id
+        self.reason = reason
+        self.unknown = unknown
+
+    def __str__(self) -> str:
+        return f"service {self.service_id}: {self.reason}"
+
+
 class V2GTPError(EvseV2GError):
     """
     A V2GTP header breaks the rules; the stream cannot be trusted after it.

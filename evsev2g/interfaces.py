@@ -116,18 +116,36 @@ class ISessionFactory(Interface):
 class ISecurity(Interface):
     """
     What evsev2g needs of EVerest's ``evse_security``: the TLS server's
-    chain and key, and the CA bundles to verify against.
+    chain and key (and word when they change), the CA bundles to verify
+    against, contract-chain verification and the OCSP request data that
+    Plug & Charge hands to the backend.
 
-    The file-based provider (``evsev2g.security.files.FileSecurity``) reads
-    a certificate directory in EvseSecurity's layout; an EVerest bridge
-    provider would ask the EvseSecurity module.  Called from the reactor
-    thread at start-up.
+    Method names follow ``evse_security.yaml`` (``get_`` dropped); argument
+    and result shapes are EVerest's types (``types/evse_security.yaml``) as
+    plain dicts and strings, so a bridge passes them through unchanged.
+
+    Implementations: ``evsev2g.security.files.FileSecurity`` reads a
+    certificate directory in EvseSecurity's layout; the EVerest bridge asks
+    the EvseSecurity module over MQTT.
+
+    Threading and results: every method is called from the reactor thread.
+    :meth:`tls_server_credentials` and :meth:`verify_file` answer at once
+    (they run at start-up and on reload; a remote provider answers from
+    what it fetched and keeps current through :meth:`subscribe_store_updates`).
+    :meth:`verify_certificate`, :meth:`mo_ocsp_request_data` and
+    :meth:`v2g_ocsp_request_data` run during a session and may return their
+    result or a Deferred firing with it; callers wrap them with
+    ``defer.maybeDeferred`` and bound the wait.  None of them may block.
     """
 
     def tls_server_credentials():
         """
         The SECC's TLS server chain and key, checked and ready to use
         (EvseV2G asks ``get_all_valid_certificates_info`` for type V2G).
+        Called at start-up and again after every store update that concerns
+        the V2G leaf or CA (:meth:`subscribe_store_updates`); the TLS server
+        then serves new connections with the new chain while connections
+        already running keep theirs.
 
         :returns: an ``evsev2g.security.credentials.TLSCredentials``.
         :raises evsev2g.errors.CertificatesUnavailable: when there is no
@@ -137,13 +155,77 @@ class ISecurity(Interface):
     def verify_file(ca_type):
         """
         The CA bundle to verify certificates of a kind against (EvseSecurity's
-        ``get_verify_file``).
+        ``get_verify_file``).  Plug & Charge reads the ``"V2G"`` and ``"MO"``
+        bundles as the trust anchors of contract chains (EvseV2G does the
+        same).
 
         :param ca_type: ``"V2G"``, ``"MO"``, ``"CSMS"`` or ``"MF"`` (EVerest's
             ``CaCertificateType``).
-        :returns: the bundle's path, a ``pathlib.Path`` to a PEM file.
+        :returns: the bundle's path, a ``pathlib.Path`` to a PEM file with
+            one or more certificates.
         :raises evsev2g.errors.CertificatesUnavailable: when there is none.
         :raises ValueError: for an unknown ``ca_type``.
+        """
+
+    def verify_certificate(certificate_chain, certificate_types):
+        """
+        Verify a leaf (or leaf and Sub-CAs) against the installed roots of
+        the given kinds (EvseSecurity's ``verify_certificate``).  For a
+        contract chain the types are ``["MO"]`` or ``["MO", "V2G"]``: the
+        chain is valid when it leads to any installed root of those kinds.
+
+        :param certificate_chain: PEM text, the leaf first, then Sub-CAs.
+        :param certificate_types: a non-empty list of ``LeafCertificateType``
+            names (``"V2G"``, ``"MO"``, ``"CSMS"``, ``"MF"``).
+        :returns: (or a Deferred firing with) one ``CertificateValidationResult``
+            string: ``"Valid"``, ``"Expired"`` (any certificate outside its
+            validity period, not yet valid included), ``"InvalidSignature"``,
+            ``"IssuerNotFound"`` (no installed root of those kinds),
+            ``"InvalidLeafSignature"``, ``"InvalidChain"`` (chain too long,
+            a Sub-CA that is not a CA, wrong key usage, undecodable PEM/DER)
+            or ``"Unknown"``.
+        """
+
+    def mo_ocsp_request_data(certificate_chain):
+        """
+        The OCSP request data of a contract chain (EvseSecurity's
+        ``get_mo_ocsp_request_data``), which Plug & Charge passes in
+        ``require_auth_pnc`` as ``iso15118CertificateHashData``.
+
+        :param certificate_chain: PEM text, the contract leaf first, then
+            the Sub-CAs (a root at the end is left out of the answer).
+        :returns: (or a Deferred firing with) an ``OCSPRequestDataList``:
+            ``{"ocsp_request_data_list": [{"certificate_hash_data":
+            {"hash_algorithm": "SHA256", "issuer_name_hash": hex,
+            "issuer_key_hash": hex, "serial_number": hex without leading
+            zeroes}, "responder_url": str}, ...]}``, one entry per
+            certificate whose issuer is known (the next certificate in the
+            chain, else an installed MO or V2G root), in chain order;
+            ``responder_url`` is the certificate's AIA OCSP URL, or absent.
+        """
+
+    def v2g_ocsp_request_data():
+        """
+        The OCSP request data of the SECC's own chain without the root
+        (EvseSecurity's ``get_v2g_ocsp_request_data``): the same shape as
+        :meth:`mo_ocsp_request_data`.
+
+        :returns: (or a Deferred firing with) an ``OCSPRequestDataList``;
+            an empty list when there is no usable chain.
+        """
+
+    def subscribe_store_updates(callback):
+        """
+        Be told when certificates are installed or removed (EvseSecurity's
+        ``certificate_store_update`` var).  The TLS server uses it to reload
+        its chain without dropping running sessions.
+
+        :param callback: called from the reactor thread with one
+            ``CertificateStoreUpdate`` dict per change: ``{"operation":
+            "Installed" | "Deleted", "leaf_certificate_type": "V2G" | ...}``
+            or ``{"operation": ..., "ca_certificate_type": "V2G" | "MO" |
+            ...}``.  Exceptions it raises are logged, never passed on.
+        :returns: a no-argument callable that ends the subscription.
         """
 
 
@@ -207,6 +289,11 @@ class IProtocolStateMachine(Interface):
     message in, reply out, time from the injected clock.  It never touches a
     socket; the session encodes, sends and closes.
     """
+
+    last_request = Attribute(
+        "Body element name (``str``) of the last request handled, or ``None``; the session "
+        "names it when a connection ends early."
+    )
 
     def handle(request):
         """
@@ -360,6 +447,84 @@ class IChargerBackend(Interface):
         """
 
 
+class ISingleEVSEBackend(IChargerBackend):
+    """
+    A backend serving one physical EVSE (the EVerest bridge: one EVSE per
+    module instance).  Every session runs on its :attr:`evse`, so commands
+    EvseManager sends between sessions reach the next one, and a session
+    reaching SessionSetup ends an older one still holding the EVSE
+    (``evsev2g.evse.EVSEState.take``).  Backends without it (the simulator)
+    give every session an EVSE of its own.
+    """
+
+    evse = Attribute("The ``evsev2g.evse.EVSEState`` every session of this backend runs on.")
+
+
+class IBackendRuntime(Interface):
+    """
+    What a backend plugin makes for one service: the backend itself and
+    what it brings along.
+    """
+
+    backend = Attribute("The :class:`IChargerBackend` sessions talk to.")
+    security = Attribute(
+        "The backend's own :class:`ISecurity` (the EVerest bridge asks EvseSecurity), or ``None`` "
+        "for the files under ``certs_dir``."
+    )
+    service = Attribute(
+        "An ``IService`` to run beside the V2G servers (the MQTT connection), or ``None``.  With one, "
+        "the servers start only once :meth:`when_ready` fired, and start-up failures are reported "
+        "through :meth:`servers_failed` and retried rather than ending the process."
+    )
+
+    def when_ready():
+        """
+        :returns: a ``Deferred`` firing (with anything) when the V2G servers
+            may start: at once for the simulator; after EVerest's global
+            ready and the first certificates for the bridge.
+        """
+
+    def servers_failed(problem):
+        """
+        The V2G servers could not start (no such device, port taken, no
+        certificate while TLS is forced); they are retried.
+
+        :param problem: one line saying why, a ``str``.
+        """
+
+    def servers_running(tls):
+        """
+        The V2G servers run (again).
+
+        :param tls: the ``evsev2g.tls.TLSServerCreator`` of the TLS server,
+            or ``None`` without one (the bridge reloads it when the
+            certificate store changes).
+        """
+
+
+class IChargerBackendFactory(Interface):
+    """
+    A charger-backend plugin: a module-level object providing this and
+    ``twisted.plugin.IPlugin`` in the :mod:`evsev2g.plugins` drop-in package
+    (:mod:`evsev2g.plugins.evsev2g_backends` ships ``simulator`` and
+    ``everest``), found with :func:`evsev2g.plugin_loader.load_plugins`.
+    The ``backend`` key names which one runs; a third backend (a REST or
+    OCPP-side one) is one more such file, not an edit of the session code.
+    """
+
+    name = Attribute("The value of the ``backend`` key that selects it (``str``).")
+    description = Attribute("One line for the README and ``--help`` (``str``).")
+
+    def make(config, reactor):
+        """
+        :param config: the checked ``evsev2g.config.Config``.
+        :param reactor: the reactor (clock, sockets).
+        :returns: an :class:`IBackendRuntime`.
+        :raises evsev2g.errors.ConfigError: when its part of the
+            configuration cannot work.
+        """
+
+
 # -- value-added services ----------------------------------------------------
 
 
@@ -381,8 +546,11 @@ class IValueAddedService(Interface):
     shape is logged by name and left out, and the session goes on.  DIN
     70121 offers no such services.
 
-    Results may be plain values, ``Deferred``\ s or asyncio futures (they
-    are normalised with ``txaio``).
+    Every method may answer with a plain value, raise, or return a
+    ``Deferred``, a coroutine or an asyncio future;
+    :class:`evsev2g.vas.ServiceRegistry` normalises them with ``txaio``,
+    bounds each answer by its timeout and checks its shape
+    (:mod:`evsev2g.vas_types`).
     """
 
     name = Attribute("The provider's name for the log (``str``).")
@@ -394,9 +562,12 @@ class IValueAddedService(Interface):
         :returns: a ``list`` of EVerest ``OfferedService`` dicts:
             ``service_id`` (``int``, 2–65535; 1 is charging) and optionally
             ``service_name`` (``str`` ≤ 32), ``service_scope`` (``str`` ≤ 64),
-            ``free_service`` (``bool``), plus evsev2g's ``service_category``
-            (``"Internet"``, ``"ContractCertificate"`` or ``"OtherCustom"``;
-            ``OtherCustom`` when absent), or a ``Deferred`` firing with one.
+            ``free_service`` (``bool``, ``True`` when absent), plus evsev2g's
+            ``service_category`` (``"Internet"``, ``"ContractCertificate"`` or
+            ``"OtherCustom"``); a missing name or category comes from ISO
+            15118-2 Table 105 for ids 2–4 (Certificate, InternetAccess,
+            UseCaseInformation), else ``OtherCustom``.  Or a ``Deferred``
+            firing with one.  The registry asks again on ``refresh()``.
         """
 
     def get_service_parameters(service_id):
@@ -409,7 +580,10 @@ class IValueAddedService(Interface):
             ParameterValue}]}``, ``ParameterValue`` being one of
             ``finite_string``, ``rational_number``, ``byte_value``,
             ``short_value``, ``int_value``, ``bool_value``), possibly empty,
-            or a ``Deferred`` / asyncio future firing with one.
+            or a ``Deferred`` / asyncio future firing with one.  What an
+            ISO 15118-2 ServiceDetailRes can carry: at most 255 sets,
+            ``set_id`` values unique and within a short, 1–16 parameters
+            each.
         """
 
     def selected_services(selected_services):

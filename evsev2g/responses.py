@@ -36,6 +36,8 @@ __all__ = [
     "PowerDeliveryNotApplied",
     "TariffSelectionInvalid",
     "ChargingProfileInvalid",
+    "PauseNotAllowed",
+    "ServiceDetailUnavailable",
     "AuthorizationRejected",
     "AuthorizationTimeout",
     "OngoingTimeout",
@@ -112,6 +114,14 @@ class ChargingProfileInvalid(ProtocolError):
     """ChargingProfile exceeds the offered schedule."""
 
 
+class ServiceDetailUnavailable(ProtocolError):
+    """The provider of an offered value-added service failed to give its parameters."""
+
+
+class PauseNotAllowed(ProtocolError):
+    """SessionStop(Pause) outside the states after PowerDelivery(Stop) or WeldingDetection (ISO 15118-2)."""
+
+
 class AuthorizationRejected(ProtocolError):
     """``authorization_response`` was not Accepted."""
 
@@ -180,6 +190,8 @@ RULES: dict[type, Rule] = {
     PowerDeliveryNotApplied: _both("FAILED_PowerDeliveryNotApplied", cites="[V2G2-480]"),
     TariffSelectionInvalid: _both("FAILED_TariffSelectionInvalid", cites="[V2G2-479]"),
     ChargingProfileInvalid: _both("FAILED_ChargingProfileInvalid", cites="[V2G2-478]"),
+    ServiceDetailUnavailable: Rule({ISO15118_2: "FAILED"}, POLICY, "[V2G2-463]: the service exists, its details are not available"),
+    PauseNotAllowed: Rule({ISO15118_2: "FAILED"}, ALWAYS, "[V2G2-739]; EvseV2G answers FAILED and terminates"),
     AuthorizationRejected: _both("FAILED"),
     AuthorizationTimeout: _both("FAILED"),
     OngoingTimeout: _both("FAILED", cites="[V2G2-712] [V2G2-713]"),
@@ -225,3 +237,79 @@ def closes_connection(error: ProtocolError | type, terminate_on_failed: bool) ->
     :returns: ``bool``.
     """
     return _rule(error).closes == ALWAYS or terminate_on_failed
+
+
+# -- Plug & Charge: certificates and signatures (ISO 15118-2 only) ----------
+
+
+class CertificateProblem(ProtocolError):
+    """A contract (or provisioning) certificate chain is unusable."""
+
+
+class CertChainError(CertificateProblem):
+    """
+    The chain is malformed or broken: undecodable DER, too many Sub-CAs, a
+    signature that does not verify, wrong key usage or basic constraints,
+    an eMAID that is not the leaf's.
+    """
+
+
+class NoTrustedRoot(CertChainError):
+    """
+    The chain leads to no installed MO or V2G root.  Plug & Charge hands
+    such a chain on to the backend when central validation is allowed.
+    """
+
+
+class CertificateExpired(CertificateProblem):
+    """A certificate of the chain is outside its validity period (expired or not yet valid)."""
+
+
+class CertificateRevoked(CertificateProblem):
+    """The backend reports a certificate of the chain revoked."""
+
+
+class NoCertificateAvailable(CertificateProblem):
+    """No contract certificate can be provided (certificate installation/update)."""
+
+
+class SignatureError(ProtocolError):
+    """An XML signature is missing, malformed, over the wrong element, or does not verify."""
+
+
+class ChallengeInvalid(ProtocolError):
+    """AuthorizationReq's GenChallenge is missing, not 16 bytes, or not the one sent."""
+
+
+class MeteringSignatureNotValid(ProtocolError):
+    """MeteringReceiptReq's signature does not verify with the contract key."""
+
+
+__all__ += [
+    "CertificateProblem",
+    "CertChainError",
+    "NoTrustedRoot",
+    "CertificateExpired",
+    "CertificateRevoked",
+    "NoCertificateAvailable",
+    "SignatureError",
+    "ChallengeInvalid",
+    "MeteringSignatureNotValid",
+]
+
+
+def _iso(code: str, cites: str = "") -> Rule:
+    return Rule({ISO15118_2: code}, POLICY, cites)
+
+
+RULES.update({
+    CertificateProblem: _iso("FAILED_CertChainError"),
+    NoTrustedRoot: _iso("FAILED_CertChainError", "EvseV2G answers NoCertificateAvailable; the chain is what fails"),
+    CertChainError: _iso("FAILED_CertChainError", "EvseV2G handle_iso_payment_details"),
+    CertificateExpired: _iso("FAILED_CertificateExpired", "EvseV2G handle_iso_payment_details"),
+    CertificateRevoked: _iso("FAILED_CertificateRevoked"),
+    NoCertificateAvailable: _iso("FAILED_NoCertificateAvailable"),
+    SignatureError: _iso("FAILED_SignatureError", "AuthorizationReq / Cert*Req signature"),
+    ChallengeInvalid: _iso("FAILED_ChallengeInvalid", "[V2G2-475]"),
+    MeteringSignatureNotValid: _iso("FAILED_MeteringSignatureNotValid", "[V2G2-481]"),
+})

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from twisted.application.service import MultiService
+from twisted.application.internet import TimerService
 from twisted.logger import Logger
 
 import evsev2g
@@ -31,7 +32,8 @@ from evsev2g.interfaces import ISecurity, ISessionFactory
 from evsev2g.netif import ServingAddress
 from evsev2g.sdp import Offers
 from evsev2g.sdp_service import SDPProtocol, SDPService, always
-from evsev2g.security.files import FileSecurity
+from evsev2g.security.files import CERTS_CHECK_INTERVAL, FileSecurity
+from evsev2g.security.reload import ReloadingTLSCreator
 from evsev2g.tls import KeyLog, TLSServerCreator, key_log_path
 from evsev2g.transport import (
     ConnectionRegistry,
@@ -55,7 +57,7 @@ def no_certificates(config: Config, problem: str) -> str:
     )
 
 
-def tls_creator(config: Config, security: ISecurity) -> TLSServerCreator | None:
+def tls_creator(config: Config, security: ISecurity) -> ReloadingTLSCreator | None:
     """
     The TLS connection creator, if TLS is wanted and possible.
 
@@ -80,7 +82,7 @@ def tls_creator(config: Config, security: ISecurity) -> TLSServerCreator | None:
     if config.tls_key_logging:
         key_log = KeyLog(key_log_path(config.tls_key_logging_path))
         log.warn("TLS key logging is on (testing only): secrets go to {path}", path=str(key_log.path))
-    return TLSServerCreator(credentials, key_log)
+    return ReloadingTLSCreator(security, key_log, credentials)
 
 
 def _exit_on_startup_error(start: Callable[[], None]) -> None:
@@ -223,4 +225,10 @@ def build_service(
     if config.enable_sdp_server:
         top.sdp = SDPService(reactor, serving, config.sdp_port, SDPProtocol(serving, top.offers, answering))
         top.sdp.setServiceParent(top)
+    if creator is not None and hasattr(security, "check_for_changes"):
+        # a provider that polls its store (FileSecurity); a bridge pushes updates itself
+        watcher = TimerService(CERTS_CHECK_INTERVAL, security.check_for_changes)
+        watcher.clock = reactor
+        watcher.setName("certificate-watch")
+        watcher.setServiceParent(top)
     return top

@@ -5,8 +5,13 @@ Each payload goes: EXI bytes → codec (the app-handshake schema first, then
 the negotiated protocol's) → the protocol's state machine → response
 message → codec → the link.  The session owns:
 
-- V2G_SECC_Sequence_Timeout: no request for that long ends the session and
-  closes the connection ([V2G2-443], [V2G2-537]);
+- V2G_SECC_Sequence_Timeout: no request for that long after a response was
+  sent (or after the connection opened) ends the session and closes the
+  connection ([V2G2-443], [V2G2-537]); the timer is stopped while a reply
+  is being worked out;
+- the store of paused ISO 15118-2 sessions (one per process, in the
+  factory) and the value-added-service registry, handed to each state
+  machine in its :class:`~evsev2g.protocols.context.ProtocolContext`;
 - the failed-response policy carried out by the state machines' replies
   (close after FAILED_SequenceError/UnknownSession, or after any FAILED with
   ``terminate_connection_on_failed_response``);
@@ -35,11 +40,13 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from evsev2g.charger import Charger
-from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
+from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink, ISingleEVSEBackend
 from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
-from evsev2g.protocols.context import ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
+from evsev2g.protocols.context import NoServices, ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
+from evsev2g.protocols.paused import PausedSessions
 from evsev2g.protocols.teardown import publish_session_end
-from evsev2g.timers import V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME, Timers
+from evsev2g.responses import ISO15118_2
+from evsev2g.timers import Timers, performance_time
 from evsev2g.v2gtp import PayloadType, build_frame
 
 __all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory"]
@@ -93,7 +100,7 @@ class V2GSession:
         self.clock = factory.clock
         host, port = link.peer
         self.label = f"[{host}]:{port}"
-        self.charger = Charger(self.clock, name=self.label)
+        self.charger = Charger(self.clock, name=self.label, evse=factory.evse_for_session())
         self.protocol = None
         self.machine = None
         self.codec = factory.handshake_codec
@@ -144,7 +151,9 @@ class V2GSession:
                 size=len(payload),
             )
             return
-        self._arm_sequence_timer()
+        # [V2G2-443]: the sequence timer runs from a response sent to the
+        # next request; while a reply is being worked out it is stopped.
+        self._stop_sequence_timer()
         started = self.clock.seconds()
         try:
             # complete: a request lacking mandatory content (non-strict EXI
@@ -164,6 +173,9 @@ class V2GSession:
             if self.machine is None:
                 self._handshake(request)
             else:
+                if body_name(request) == "SessionSetupReq":
+                    # One session per EVSE: an older one still holding it ends first.
+                    self.charger.take_evse(self._superseded)
                 reply = self.machine.handle(request)
                 if isinstance(reply, Deferred):
                     reply.addCallback(self._send_reply, started)
@@ -198,6 +210,11 @@ class V2GSession:
     # -- steps ------------------------------------------------------------------
 
     def _handshake(self, request) -> None:
+        self._handshake_reply(request)
+        if not self.ended:
+            self._arm_sequence_timer()
+
+    def _handshake_reply(self, request) -> None:
         name = request.name
         self._last_request = name
         if name != "supportedAppProtocolReq":
@@ -233,6 +250,9 @@ class V2GSession:
             new_session_id=factory.new_session_id,
             log=self.log,
             label=self.label,
+            secure=bool(getattr(self.link, "secure", False)),
+            services=factory.services,
+            paused=factory.paused,
         )
         self.machine = protocol.new_state_machine(context)
         self.log.info(
@@ -247,7 +267,7 @@ class V2GSession:
         if reply.message is not None:
             self._send(reply.message, reply.name)
             elapsed = self.clock.seconds() - started
-            limit = V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME if reply.name == "CurrentDemandRes" else V2G_SECC_MSG_PERFORMANCE_TIME
+            limit = performance_time(reply.name, self.protocol is not None and self.protocol.name == ISO15118_2)
             if elapsed > limit:
                 self.log.warn(
                     "{session}: {name} took {ms:.1f} ms (performance time {limit_ms:g} ms)",
@@ -258,6 +278,8 @@ class V2GSession:
                 )
         if reply.close:
             self._end("session over" if not reply.failed else "closed after a FAILED response", close=True)
+        elif not self.ended:
+            self._arm_sequence_timer()
 
     def _machine_failed(self, failure) -> None:
         self.log.failure("{session}: the state machine failed; closing", failure, session=self.label)
@@ -318,6 +340,11 @@ class V2GSession:
         else:
             self._timer = self.clock.callLater(self.factory.settings.protocol.timers.sequence_timeout, self._sequence_timeout)
 
+    def _stop_sequence_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
     def _sequence_timeout(self) -> None:
         self._timer = None
         self.log.warn(
@@ -334,6 +361,12 @@ class V2GSession:
             if not self._gone:
                 self.link.abort()
 
+    def _superseded(self, reason: str) -> None:
+        """A newer session took the EVSE: output off first, then close."""
+        if not self.ended:
+            self.log.warn("{session}: {reason}; ending this session", session=self.label, reason=reason)
+            self._end(reason, close=True)
+
     def _end(self, reason: str, close: bool) -> None:
         """
         Stop handling payloads and close if asked.  Energy stops at once
@@ -346,9 +379,7 @@ class V2GSession:
         self.ended = True
         if self._end_reason is None:
             self._end_reason = reason
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._stop_sequence_timer()
         if self.machine is not None:
             self.machine.end_energy_transfer()
         if self._gone:
@@ -362,6 +393,7 @@ class V2GSession:
             return
         self._finished = True
         self._stop_observing()
+        self.charger.release_evse()
         if self.machine is not None:
             self.machine.finish(self._end_reason)
         else:
@@ -376,6 +408,8 @@ class SessionFactory:
     codecs, protocol plugins, settings, the charger backend, the clock.
 
     :ivar sessions: the live sessions.
+    :ivar services: the value-added-service registry the state machines use.
+    :ivar paused: the :class:`~evsev2g.protocols.paused.PausedSessions` of this process.
     """
 
     log = Logger()
@@ -389,6 +423,7 @@ class SessionFactory:
         versions,
         settings: SessionSettings | None = None,
         new_session_id: Callable[[], bytes] = random_session_id,
+        services=None,
     ) -> None:
         """
         :param clock: ``IReactorTime``.
@@ -398,6 +433,7 @@ class SessionFactory:
         :param versions: the protocol-version plugins.
         :param settings: :class:`SessionSettings`.
         :param new_session_id: SessionID source.
+        :param services: the value-added-service registry (none by default).
         """
         self.clock = clock
         self.backend = backend
@@ -407,6 +443,9 @@ class SessionFactory:
         self.versions = list(versions)
         self.settings = settings or SessionSettings()
         self.new_session_id = new_session_id
+        self.services = services if services is not None else NoServices()
+        #: paused ISO 15118-2 sessions of this process, by SessionID
+        self.paused = PausedSessions()
         self.sessions: set[V2GSession] = set()
         self.finished = 0
         self._finish_waiters: list[tuple[int, Deferred]] = []
@@ -469,6 +508,16 @@ class SessionFactory:
         waiter: Deferred = Deferred()
         self._finish_waiters.append((count, waiter))
         return waiter
+
+    def evse_for_session(self):
+        """
+        :returns: the EVSE a new session runs on: the backend's one EVSE
+            (:class:`~evsev2g.interfaces.ISingleEVSEBackend`), else ``None``
+            (an EVSE of the session's own).
+        """
+        if ISingleEVSEBackend.providedBy(self.backend):
+            return self.backend.evse
+        return None
 
     def link_ready(self) -> bool:
         """Whether SDP may answer: the backend's data link is up."""
@@ -533,9 +582,11 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
     :param load_codec: schema name → codec; :func:`evsev2g.exi.load_codec`
         when ``None``.
     :returns: a :class:`SessionFactory` with the configured backend, the
-        protocol plugins found, and their codecs loaded.
+        protocol plugins found, their codecs loaded, and the value-added
+        services of the plugins found.
     """
     from evsev2g.sim.charger import SimulatedCharger
+    from evsev2g.vas import ServiceRegistry, load_value_added_services
 
     if load_codec is None:
         from evsev2g.exi import load_codec
@@ -550,6 +601,7 @@ def build_session_factory(config, reactor, load_codec=None) -> SessionFactory:
         load_codec,
         load_protocol_versions(),
         settings_from_config(config),
+        services=ServiceRegistry(load_value_added_services(), clock=reactor),
     )
     factory.preload()
     release_freed_memory()

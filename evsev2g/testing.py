@@ -155,6 +155,10 @@ class FakeSecurity:
         self.credentials = credentials
         self.problem = problem
         self.bundles = bundles or {}
+        self.validation = "Valid"
+        self.verified: list = []
+        self.ocsp: dict = {"ocsp_request_data_list": []}
+        self.subscribers: list = []
 
     def tls_server_credentials(self) -> TLSCredentials:
         """:returns: the fixed credentials, or raises."""
@@ -167,6 +171,29 @@ class FakeSecurity:
         if ca_type not in self.bundles:
             raise CertificatesUnavailable(f"no {ca_type} root (FakeSecurity)")
         return self.bundles[ca_type]
+
+    def verify_certificate(self, certificate_chain: str, certificate_types) -> str:
+        """:returns: ``validation`` (default ``"Valid"``); the call is recorded in ``verified``."""
+        self.verified.append((certificate_chain, list(certificate_types)))
+        return self.validation
+
+    def mo_ocsp_request_data(self, certificate_chain: str) -> dict:
+        """:returns: ``ocsp`` (default: an empty list)."""
+        return self.ocsp
+
+    def v2g_ocsp_request_data(self) -> dict:
+        """:returns: ``ocsp`` (default: an empty list)."""
+        return self.ocsp
+
+    def subscribe_store_updates(self, callback) -> Callable[[], None]:
+        """Keep ``callback``; :meth:`store_updated` calls it."""
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback) if callback in self.subscribers else None
+
+    def store_updated(self, update: dict) -> None:
+        """Tell every subscriber about ``update`` (a ``CertificateStoreUpdate`` dict)."""
+        for callback in list(self.subscribers):
+            callback(update)
 
 
 def if_inet6_line(interface: str, index: int, address: str, flags: int = 0x80) -> str:
@@ -388,3 +415,76 @@ class FakeCodec:
     def to_xml(self, message: Message) -> bytes:
         """:returns: a readable stand-in for the XML."""
         return f"<{message.name}/>".encode()
+
+
+# -- value-added services ------------------------------------------------------
+# (imported here so this section stays one hunk: FakeValueAddedService is a
+# value-added-service provider with fixed answers, synchronous or held back)
+
+from twisted.internet.defer import Deferred  # noqa: E402
+
+from evsev2g.interfaces import IValueAddedService  # noqa: E402
+
+
+@implementer(IValueAddedService)
+class FakeValueAddedService:
+    """
+    A value-added-service provider with fixed answers that records what it
+    is asked (:class:`~evsev2g.interfaces.IValueAddedService`).
+
+    Synchronous by default; with ``asynchronous=True`` every call returns a
+    ``Deferred`` that fires only when the test calls :meth:`release`, so
+    tests can hold answers back past a timeout.
+
+    :param name: the provider's name.
+    :param services: the EVerest ``OfferedService`` dicts it offers (tests
+        may set :attr:`services` to anything, to answer with a wrong shape).
+    :param parameter_sets: ServiceID → the ``ParameterSet`` dicts it
+        answers; an id not in it raises ``KeyError``.
+    :param asynchronous: answer with held-back Deferreds.
+    :ivar calls: ``(method, argument)`` pairs in call order.
+    :ivar selections: the lists handed to ``selected_services``.
+    """
+
+    def __init__(self, name: str = "fake", services=(), parameter_sets=None, asynchronous: bool = False):
+        self.name = name
+        self.services = list(services)
+        self.parameter_sets = dict(parameter_sets or {})
+        self.asynchronous = asynchronous
+        self.calls: list[tuple[str, Any]] = []
+        self.selections: list[list[dict]] = []
+        self._held: list[tuple[Deferred, Callable[[], Any]]] = []
+
+    def _answer(self, compute: Callable[[], Any]):
+        if not self.asynchronous:
+            return compute()
+        held = Deferred()
+        self._held.append((held, compute))
+        return held
+
+    def release(self) -> None:
+        """Fire every held-back answer (errback where computing it raises)."""
+        held, self._held = self._held, []
+        for deferred, compute in held:
+            try:
+                result = compute()
+            except Exception as error:
+                deferred.errback(error)
+            else:
+                deferred.callback(result)
+
+    def offered_services(self):
+        """:returns: :attr:`services` (or a Deferred of them)."""
+        self.calls.append(("offered_services", None))
+        return self._answer(lambda: list(self.services) if isinstance(self.services, list) else self.services)
+
+    def get_service_parameters(self, service_id):
+        """:returns: ``parameter_sets[service_id]`` (or a Deferred of it)."""
+        self.calls.append(("get_service_parameters", service_id))
+        return self._answer(lambda: self.parameter_sets[service_id])
+
+    def selected_services(self, selected_services):
+        """Record the selection in :attr:`selections`."""
+        self.calls.append(("selected_services", selected_services))
+        self.selections.append(list(selected_services))
+        return self._answer(lambda: None)

@@ -21,6 +21,11 @@ __all__ = [
     "V2G_SECC_MSG_PERFORMANCE_TIME",
     "V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME",
     "STOP_CHARGING_GRACE_TIME",
+    "V2G_SECC_LONG_MSG_PERFORMANCE_TIME",
+    "AC_CONTACTOR_CLOSE_TIME",
+    "NO_ENERGY_PAUSE_NOTIFICATION_DELAY",
+    "RENEGOTIATION_NOTIFICATION_DELAY",
+    "performance_time",
     "Timers",
 ]
 
@@ -55,10 +60,48 @@ V2G_SECC_MSG_PERFORMANCE_TIME = 1.5
 #: the EV waits 250 ms).
 V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME = 0.025
 
+#: Time to answer ServiceDetail, PaymentDetails, CertificateInstallation,
+#: CertificateUpdate and PowerDelivery in ISO 15118-2 (Table 109: 4.5 s;
+#: the EV waits 5 s).
+V2G_SECC_LONG_MSG_PERFORMANCE_TIME = 4.5
+
+#: ISO 15118-2 AC: after ``ac_close_contactor`` the charger has this long to
+#: report ``ac_contactor_closed(true)``, else FAILED_ContactorError
+#: ([V2G2-860], [V2G2-862], [V2G2-865]; EvseV2G's figure).
+AC_CONTACTOR_CLOSE_TIME = 3.0
+
+#: NotificationMaxDelay with a no-energy pause after pre-charge (IEC
+#: 61851-23:2023 CC.3.5; EvseV2G's figure), in s.
+NO_ENERGY_PAUSE_NOTIFICATION_DELAY = 300
+
+#: NotificationMaxDelay of EVSENotification=ReNegotiation, in s (our
+#: choice: the EV renegotiates at its next convenient point).
+RENEGOTIATION_NOTIFICATION_DELAY = 60
+
 #: After ``stop_charging(True)`` the EV gets this long to end the session
 #: on its own (it sees EVSE_Shutdown, [V2G-DC-663]); afterwards every
 #: response is FAILED.  EvseV2G's figure, not the standard's.
 STOP_CHARGING_GRACE_TIME = 10.0
+
+
+#: Requests answered within :data:`V2G_SECC_LONG_MSG_PERFORMANCE_TIME` in ISO 15118-2.
+_LONG = frozenset({"ServiceDetailRes", "PaymentDetailsRes", "CertificateInstallationRes", "CertificateUpdateRes"})
+
+
+def performance_time(response_name: str, iso: bool) -> float:
+    """
+    V2G_SECC_*_Performance_Time of one response.
+
+    :param response_name: e.g. ``"CurrentDemandRes"``.
+    :param iso: ISO 15118-2 (PowerDelivery and the others of :data:`_LONG`
+        have 4.5 s there; DIN allows 1.5 s for all but CurrentDemand).
+    :returns: seconds.
+    """
+    if response_name == "CurrentDemandRes":
+        return V2G_SECC_CURRENT_DEMAND_PERFORMANCE_TIME
+    if iso and (response_name in _LONG or response_name == "PowerDeliveryRes"):
+        return V2G_SECC_LONG_MSG_PERFORMANCE_TIME
+    return V2G_SECC_MSG_PERFORMANCE_TIME
 
 
 @dataclass(frozen=True)

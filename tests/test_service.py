@@ -94,12 +94,12 @@ async def test_useless_tls_server_is_explained_at_start(reactor, loopback, test_
 
 
 def test_make_service_tells_sdp_what_runs_over_tls(tmp_path, test_pki):
-    """makeService asks the real session factory which protocols run over TLS: none while only DIN is served."""
+    """makeService asks the real session factory which protocols run over TLS: ISO 15118-2 once enabled."""
     options = Options()
     options.parseOptions(["--set", "device=lo", "--set", f"certs_dir={test_pki.directory}", "--set", "supported_ISO15118_2=true"])
     service = makeService(options, reactor=object())
-    assert service.tls is not None and service.tls_protocols == []
-    assert not service.tls_useful
+    assert service.tls is not None and service.tls_protocols == ["ISO15118D2"]
+    assert service.tls_useful
 
 
 def test_allow_without_certificates_logs_how_to_make_them(loopback, tmp_path, log_events):
@@ -138,7 +138,7 @@ def test_make_service_gets_sessions_from_build_session_factory(tmp_path, monkeyp
     service = makeService(options, reactor=marker)
     assert calls == [(options.config, marker)]
     assert service.tcp.factory.session_factory is sessions and service.tls.factory.session_factory is sessions
-    assert [child.name for child in service] == ["tcp", "tls", "sdp"]
+    assert [child.name for child in service] == ["tcp", "tls", "sdp", "certificate-watch"]
 
 
 def test_sdp_can_be_disabled(loopback, tmp_path):

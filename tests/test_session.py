@@ -13,7 +13,7 @@ from evsev2g.session import SessionFactory, SessionSettings
 from evsev2g.sim.charger import SimulatedCharger, SimulatorSettings
 from evsev2g.testing import DIN_DC_SESSION, FakeCodec, FakeSessionLink, VarRecorder, app_protocol_request, din_request
 from evsev2g.timers import Timers
-from tests.protocols.test_apphandshake import ISO2, FakeISO2
+from tests.protocols.test_apphandshake import ISO2
 
 DIN = "urn:din:70121:2012:MsgDef"
 #: The requests of a DIN DC session up to the first CurrentDemand.
@@ -299,7 +299,7 @@ def test_supported_app_protocols_published_at_session_start():
 
     rig.backend.session_started = started
     rig.connect()
-    assert seen == [{"app_protocols": ["DIN70121"]}]
+    assert seen == [{"app_protocols": ["DIN70121", "ISO15118D2"]}]
 
 
 def real_codec_factory(*settings):
@@ -310,34 +310,40 @@ def real_codec_factory(*settings):
     return build_session_factory(load_config(None, list(settings)), Clock())
 
 
-def test_iso2_enabled_but_not_served_is_never_selected():
+def test_iso2_served_and_chosen_by_priority():
     """
-    supported_ISO15118_2 is true, but no ISO-2 state machine is registered:
-    an EV offering ISO-2 at Priority 1 and DIN at 2 (Josev's EVCC, most
-    ISO-2 cars) gets DIN with DIN's SchemaID; offering ISO-2 alone gets
-    Failed_NoNegotiation and the connection closes ([V2G2-172]).  Real codec.
+    With the ISO 15118-2 plugin registered and enabled, an EV offering ISO-2
+    at Priority 1 and DIN at 2 (Josev's EVCC, most ISO-2 cars) gets ISO-2
+    with its SchemaID, ISO-2 alone gets ISO-2; with supported_ISO15118_2
+    false the first offer gets DIN ([V2G2-172]).  Real codec.
     """
+    offers = (
+        ([(ISO2, 2, 0, 1, 1), (DIN, 2, 0, 2, 2)], "OK_SuccessfulNegotiation", 1, "ISO15118D2"),
+        ([(ISO2, 2, 0, 1, 1)], "OK_SuccessfulNegotiation", 1, "ISO15118D2"),
+    )
     factory = real_codec_factory("supported_ISO15118_2=true", "supported_DIN70121=true")
     codec = factory.handshake_codec
-    for offer, code, schema_id in (
-        ([(ISO2, 2, 0, 1, 1), (DIN, 2, 0, 2, 2)], "OK_SuccessfulNegotiation", 2),
-        ([(ISO2, 2, 0, 1, 1)], "Failed_NoNegotiation", None),
-    ):
+    for offer, code, schema_id, name in offers:
         link = FakeSessionLink()
         session = factory.new_session(link)
         session.payload_received(0x8001, codec.encode(app_protocol_request(*offer)))
         answer = codec.decode(link.sent[0][1])
         assert (answer.ResponseCode, answer.SchemaID) == (code, schema_id)
-        assert link.closed == (code == "Failed_NoNegotiation")
-        assert (session.protocol.name if session.protocol else None) == ("DIN70121" if schema_id else None)
-    assert [v.name for v in factory.configured_versions()] == ["DIN70121"]
+        assert not link.closed
+        assert session.protocol.name == name
+    assert [v.name for v in factory.configured_versions()] == ["DIN70121", "ISO15118D2"]
+    assert factory.tls_protocols() == ["ISO15118D2"]
+    factory = real_codec_factory("supported_ISO15118_2=false", "supported_DIN70121=true")
+    link = FakeSessionLink()
+    session = factory.new_session(link)
+    session.payload_received(0x8001, codec.encode(app_protocol_request(*offers[0][0])))
+    assert codec.decode(link.sent[0][1]).SchemaID == 2 and session.protocol.name == "DIN70121"
     assert factory.tls_protocols() == []
 
 
 def test_tls_protocols_follow_plugins_and_configuration():
     """Only enabled plugins that allow TLS count: DIN never does ([V2G-DC-618]); an ISO-2 plugin does while enabled."""
     rig = Rig()
-    rig.factory.versions.append(FakeISO2())
     for flags, expected in (({"supported_ISO15118_2": True}, ["ISO15118D2"]), ({"supported_ISO15118_2": False}, [])):
         rig.factory.settings = SessionSettings(protocol_flags=flags)
         assert rig.factory.tls_protocols() == expected

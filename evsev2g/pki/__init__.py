@@ -28,6 +28,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from evsev2g.pki.profiles import CA_USAGE, issue, leaf, root, sub_ca
 from evsev2g.security import layout
@@ -99,13 +100,61 @@ def _key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> 
 
 
 def _write(path: Path, data: bytes, secret: bool = False) -> None:
-    """Write a file, creating its directory; secrets get mode 0600."""
+    """
+    Write a file atomically (a temporary file renamed over it, so a
+    running SECC never reads half of it), creating its directory; secrets
+    get mode 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = 0o600 if secret else 0o644
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
-    os.chmod(path, mode)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+
+
+def _chains(evse_id: str, emaid: str, pcid: str) -> list:
+    """
+    Each chain: its root file, then (file, profile) from Sub-CA 1 down to
+    the leaf, then the file holding leaf + Sub-CA 2 + Sub-CA 1.
+    """
+    mo_sub2_usage = CA_USAGE | {"digital_signature", "content_commitment"}  # signs SalesTariffs
+    return [
+        (layout.V2G_ROOT, [
+            (layout.CPO_SUB_CA1, sub_ca("CPO Sub-CA 1", "V2G", 1460, 1)),
+            (layout.CPO_SUB_CA2, sub_ca("CPO Sub-CA 2", "V2G", 365, 0)),
+            (layout.SECC_LEAF, leaf(evse_id, "CPO", 60, ("digital_signature", "key_agreement"))),
+        ], layout.CPO_CERT_CHAIN),
+        (layout.V2G_ROOT, [
+            (layout.CPS_SUB_CA1, sub_ca("CPS Sub-CA 1", "V2G", 1460, 1)),
+            (layout.CPS_SUB_CA2, sub_ca("CPS Sub-CA 2", "CPS", 730, 0)),
+            (layout.CPS_LEAF, leaf("CPS Leaf", "CPS", 90, ("digital_signature",))),
+        ], layout.CPS_CERT_CHAIN),
+        (layout.MO_ROOT, [
+            (layout.MO_SUB_CA1, sub_ca("MO Sub-CA 1", "MO", 1460, 1)),
+            (layout.MO_SUB_CA2, sub_ca("MO Sub-CA 2", "MO", 1460, 0, mo_sub2_usage)),
+            (layout.CONTRACT_LEAF, leaf(emaid, "MO", 730, CONTRACT_USAGE)),
+        ], layout.CONTRACT_CERT_CHAIN),
+        (layout.OEM_ROOT, [
+            (layout.OEM_SUB_CA1, sub_ca("OEM Sub-CA 1", "OEM", 1460, 1)),
+            (layout.OEM_SUB_CA2, sub_ca("OEM Sub-CA 2", "OEM", 1460, 0)),
+            (layout.OEM_LEAF, leaf(pcid, "OEM", 1460, ("digital_signature", "key_agreement"))),
+        ], layout.OEM_CERT_CHAIN),
+    ]
+
+
+#: Key usage of a contract leaf.
+CONTRACT_USAGE = ("digital_signature", "content_commitment", "key_agreement")
+
+#: Leaf file → (its key file, its chain file, its Sub-CA 2, its Sub-CA 1).
+LEAVES = {
+    layout.SECC_LEAF: (layout.SECC_LEAF_KEY, layout.CPO_CERT_CHAIN, layout.CPO_SUB_CA2, layout.CPO_SUB_CA1),
+    layout.CPS_LEAF: (layout.CPS_LEAF_KEY, layout.CPS_CERT_CHAIN, layout.CPS_SUB_CA2, layout.CPS_SUB_CA1),
+    layout.CONTRACT_LEAF: (layout.CONTRACT_LEAF_KEY, layout.CONTRACT_CERT_CHAIN, layout.MO_SUB_CA2, layout.MO_SUB_CA1),
+    layout.OEM_LEAF: (layout.OEM_LEAF_KEY, layout.OEM_CERT_CHAIN, layout.OEM_SUB_CA2, layout.OEM_SUB_CA1),
+}
 
 
 class PKIExists(Exception):
@@ -143,31 +192,7 @@ def create_test_pki(
         layout.MO_ROOT: _root("MO Root CA", "MO", now),
         layout.OEM_ROOT: _root("OEM Root CA", "OEM", now),
     }
-    mo_sub2_usage = CA_USAGE | {"digital_signature", "content_commitment"}  # signs SalesTariffs
-    # Each chain: its root, then (file, profile) from Sub-CA 1 down to the
-    # leaf, then the file holding leaf + Sub-CA 2 + Sub-CA 1.
-    chains = [
-        (layout.V2G_ROOT, [
-            (layout.CPO_SUB_CA1, sub_ca("CPO Sub-CA 1", "V2G", 1460, 1)),
-            (layout.CPO_SUB_CA2, sub_ca("CPO Sub-CA 2", "V2G", 365, 0)),
-            (layout.SECC_LEAF, leaf(evse_id, "CPO", 60, ("digital_signature", "key_agreement"))),
-        ], layout.CPO_CERT_CHAIN),
-        (layout.V2G_ROOT, [
-            (layout.CPS_SUB_CA1, sub_ca("CPS Sub-CA 1", "V2G", 1460, 1)),
-            (layout.CPS_SUB_CA2, sub_ca("CPS Sub-CA 2", "CPS", 730, 0)),
-            (layout.CPS_LEAF, leaf("CPS Leaf", "CPS", 90, ("digital_signature",))),
-        ], layout.CPS_CERT_CHAIN),
-        (layout.MO_ROOT, [
-            (layout.MO_SUB_CA1, sub_ca("MO Sub-CA 1", "MO", 1460, 1)),
-            (layout.MO_SUB_CA2, sub_ca("MO Sub-CA 2", "MO", 1460, 0, mo_sub2_usage)),
-            (layout.CONTRACT_LEAF, leaf(emaid, "MO", 730, ("digital_signature", "content_commitment", "key_agreement"))),
-        ], layout.CONTRACT_CERT_CHAIN),
-        (layout.OEM_ROOT, [
-            (layout.OEM_SUB_CA1, sub_ca("OEM Sub-CA 1", "OEM", 1460, 1)),
-            (layout.OEM_SUB_CA2, sub_ca("OEM Sub-CA 2", "OEM", 1460, 0)),
-            (layout.OEM_LEAF, leaf(pcid, "OEM", 1460, ("digital_signature", "key_agreement"))),
-        ], layout.OEM_CERT_CHAIN),
-    ]
+    chains = _chains(evse_id, emaid, pcid)
     issued = dict(roots)
     for root_file, members, chain_file in chains:
         made = _chain([profile for _, profile in members], roots[root_file], now)
@@ -189,3 +214,54 @@ def create_test_pki(
     ):
         _write(directory / key_file, _key_pem(issued[owner].key), secret=True)
     return CreatedPKI(directory, password, issued)
+
+
+def issue_leaf(
+    pki: CreatedPKI,
+    relative,
+    *,
+    common_name: str | None = None,
+    now: datetime.datetime | None = None,
+    days: int | None = None,
+) -> Issued:
+    """
+    Issue a new leaf of one of the four chains under the same Sub-CA 2,
+    without writing it (a contract certificate for the simulated backend,
+    an expired one for a test).
+
+    :param pki: a PKI made by :func:`create_test_pki` (its keys in memory).
+    :param relative: the leaf's layout path (``layout.SECC_LEAF``,
+        ``CPS_LEAF``, ``CONTRACT_LEAF`` or ``OEM_LEAF``).
+    :param common_name: the new CN (default: the old leaf's).
+    :param now: the start of validity (default: the current time).
+    :param days: validity in days (default: the profile's).
+    :returns: the new certificate and key.
+    """
+    old = pki.issued[relative].certificate
+    profile = next(p for chain in _chains("", "", "") for r, p in chain[1] if r == relative)
+    name = common_name or old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    profile = attrs.evolve(profile, common_name=name, days=profile.days if days is None else days)
+    issuer = pki.issued[LEAVES[relative][2]]
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return Issued(issue(profile, key.public_key(), issuer.certificate, issuer.key, now), key)
+
+
+def reissue_leaf(pki: CreatedPKI, relative, **options) -> Issued:
+    """
+    Replace a leaf on disk: certificate, key (the SECC key encrypted with
+    the PKI's password) and chain file, each written atomically, the chain
+    file last.  What a certificate renewal does to a running charger.
+
+    :param options: as :func:`issue_leaf`.
+    :returns: the new certificate and key (also recorded in ``pki.issued``).
+    """
+    made = issue_leaf(pki, relative, **options)
+    key_file, chain_file, sub2, sub1 = LEAVES[relative]
+    password = pki.secc_password.encode() if relative == layout.SECC_LEAF else None
+    pki.issued[relative] = made
+    _write(pki.path(key_file), _key_pem(made.key, password), secret=True)
+    _write(pki.path(relative), _pem(made.certificate))
+    if chain_file is not None:
+        _write(pki.path(chain_file), _pem(made.certificate, pki.issued[sub2].certificate, pki.issued[sub1].certificate))
+    return made

@@ -10,12 +10,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 
 from evsev2g.exi.message import Message
+from evsev2g.protocols.paused import PausedSessions
 from evsev2g.timers import Timers
 
-__all__ = ["ProtocolSettings", "ProtocolContext", "Reply", "random_session_id", "body_name"]
+__all__ = ["ProtocolSettings", "ProtocolContext", "Reply", "NoServices", "random_session_id", "body_name"]
 
 
 def body_name(message: Message) -> str | None:
@@ -63,6 +65,26 @@ class ProtocolSettings:
     timers: Timers = field(default_factory=Timers)
 
 
+class NoServices:
+    """
+    The value-added-service registry of a set-up without any: nothing
+    offered, nothing to detail, selections ignored.  (The registry proper
+    is :mod:`evsev2g.vas`'s; this has its shape.)
+    """
+
+    def offered(self) -> list:
+        """:returns: no services."""
+        return []
+
+    def parameter_sets(self, service_id: int) -> Deferred:
+        """:returns: a failed ``Deferred``: no service has parameters here."""
+        return fail(LookupError(f"no value-added service {service_id}"))
+
+    def select(self, selected_services) -> Deferred:
+        """:returns: a ``Deferred`` firing ``None``."""
+        return succeed(None)
+
+
 @dataclass
 class ProtocolContext:
     """
@@ -74,6 +96,13 @@ class ProtocolContext:
     :ivar new_session_id: makes the SessionID for SessionSetupRes.
     :ivar log: a ``Logger`` whose lines name the session.
     :ivar label: a short name of the session for log lines (the peer).
+    :ivar secure: the connection is TLS (ISO 15118-2 offers Contract
+        payment only then).
+    :ivar services: the value-added-service registry (``offered()``,
+        ``parameter_sets(id)``, ``select(list)``).
+    :ivar paused: the process's store of paused ISO 15118-2 sessions
+        (:class:`~evsev2g.protocols.paused.PausedSessions`), kept by the
+        session factory.
     """
 
     charger: object
@@ -82,6 +111,9 @@ class ProtocolContext:
     new_session_id: Callable[[], bytes] = random_session_id
     log: Logger = field(default_factory=Logger)
     label: str = ""
+    secure: bool = False
+    services: object = field(default_factory=NoServices)
+    paused: PausedSessions = field(default_factory=PausedSessions)
 
 
 @dataclass

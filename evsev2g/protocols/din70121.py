@@ -17,47 +17,36 @@ CurrentDemand* → PowerDelivery(not ready) → WeldingDetection* → SessionSto
 SessionStop is accepted in every state after SessionSetup outside the
 charge loop (real cars send it straight after ChargeParameterDiscovery).
 
-Response bodies live in :mod:`evsev2g.protocols.din70121_bodies`.
+Response bodies live in :mod:`evsev2g.protocols.din70121_bodies`; the
+dispatch, SessionID check and FAILED handling are
+:class:`~evsev2g.protocols.base.SequenceStateMachine`'s, the DC steps
+:class:`~evsev2g.protocols.dc.DCChargeLoop`'s.  The plugin object is in
+:mod:`evsev2g.plugins.evsev2g_protocols`.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
 
-from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from evsev2g.charger import DC_ENERGY_MODES
-from evsev2g.exi.message import Message
-from evsev2g.interfaces import IProtocolStateMachine, IProtocolVersion
-from evsev2g.protocols.context import ProtocolContext, Reply, body_name
+from evsev2g.interfaces import IProtocolStateMachine
+from evsev2g.protocols.base import SequenceStateMachine
+from evsev2g.protocols.context import ProtocolContext
+from evsev2g.protocols.dc import DCChargeLoop
 from evsev2g.protocols.din70121_bodies import DINBodies
-from evsev2g.protocols.physical import to_number
-from evsev2g.protocols.teardown import publish_session_end
 from evsev2g.responses import (
     DIN70121,
-    AuthorizationRejected,
-    AuthorizationTimeout,
-    CableCheckFailed,
-    ChargerStopped,
-    EmergencyShutdown,
     NoChargeServiceSelected,
-    OngoingTimeout,
     PaymentSelectionInvalid,
-    PowerDeliveryNotApplied,
-    ProtocolError,
-    SequenceError,
     ServiceSelectionInvalid,
     TariffSelectionInvalid,
-    UnknownSession,
     WrongChargeParameter,
     WrongEnergyTransfer,
-    closes_connection,
-    response_code,
 )
 
-__all__ = ["DIN_NAMESPACE", "State", "DINStateMachine", "DIN70121Version", "REQUESTS"]
+__all__ = ["DIN_NAMESPACE", "State", "DINStateMachine", "DIN70121Version", "REQUESTS", "ALLOWED"]
 
 DIN_NAMESPACE = "urn:din:70121:2012:MsgDef"
 
@@ -126,13 +115,9 @@ ALLOWED = {
 }
 
 
-def _bounded(value: float, low: float, high: float) -> float:
-    """Clamp a number the EV sent into the range of its EVerest var."""
-    return low if value < low else high if value > high else value
-
 
 @implementer(IProtocolStateMachine)
-class DINStateMachine:
+class DINStateMachine(DCChargeLoop, SequenceStateMachine):
     """
     The DIN SPEC 70121 DC state machine of one session.
 
@@ -145,32 +130,20 @@ class DINStateMachine:
     :ivar clean_stop: the session ended with SessionStopRes OK.
     """
 
+    protocol = DIN70121
+    protocol_label = "DIN"
+    requests = REQUESTS
+    shutdown_path = _SHUTDOWN_PATH
+    State = State
+
     def __init__(self, context: ProtocolContext) -> None:
         """
         :param context: charger, clock, settings, session-id source, logger.
         """
-        self.context = context
-        self.charger = context.charger
-        self.clock = context.clock
-        self.settings = context.settings
-        self.log = context.log
-        self.state = State.HANDSHAKEN
-        self.session_id: bytes | None = None
-        self.last_request: str | None = None
-        self.energy_flowing = False
-        self.output_engaged = False
-        self.clean_stop = False
-        self.finished = False
-        self._auth_started: float | None = None
-        self._auth_requested = False
-        self._parameters_started: float | None = None
-        self._cable_check_started: float | None = None
-        self._pre_charge_started: float | None = None
-        self._pre_charge_late_logged = False
-        self._setup_finished_published = False
-        self._incompatible = False
+        super().__init__(context)
+        self.init_dc()
         self.bodies = DINBodies(self)
-        self._handlers = {
+        self.handlers = {
             "SessionSetupReq": self._session_setup,
             "ServiceDiscoveryReq": self._service_discovery,
             "ServicePaymentSelectionReq": self._service_payment_selection,
@@ -184,120 +157,27 @@ class DINStateMachine:
             "SessionStopReq": self._session_stop,
         }
 
-    # -- the one entry point ---------------------------------------------
+    def allowed(self):
+        """The requests allowed in the present state (:data:`ALLOWED`)."""
+        return ALLOWED[self.state]
 
-    def handle(self, request: Message) -> Reply:
+    def failed_body(self, response_name, code, request_body):
+        """The normal body with the FAILED code (the DC status tells why)."""
+        return self.bodies.build(response_name, code, request_body)
+
+    def notification(self) -> tuple[str, int]:
         """
-        Answer one request.
-
-        Checks in this order: a request of the DIN schema at all (else the
-        connection closes, nothing can be answered); allowed in the state
-        (FAILED_SequenceError, which wins over the session check, as ISO
-        15118-4 tests it); the SessionID (FAILED_UnknownSession,
-        [V2G2-460]); the charger's emergency shutdown or expired stop
-        request (FAILED, except on the shutdown path); then the message's
-        own handler.
-
-        :param request: a ``V2G_Message``.
-        :returns: a :class:`Reply`; ``Reply.message`` is ``None`` when there
-            is nothing to answer and the connection must close.
+        EVSENotification and NotificationMaxDelay: DIN keeps them at None
+        and 0; a stop by the charger is signalled with EVSE_Shutdown
+        ([V2G-DC-663], [V2G-DC-500], [V2G-DC-636]).
         """
-        name = body_name(request)
-        if name not in REQUESTS:
-            self.log.warn(
-                "{session}: DIN message {name!r} is not a request; closing", session=self.context.label, name=name
-            )
-            return Reply(None, close=True, failed=True, name="")
-        self.last_request = name
-        body = request.Body.get(name)
-        response_name = name[:-3] + "Res"
-        try:
-            if name not in ALLOWED[self.state]:
-                raise SequenceError(f"{name} not allowed {self.state.value}")
-            if self.state is not State.HANDSHAKEN:
-                received = request.Header.SessionID
-                if received != self.session_id:
-                    raise UnknownSession(f"SessionID {received.hex()} is not ours ({self.session_id.hex()})")
-            if name not in _SHUTDOWN_PATH:
-                self._check_charger_go_ahead()
-            reply_body, close = self._handlers[name](body)
-        except ProtocolError as error:
-            return self._failed(error, name, response_name, request, body)
-        return Reply(self._message(response_name, reply_body, request), close=close, name=response_name)
-
-    def _failed(self, error: ProtocolError, name, response_name, request, body) -> Reply:
-        code = response_code(error, DIN70121)
-        close = closes_connection(error, self.settings.terminate_connection_on_failed_response)
-        self.log.warn(
-            "{session}: {request} answered {code}: {why}",
-            session=self.context.label,
-            request=name,
-            code=code,
-            why=str(error) or type(error).__name__,
-        )
-        reply_body = self.bodies.build(response_name, code, body)
-        if close:
-            self.state = State.STOPPED
-        elif self.state is not State.HANDSHAKEN:
-            self.state = State.FAILED
-        return Reply(self._message(response_name, reply_body, request), close=close, failed=True, name=response_name)
-
-    def _message(self, response_name: str, body: Message, request: Message) -> Message:
-        session_id = self.session_id
-        if session_id is None:
-            session_id = request.Header.SessionID
-        return Message(
-            "V2G_Message",
-            Header=Message("Header", SessionID=session_id),
-            Body=Message("Body", [(response_name, body)]),
-        )
-
-    def _check_charger_go_ahead(self) -> None:
-        charger = self.charger
-        if charger.emergency:
-            raise EmergencyShutdown("the charger reports an emergency shutdown")
-        stop = charger.stop_requested_at
-        if stop is not None and self.clock.seconds() - stop >= self.settings.timers.stop_charging_grace:
-            raise ChargerStopped("the charger asked to stop and the EV did not end the session")
-
-    # -- status the bodies report ------------------------------------------
-
-    def status_code(self, normal: str) -> str:
-        """
-        DC_EVSEStatusCode for a response: ``normal`` unless the charger
-        reports an error or asked to stop.  A stop by the charger is
-        signalled with EVSE_Shutdown, never with EVSENotification, which DIN
-        keeps at None ([V2G-DC-663], [V2G-DC-500]).
-
-        :param normal: the code of the phase (EVSE_Ready …).
-        :returns: the DC_EVSEStatusCodeType string.
-        """
-        charger = self.charger
-        errors = charger.errors
-        if errors:
-            if "Error_EmergencyShutdown" in errors:
-                return "EVSE_EmergencyShutdown"
-            if "Error_Malfunction" in errors:
-                return "EVSE_Malfunction"
-            if "Error_UtilityInterruptEvent" in errors:
-                return "EVSE_UtilityInterruptEvent"
-        if charger.stop_requested_at is not None or self._incompatible:
-            return "EVSE_Shutdown"
-        return normal
+        return "None", 0
 
     # -- handlers: each returns (response body, close) -----------------------
 
     def _session_setup(self, body):
         """[V2G-DC-393]: always a new session with a fresh SessionID."""
-        evcc_id = body.EVCCID or b""
-        if len(evcc_id) == 6:
-            self.charger.publish("evcc_id", ":".join(f"{b:02X}" for b in evcc_id))
-        else:
-            self.log.info(
-                "{session}: EVCCID {evccid} is not a 6-byte MAC; evcc_id not published",
-                session=self.context.label,
-                evccid=evcc_id.hex(),
-            )
+        self.publish_evcc_id(body.EVCCID)
         self.session_id = self.context.new_session_id()
         self.state = State.SESSION_SET_UP
         return self.bodies.session_setup("OK_NewSessionEstablished"), False
@@ -318,7 +198,7 @@ class DINStateMachine:
         if any(each != 1 for each in selected):
             raise ServiceSelectionInvalid(f"services {selected}: only the charge service 1 is offered")
         self.charger.publish("selected_payment_option", "ExternalPayment")
-        self._auth_started = self.clock.seconds()
+        self.authorization_wait.begin()
         self.state = State.PAYMENT_SELECTED
         return self.bodies.simple("ServicePaymentSelectionRes", "OK"), False
 
@@ -328,18 +208,9 @@ class DINStateMachine:
         ``authorization_response``; FAILED when it is not Accepted or when
         ``auth_timeout_eim`` (if not 0) passes first.
         """
-        if not self._auth_requested:
-            self._auth_requested = True
-            self.charger.publish("require_auth_eim")
-        authorized = self.charger.authorized
-        if authorized:
+        if self.eim_authorized():
             self.state = State.AUTHORIZED
             return self.bodies.processing("ContractAuthenticationRes", "OK", "Finished"), False
-        if authorized is False:
-            raise AuthorizationRejected(f"authorization {self.charger.authorization_status}")
-        limit = self.settings.auth_timeout_eim
-        if limit and self.clock.seconds() - self._auth_started >= limit:
-            raise AuthorizationTimeout(f"not authorized within auth_timeout_eim={limit:g} s")
         self.state = State.AUTHORIZING
         return self.bodies.processing("ContractAuthenticationRes", "OK", "Ongoing"), False
 
@@ -367,83 +238,11 @@ class DINStateMachine:
                 offered=offered,
             )
         charger.publish("requested_energy_transfer_mode", requested)
-        self._publish_ev_status(parameter.DC_EVStatus)
-        ev_current = to_number(parameter.EVMaximumCurrentLimit)
-        ev_voltage = to_number(parameter.EVMaximumVoltageLimit)
-        ev_power = to_number(parameter.get("EVMaximumPowerLimit"))
-        self._publish_ev_maximum_limits(ev_current, ev_power, ev_voltage)
-        for element, var, high in (
-            ("EVEnergyCapacity", "dc_ev_energy_capacity", 200000),
-            ("EVEnergyRequest", "dc_ev_energy_request", 200000),
-        ):
-            value = to_number(parameter.get(element))
-            if value is not None:
-                charger.publish_on_change(var, _bounded(value, 0, high))
-        for element, var in (("FullSOC", "dc_full_soc"), ("BulkSOC", "dc_bulk_soc")):
-            value = parameter.get(element)
-            if value is not None:
-                charger.publish_on_change(var, _bounded(value, 0, 100))
-        min_current = charger.dc_limit("min_export_current_A", "evse_minimum_current_limit", "min")
-        min_voltage = charger.dc_limit("min_export_voltage_V", "evse_minimum_voltage_limit", "min")
-        if (min_current is not None and ev_current < min_current) or (min_voltage is not None and ev_voltage < min_voltage):
-            self._incompatible = True
-            raise WrongChargeParameter(
-                f"EV maximum {ev_voltage:g} V / {ev_current:g} A is below the charger minimum {min_voltage} V / {min_current} A"
-            )
-        if self._parameters_started is None:
-            self._parameters_started = self.clock.seconds()
-        max_power = charger.dc_limit("max_export_power_W", "evse_maximum_power_limit")
-        max_current = charger.dc_limit("max_export_current_A", "evse_maximum_current_limit")
-        if not max_power or not max_current or max_power <= 0 or max_current <= 0:
-            if self.clock.seconds() - self._parameters_started >= self.settings.timers.ongoing:
-                raise OngoingTimeout("the charger offered no power within V2G_SECC_Ongoing_Performance_Time")
+        if not self.dc_charge_parameters(parameter):
             self.state = State.DISCOVERING_PARAMETERS
             return self.bodies.charge_parameter_discovery("OK", "Ongoing"), False
         self.state = State.PARAMETERS_DISCOVERED
         return self.bodies.charge_parameter_discovery("OK", "Finished"), False
-
-    def _cable_check(self, body):
-        """
-        ``start_cable_check`` on the first request; Finished once
-        ``cable_check_finished(True)`` arrived and the isolation is Valid or
-        Warning ([V2G-DC-499]); FAILED on an isolation fault or after
-        V2G_SECC_CableCheck_Performance_Time.
-        """
-        charger = self.charger
-        self._publish_ev_status(body.DC_EVStatus)
-        now = self.clock.seconds()
-        if self._cable_check_started is None:
-            self._cable_check_started = now
-            charger.publish("start_cable_check")
-            self.output_engaged = True
-        isolation = charger.isolation_status
-        if isolation == "Fault":
-            raise CableCheckFailed("the isolation monitor reports a fault")
-        if charger.cable_check_ok and isolation in ("Valid", "Warning"):
-            self.state = State.CABLE_CHECKED
-            return self.bodies.cable_check("OK", "Finished"), False
-        if now - self._cable_check_started >= self.settings.timers.cable_check:
-            raise OngoingTimeout("cable check not finished within V2G_SECC_CableCheck_Performance_Time")
-        self.state = State.CABLE_CHECKING
-        return self.bodies.cable_check("OK", "Ongoing"), False
-
-    def _pre_charge(self, body):
-        """``start_pre_charge`` on the first request; the EV's target is passed on."""
-        charger = self.charger
-        now = self.clock.seconds()
-        if self._pre_charge_started is None:
-            self._pre_charge_started = now
-            charger.publish("start_pre_charge")
-        elif not self._pre_charge_late_logged and now - self._pre_charge_started > self.settings.timers.pre_charge:
-            self._pre_charge_late_logged = True
-            self.log.warn(
-                "{session}: pre-charge longer than V2G_SECC_PreCharge_Performance_Time; the EV may give up",
-                session=self.context.label,
-            )
-        self._publish_ev_status(body.DC_EVStatus)
-        self._publish_target(body)
-        self.state = State.PRE_CHARGING
-        return self.bodies.pre_charge("OK"), False
 
     def _power_delivery(self, body):
         """
@@ -456,24 +255,13 @@ class DINStateMachine:
         ready = body.ReadyToChargeState
         parameter = body.get("DC_EVPowerDeliveryParameter")
         if parameter is not None:
-            self._publish_ev_status(parameter.DC_EVStatus)
+            self.publish_ev_status(parameter.DC_EVStatus)
         if ready:
-            if self.state is not State.PRE_CHARGING:
-                raise SequenceError(f"PowerDelivery(ReadyToCharge) {self.state.value}")
-            self._check_profile(body.get("ChargingProfile"))
-            if not self._setup_finished_published:
-                self._setup_finished_published = True
-                self.charger.publish("v2g_setup_finished")
-            status = self.status_code("EVSE_Ready")
-            if status != "EVSE_Ready":
-                raise PowerDeliveryNotApplied(f"charger status is {status}")
-            self.state = State.POWER_DELIVERY_STARTED
+            if self.state is State.PRE_CHARGING:
+                self._check_profile(body.get("ChargingProfile"))
+            self.dc_start_power()
             return self.bodies.power_delivery("OK", "EVSE_Ready"), False
-        if self.energy_flowing:
-            self.energy_flowing = False
-            self.charger.publish("current_demand_finished")
-        self._open_contactor()
-        self.state = State.POWER_DELIVERY_STOPPED
+        self.dc_stop_power()
         return self.bodies.power_delivery("OK", "EVSE_Shutdown"), False
 
     def _check_profile(self, profile) -> None:
@@ -493,36 +281,6 @@ class DINStateMachine:
                 )
                 break
 
-    def _current_demand(self, body):
-        """
-        ``current_demand_started`` on the first request; the EV's values are
-        published on change; the answer carries the present values and the
-        present limits.  Nothing here waits: it is answered from cached
-        values (V2G_SECC_CurrentDemand performance time 25 ms).
-        """
-        charger = self.charger
-        if self.state is State.POWER_DELIVERY_STARTED:
-            self.energy_flowing = True
-            charger.publish("current_demand_started")
-        self._publish_ev_status(body.DC_EVStatus)
-        target_voltage, target_current = self._publish_target(body)
-        maximum = [to_number(body.get(name)) for name in ("EVMaximumCurrentLimit", "EVMaximumPowerLimit", "EVMaximumVoltageLimit")]
-        if any(value is not None for value in maximum):
-            self._publish_ev_maximum_limits(*maximum)
-        bulk = body.get("BulkChargingComplete")
-        if bulk is not None:
-            charger.publish_on_change("dc_bulk_charging_complete", bulk)
-        charger.publish_on_change("dc_charging_complete", body.ChargingComplete)
-        self._publish_remaining_time(body)
-        self.state = State.CHARGING
-        return self.bodies.current_demand("OK", target_voltage, target_current), False
-
-    def _welding_detection(self, body):
-        """Publishes the EV status and answers the present voltage."""
-        self._publish_ev_status(body.DC_EVStatus)
-        self.state = State.POWER_DELIVERY_STOPPED
-        return self.bodies.welding_detection("OK"), False
-
     def _session_stop(self, body):
         """OK, then close; ``dlink_terminate`` follows once the connection is closed."""
         # SessionStop is not allowed in the charge loop, but after a FAILED
@@ -532,128 +290,13 @@ class DINStateMachine:
         self.state = State.STOPPED
         return self.bodies.simple("SessionStopRes", "OK"), True
 
-    # -- vars ----------------------------------------------------------------
-
-    def _publish_ev_status(self, status) -> None:
-        payload = {
-            "dc_ev_ready": status.EVReady,
-            "dc_ev_error_code": status.EVErrorCode,
-            "dc_ev_ress_soc": _bounded(status.EVRESSSOC, 0, 100),
-        }
-        for element, key in (("EVCabinConditioning", "dc_ev_cabin_conditioning"), ("EVRESSConditioning", "dc_ev_ress_conditioning")):
-            value = status.get(element)
-            if value is not None:
-                payload[key] = value
-        self.charger.publish_on_change("dc_ev_status", payload)
-
-    def _publish_target(self, body) -> tuple[float, float]:
-        voltage = to_number(body.EVTargetVoltage)
-        current = to_number(body.EVTargetCurrent)
-        # Cars send targets below the battery voltage, even negative, early on
-        # (Skoda Enyaq): passed on, clamped only to the var's range.
-        self.charger.publish_on_change(
-            "dc_ev_target_voltage_current",
-            {"dc_ev_target_voltage": _bounded(voltage, -2, 1500), "dc_ev_target_current": _bounded(current, -2, 10000)},
-        )
-        return voltage, current
-
-    def _publish_ev_maximum_limits(self, current, power, voltage) -> None:
-        payload = {}
-        if current is not None:
-            payload["dc_ev_maximum_current_limit"] = _bounded(current, -2, 10000)
-        if power is not None:
-            payload["dc_ev_maximum_power_limit"] = _bounded(power, -2, 350000)
-        if voltage is not None:
-            payload["dc_ev_maximum_voltage_limit"] = _bounded(voltage, -2, 1500)
-        self.charger.publish_on_change("dc_ev_maximum_limits", payload)
-
-    def _publish_remaining_time(self, body) -> None:
-        payload = {}
-        now = self.clock.seconds()
-        for element, key in (
-            ("RemainingTimeToFullSoC", "ev_remaining_time_to_full_soc"),
-            ("RemainingTimeToBulkSoC", "ev_remaining_time_to_full_bulk_soc"),
-        ):
-            seconds = to_number(body.get(element))
-            if seconds is not None:
-                when = datetime.fromtimestamp(max(0.0, now + seconds), timezone.utc).replace(microsecond=0)
-                payload[key] = when.isoformat().replace("+00:00", "Z")
-        if payload:
-            self.charger.publish_on_change("dc_ev_remaining_time", payload)
-
-    # -- end -----------------------------------------------------------------
-
-    def end_energy_transfer(self) -> None:
-        """
-        The session is ending: publish ``current_demand_finished`` if energy
-        is flowing and ``dc_open_contactor`` if the output may be on (from the
-        cable check on), now, not after the connection's orderly close, which
-        may still take seconds.
-        """
-        if self.energy_flowing:
-            self.energy_flowing = False
-            self.charger.publish("current_demand_finished")
-        if self.output_engaged:
-            self._open_contactor()
-
-    def _open_contactor(self) -> None:
-        self.output_engaged = False
-        self.charger.publish("dc_open_contactor")
-
-    def finish(self, reason: str) -> None:
-        """
-        Publish the end-of-session vars once: whatever
-        :meth:`end_energy_transfer` has not published yet,
-        ``hlc_session_failed`` unless the session stopped cleanly or the
-        charger stopped it, and ``dlink_terminate`` (after SessionStop) or
-        ``dlink_error``.
-
-        :param reason: why the session ended, for the log.
-        """
-        if self.finished:
-            return
-        self.finished = True
-        charger = self.charger
-        self.log.info(
-            "{session}: DIN session ends ({reason}); last request {last}",
-            session=self.context.label,
-            reason=reason,
-            last=self.last_request,
-        )
-        self.end_energy_transfer()
-        publish_session_end(
-            charger,
-            last_request=self.last_request,
-            clean_stop=self.clean_stop,
-            dlink="terminate",
-            charger_stopped=charger.stop_requested_at is not None or charger.emergency,
-        )
 
 
-@implementer(IPlugin, IProtocolVersion)
-class DIN70121Version:
-    """The DIN SPEC 70121 protocol-version plugin."""
+def __getattr__(name: str):
+    # The plugin object lives with the other plugins; importing it from here
+    # keeps working.
+    if name == "DIN70121Version":
+        from evsev2g.plugins.evsev2g_protocols import DIN70121Version
 
-    name = DIN70121
-    namespace = DIN_NAMESPACE
-    version_major = 2
-    version_minor = 0
-    schema = "din70121"
-    config_key = "supported_DIN70121"
-    #: DIN SPEC 70121 never runs over TLS ([V2G-DC-618]).
-    allows_tls = False
-
-    def usable_with(self, charger) -> bool:
-        """
-        DIN 70121 is DC only: usable when the charger offers a DC energy
-        transfer mode (or has not said which it offers).
-        """
-        modes = charger.energy_transfer_modes
-        return not modes or any(mode in DC_ENERGY_MODES for mode in modes)
-
-    def new_state_machine(self, context: ProtocolContext) -> DINStateMachine:
-        """:returns: a :class:`DINStateMachine` for one session."""
-        return DINStateMachine(context)
-
-    def __repr__(self) -> str:
-        return "<DIN70121Version>"
+        return DIN70121Version
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

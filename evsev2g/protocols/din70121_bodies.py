@@ -4,15 +4,19 @@ DIN SPEC 70121 response bodies, built from the charger seam's values.
 Every builder produces a schema-valid body for any response code: a FAILED
 response still carries every mandatory element ([V2G2-736]; the EV ignores
 them, [V2G2-735]).  :meth:`DINBodies.build` makes the body for any request
-name, which is how FAILED_SequenceError answers requests the DC/EIM
-sequence never uses (ServiceDetail, PaymentDetails, ChargingStatus,
-MeteringReceipt, Certificate*).
+name; requests the DC/EIM sequence never uses (ServiceDetail,
+PaymentDetails, ChargingStatus, MeteringReceipt, Certificate*) are only
+ever answered FAILED_SequenceError, with the schema's minimum content
+(:func:`~evsev2g.protocols.minimal.minimal_body`).  The DC bodies are
+:class:`~evsev2g.protocols.dc_bodies.DCBodies`'.
 """
 
 from __future__ import annotations
 
 from evsev2g.exi.message import Message
-from evsev2g.protocols.physical import SHORT_MAX, physical_value
+from evsev2g.protocols.dc_bodies import DCBodies
+from evsev2g.protocols.minimal import minimal_body
+from evsev2g.protocols.physical import SHORT_MAX
 
 __all__ = ["DINBodies", "PMAX_DURATION", "ISOLATION_LEVELS"]
 
@@ -20,21 +24,16 @@ __all__ = ["DINBodies", "PMAX_DURATION", "ISOLATION_LEVELS"]
 PMAX_DURATION = 86400
 
 #: IsolationStatus values DIN's isolationLevelType can carry (No_IMD cannot).
-ISOLATION_LEVELS = frozenset({"Invalid", "Valid", "Warning", "Fault"})
+ISOLATION_LEVELS = DCBodies.isolation_levels
 
 #: DIN EVSESupportedEnergyTransferType values a DC charger may offer.
 _OFFERABLE = ("DC_extended", "DC_core", "DC_combo_core")
 
 
-class DINBodies:
+class DINBodies(DCBodies):
     """
     Response-body builders bound to one :class:`~evsev2g.protocols.din70121.DINStateMachine`.
     """
-
-    def __init__(self, machine) -> None:
-        """:param machine: the state machine (its charger and status logic)."""
-        self.machine = machine
-        self.charger = machine.charger
 
     # -- shared pieces -----------------------------------------------------
 
@@ -64,21 +63,6 @@ class DINBodies:
                 return mode
         return "DC_extended"
 
-    def status(self, normal: str) -> Message:
-        """DC_EVSEStatus with the isolation status when known."""
-        isolation = self.charger.isolation_status
-        return Message(
-            "DC_EVSEStatus",
-            EVSEIsolationStatus=isolation if isolation in ISOLATION_LEVELS else None,
-            EVSEStatusCode=self.machine.status_code(normal),
-            NotificationMaxDelay=0,
-            EVSENotification="None",
-        )
-
-    def present_voltage(self) -> Message:
-        """EVSEPresentVoltage from ``update_dc_present_values``."""
-        return physical_value(self.charger.dc_present_values["evse_present_voltage"], "V", "EVSEPresentVoltage")
-
     def pmax(self) -> int:
         """PMax offered: the charger's maximum power in W, capped to DIN's 16-bit PMaxType."""
         power = self.charger.dc_limit("max_export_power_W") or 0
@@ -97,14 +81,10 @@ class DINBodies:
             ServiceID), or ``None``.
         :returns: the body ``Message``.
         """
-        if response_name in ("ServicePaymentSelectionRes", "SessionStopRes"):
-            return self.simple(response_name, code)
-        if response_name == "ContractAuthenticationRes":
-            return self.processing(response_name, code, "Finished")
-        if response_name == "ServiceDetailRes":
-            service_id = request_body.get("ServiceID") if request_body is not None else None
-            return Message(response_name, ResponseCode=code, ServiceID=service_id if service_id is not None else 1)
         special = {
+            "ServicePaymentSelectionRes": lambda c: self.simple(response_name, c),
+            "SessionStopRes": lambda c: self.simple(response_name, c),
+            "ContractAuthenticationRes": lambda c: self.processing(response_name, c, "Finished"),
             "SessionSetupRes": self.session_setup,
             "ServiceDiscoveryRes": self.service_discovery,
             "ChargeParameterDiscoveryRes": lambda c: self.charge_parameter_discovery(c, "Finished"),
@@ -113,13 +93,15 @@ class DINBodies:
             "PowerDeliveryRes": lambda c: self.power_delivery(c, "EVSE_NotReady"),
             "CurrentDemandRes": lambda c: self.current_demand(c, 0.0, 0.0),
             "WeldingDetectionRes": self.welding_detection,
-            "PaymentDetailsRes": self._payment_details,
-            "ChargingStatusRes": self._charging_status,
-            "MeteringReceiptRes": self._metering_receipt,
-            "CertificateInstallationRes": self._certificate_installation,
-            "CertificateUpdateRes": self._certificate_update,
         }
-        return special[response_name](code)
+        builder = special.get(response_name)
+        if builder is not None:
+            return builder(code)
+        fill = {"ResponseCode": code}
+        service_id = request_body.get("ServiceID") if request_body is not None else None
+        if service_id is not None:
+            fill["ServiceID"] = service_id
+        return minimal_body("din70121", response_name, fill)
 
     def simple(self, name: str, code: str) -> Message:
         """A body with only a ResponseCode."""
@@ -154,10 +136,8 @@ class DINBodies:
     def charge_parameter_discovery(self, code: str, processing: str) -> Message:
         """
         ChargeParameterDiscoveryRes: one SAScheduleTuple (ID 1) with one PMax
-        entry for 24 h, and the charger's DC limits (power supply
-        capabilities, nominal values preferred).
+        entry for 24 h, and the charger's DC limits.
         """
-        charger = self.charger
         tuple_ = Message(
             "SAScheduleTuple",
             SAScheduleTupleID=1,
@@ -173,119 +153,10 @@ class DINBodies:
                 ],
             ),
         )
-        limit = charger.dc_limit
-        tolerance = limit("current_regulation_tolerance_A")
-        if tolerance is None:
-            tolerance = charger.physical_values.get("dc_current_regulation_tolerance")
-        ripple = limit("peak_current_ripple_A")
-        if ripple is None:
-            ripple = charger.physical_values.get("dc_peak_current_ripple", 0)
-        energy = charger.physical_values.get("dc_energy_to_be_delivered")
-        parameter = Message(
-            "DC_EVSEChargeParameter",
-            DC_EVSEStatus=self.status("EVSE_Ready"),
-            EVSEMaximumCurrentLimit=physical_value(limit("max_export_current_A") or 0, "A", "EVSEMaximumCurrentLimit"),
-            EVSEMaximumPowerLimit=physical_value(limit("max_export_power_W") or 0, "W", "EVSEMaximumPowerLimit"),
-            EVSEMaximumVoltageLimit=physical_value(limit("max_export_voltage_V") or 0, "V", "EVSEMaximumVoltageLimit"),
-            EVSEMinimumCurrentLimit=physical_value(limit("min_export_current_A") or 0, "A", "EVSEMinimumCurrentLimit"),
-            EVSEMinimumVoltageLimit=physical_value(limit("min_export_voltage_V") or 0, "V", "EVSEMinimumVoltageLimit"),
-            EVSECurrentRegulationTolerance=(
-                physical_value(tolerance, "A", "EVSECurrentRegulationTolerance") if tolerance is not None else None
-            ),
-            EVSEPeakCurrentRipple=physical_value(ripple or 0, "A", "EVSEPeakCurrentRipple"),
-            EVSEEnergyToBeDelivered=physical_value(energy, "Wh", "EVSEEnergyToBeDelivered") if energy else None,
-        )
         return Message(
             "ChargeParameterDiscoveryRes",
             ResponseCode=code,
             EVSEProcessing=processing,
             SAScheduleList=Message("SAScheduleList", SAScheduleTuple=[tuple_]),
-            DC_EVSEChargeParameter=parameter,
-        )
-
-    def cable_check(self, code: str, processing: str) -> Message:
-        """CableCheckRes: EVSE_IsolationMonitoringActive while Ongoing, EVSE_Ready once Finished."""
-        normal = "EVSE_Ready" if processing == "Finished" else "EVSE_IsolationMonitoringActive"
-        return Message("CableCheckRes", ResponseCode=code, DC_EVSEStatus=self.status(normal), EVSEProcessing=processing)
-
-    def pre_charge(self, code: str) -> Message:
-        """PreChargeRes with the present output voltage."""
-        return Message(
-            "PreChargeRes", ResponseCode=code, DC_EVSEStatus=self.status("EVSE_Ready"), EVSEPresentVoltage=self.present_voltage()
-        )
-
-    def power_delivery(self, code: str, normal: str) -> Message:
-        """PowerDeliveryRes with the DC status (the EVSEStatus substitution)."""
-        return Message("PowerDeliveryRes", ResponseCode=code, DC_EVSEStatus=self.status(normal))
-
-    def current_demand(self, code: str, target_voltage: float, target_current: float) -> Message:
-        """
-        CurrentDemandRes: present values, present limits
-        (``update_dc_maximum_limits``, else capabilities) and whether the
-        EV's target runs into them.
-        """
-        charger = self.charger
-        present = charger.dc_present_values
-        limit = charger.dc_limit
-        max_current = limit("max_export_current_A", "evse_maximum_current_limit")
-        max_voltage = limit("max_export_voltage_V", "evse_maximum_voltage_limit")
-        max_power = limit("max_export_power_W", "evse_maximum_power_limit")
-        return Message(
-            "CurrentDemandRes",
-            ResponseCode=code,
-            DC_EVSEStatus=self.status("EVSE_Ready"),
-            EVSEPresentVoltage=physical_value(present["evse_present_voltage"], "V", "EVSEPresentVoltage"),
-            EVSEPresentCurrent=physical_value(present.get("evse_present_current") or 0, "A", "EVSEPresentCurrent"),
-            EVSECurrentLimitAchieved=max_current is not None and target_current >= max_current,
-            EVSEVoltageLimitAchieved=max_voltage is not None and target_voltage >= max_voltage,
-            EVSEPowerLimitAchieved=max_power is not None and target_voltage * target_current >= max_power,
-            EVSEMaximumVoltageLimit=physical_value(max_voltage, "V", "EVSEMaximumVoltageLimit") if max_voltage is not None else None,
-            EVSEMaximumCurrentLimit=physical_value(max_current, "A", "EVSEMaximumCurrentLimit") if max_current is not None else None,
-            EVSEMaximumPowerLimit=physical_value(max_power, "W", "EVSEMaximumPowerLimit") if max_power is not None else None,
-        )
-
-    def welding_detection(self, code: str) -> Message:
-        """WeldingDetectionRes with the present output voltage."""
-        return Message(
-            "WeldingDetectionRes",
-            ResponseCode=code,
-            DC_EVSEStatus=self.status("EVSE_Shutdown"),
-            EVSEPresentVoltage=self.present_voltage(),
-        )
-
-    # -- bodies only ever sent as FAILED_SequenceError in DIN DC/EIM ----------
-
-    def _ac_status(self) -> Message:
-        return Message("AC_EVSEStatus", PowerSwitchClosed=False, RCD=False, NotificationMaxDelay=0, EVSENotification="None")
-
-    def _payment_details(self, code: str) -> Message:
-        return Message("PaymentDetailsRes", ResponseCode=code, GenChallenge="", DateTimeNow=0)
-
-    def _charging_status(self, code: str) -> Message:
-        return Message(
-            "ChargingStatusRes",
-            ResponseCode=code,
-            EVSEID=self.evse_id(),
-            SAScheduleTupleID=1,
-            ReceiptRequired=False,
-            AC_EVSEStatus=self._ac_status(),
-        )
-
-    def _metering_receipt(self, code: str) -> Message:
-        return Message("MeteringReceiptRes", ResponseCode=code, AC_EVSEStatus=self._ac_status())
-
-    def _certificate_fields(self) -> dict:
-        return {
-            "ContractSignatureCertChain": Message("ContractSignatureCertChain", Certificate=b""),
-            "ContractSignatureEncryptedPrivateKey": b"",
-            "DHParams": b"",
-            "ContractID": "",
-        }
-
-    def _certificate_installation(self, code: str) -> Message:
-        return Message("CertificateInstallationRes", attrs={"Id": "id1"}, ResponseCode=code, **self._certificate_fields())
-
-    def _certificate_update(self, code: str) -> Message:
-        return Message(
-            "CertificateUpdateRes", attrs={"Id": "id1"}, ResponseCode=code, RetryCounter=0, **self._certificate_fields()
+            DC_EVSEChargeParameter=self.dc_charge_parameter(),
         )

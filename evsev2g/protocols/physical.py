@@ -8,9 +8,10 @@ Multiplier of -3…3.
 
 from __future__ import annotations
 
+from evsev2g.charger import VARS
 from evsev2g.exi.message import Message
 
-__all__ = ["to_number", "physical_value", "SHORT_MIN", "SHORT_MAX"]
+__all__ = ["to_number", "physical_value", "clamp_to_var", "SHORT_MIN", "SHORT_MAX"]
 
 SHORT_MIN = -32768
 SHORT_MAX = 32767
@@ -49,3 +50,26 @@ def physical_value(number: float, unit: str | None, name: str = "PhysicalValue",
     else:
         scaled = max(SHORT_MIN, min(SHORT_MAX, scaled))
     return Message(name, Multiplier=multiplier, Unit=unit, Value=int(scaled))
+
+
+def clamp_to_var(var: str, value: float, key: str | None = None) -> float:
+    """
+    Clamp a number the EV sent into the range of the EVerest var it is
+    published in, as :mod:`evsev2g.charger_types` declares it (so the range
+    is written once, where the payload shape is).
+
+    :param var: a var of :data:`evsev2g.charger.VARS` whose type is a
+        ``Number`` or an ``Object`` of ``Number`` fields.
+    :param value: the number.
+    :param key: the field of an ``Object`` var, else ``None``.
+    :returns: ``value`` within the declared minimum and maximum.
+    """
+    shape = VARS[var]
+    if key is not None:
+        shape = shape.required.get(key) or shape.optional[key]
+    low, high = shape.minimum, shape.maximum
+    if low is not None and value < low:
+        return low
+    if high is not None and value > high:
+        return high
+    return value

@@ -7,6 +7,18 @@ or, when that file is absent, ``client/cso/SECC_LEAF.pem`` with the two CPO
 Sub-CAs from ``ca/cso/``.  The key is ``client/cso/SECC_LEAF.key``; when it is
 encrypted its password is the first line of ``SECC_LEAF_PASSWORD.txt`` beside
 it.  The chain must lead to ``ca/v2g/V2G_ROOT_CA.pem``.
+
+Contract chains are verified (:meth:`FileSecurity.verify_certificate`) with
+:mod:`evsev2g.security.contract` against the MO and V2G bundles; OCSP
+request data comes from :mod:`evsev2g.security.ocsp`.
+
+Changes: :meth:`FileSecurity.check_for_changes` compares each file's size,
+modification time and inode with what it saw last and tells the
+subscribers (:meth:`FileSecurity.subscribe_store_updates`) what changed, in
+EvseSecurity's ``CertificateStoreUpdate`` shape; :meth:`FileSecurity.watch`
+runs it periodically on an injected clock.  Replacing a file atomically
+(write then rename) is what an installer should do; a half-written chain is
+refused by the TLS server's reload, which keeps the old one.
 """
 
 from __future__ import annotations
@@ -17,15 +29,41 @@ from pathlib import Path
 
 from zope.interface import implementer
 
+from cryptography import x509
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
 from evsev2g.errors import CertificatesUnavailable
 from evsev2g.interfaces import ISecurity
-from evsev2g.security import layout
+from evsev2g.responses import CertChainError, CertificateExpired, NoTrustedRoot
+from evsev2g.security import contract, layout, ocsp
 from evsev2g.security.credentials import (
     TLSCredentials,
     check_credentials,
     read_certificates,
     read_private_key,
 )
+
+log = Logger()
+
+#: Seconds between two looks at the certificate files while the service runs.
+CERTS_CHECK_INTERVAL = 10.0
+
+#: Which files make up each kind of store entry, for change detection:
+#: (CertificateStoreUpdate key, type) → layout paths.
+WATCHED = {
+    ("leaf_certificate_type", "V2G"): (
+        layout.SECC_LEAF, layout.SECC_LEAF_KEY, layout.SECC_LEAF_PASSWORD, layout.CPO_CERT_CHAIN,
+        layout.CPO_SUB_CA1, layout.CPO_SUB_CA2,
+    ),
+    ("ca_certificate_type", "V2G"): (layout.V2G_ROOT,),
+    ("ca_certificate_type", "MO"): (layout.MO_ROOT, layout.MO_SUB_CA1, layout.MO_SUB_CA2),
+    ("ca_certificate_type", "CSMS"): (layout.CSMS_ROOT,),
+    ("ca_certificate_type", "MF"): (layout.MF_ROOT,),
+}
+
+#: ``verify_certificate``'s answer for each contract-chain failure.
+_VALIDATION_RESULT = ((NoTrustedRoot, "IssuerNotFound"), (CertificateExpired, "Expired"), (CertChainError, "InvalidChain"))
 
 
 def utc_now() -> datetime.datetime:
@@ -40,18 +78,30 @@ class FileSecurity:
 
     :param certs_dir: the directory (the ``certs_dir`` key).
     :param now: returns the current time; tests pass a fixed one.
+    :param password: the SECC key's password (EvseSecurity's
+        ``private_key_password``); ``None`` reads the password file.
     """
 
-    def __init__(self, certs_dir: Path, now: Callable[[], datetime.datetime] = utc_now):
+    def __init__(
+        self,
+        certs_dir: Path,
+        now: Callable[[], datetime.datetime] = utc_now,
+        password: str | None = None,
+    ):
         self.certs_dir = Path(certs_dir)
         self._now = now
+        self._given_password = password
+        self._subscribers: list[Callable[[dict], None]] = []
+        self._seen = self._fingerprints()
 
     def _path(self, relative) -> Path:
         """The absolute path of a layout entry."""
         return self.certs_dir / relative
 
     def _password(self) -> bytes | None:
-        """The SECC key's password from its password file, or ``None``."""
+        """The SECC key's password: the one given, else from its password file, else ``None``."""
+        if self._given_password:
+            return self._given_password.encode()
         path = self._path(layout.SECC_LEAF_PASSWORD)
         try:
             text = path.read_text(encoding="utf-8")
@@ -101,3 +151,121 @@ class FileSecurity:
         if not path.is_file():
             raise CertificatesUnavailable(f"no {ca_type} root: {path} is missing")
         return path
+
+    def _anchors(self, ca_types) -> list[x509.Certificate]:
+        """Every certificate in the installed bundles of these kinds."""
+        paths = []
+        for ca_type in ca_types:
+            try:
+                paths.append(self.verify_file(ca_type))
+            except CertificatesUnavailable:
+                continue
+        return contract.read_anchors(paths)
+
+    def verify_certificate(self, certificate_chain: str, certificate_types) -> str:
+        """
+        :param certificate_chain: PEM, leaf first.
+        :param certificate_types: e.g. ``["MO", "V2G"]``.
+        :returns: a ``CertificateValidationResult`` string.
+        """
+        try:
+            certificates = x509.load_pem_x509_certificates(certificate_chain.encode())
+        except ValueError:
+            return "InvalidChain"
+        certificates = [c for c in certificates if c.subject != c.issuer] or certificates
+        if len(certificates) > 1 + contract.MAX_SUB_CAS:
+            return "InvalidChain"
+        chain = contract.ContractChain(certificates[0], tuple(certificates[1:]))
+        try:
+            contract.verify_chain(chain, self._anchors(certificate_types), self._now())
+        except tuple(kind for kind, _ in _VALIDATION_RESULT) as error:
+            return next(result for kind, result in _VALIDATION_RESULT if isinstance(error, kind))
+        return "Valid"
+
+    def mo_ocsp_request_data(self, certificate_chain: str) -> dict:
+        """
+        :param certificate_chain: PEM, contract leaf first.
+        :returns: an ``OCSPRequestDataList``.
+        """
+        try:
+            certificates = x509.load_pem_x509_certificates(certificate_chain.encode())
+        except ValueError:
+            return {"ocsp_request_data_list": []}
+        return ocsp.request_data(certificates, self._anchors(("MO", "V2G")))
+
+    def v2g_ocsp_request_data(self) -> dict:
+        """:returns: the ``OCSPRequestDataList`` of the SECC chain."""
+        try:
+            credentials = self.tls_server_credentials()
+        except CertificatesUnavailable:
+            return {"ocsp_request_data_list": []}
+        anchors = [credentials.root] if credentials.root is not None else []
+        return ocsp.request_data(credentials.chain, anchors)
+
+    # -- changes ---------------------------------------------------------------
+
+    def subscribe_store_updates(self, callback: Callable[[dict], None]) -> Callable[[], None]:
+        """
+        :param callback: gets one ``CertificateStoreUpdate`` dict per change.
+        :returns: a callable ending the subscription.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _fingerprints(self) -> dict:
+        """Per watched kind, the (size, mtime, inode) of each of its files (``None`` when absent)."""
+        seen = {}
+        for kind, paths in WATCHED.items():
+            marks = []
+            for relative in paths:
+                try:
+                    status = self._path(relative).stat()
+                except OSError:
+                    marks.append(None)
+                else:
+                    marks.append((status.st_size, status.st_mtime_ns, status.st_ino))
+            seen[kind] = tuple(marks)
+        return seen
+
+    def check_for_changes(self) -> list[dict]:
+        """
+        Compare the watched files with what was seen last and tell the
+        subscribers about each kind that changed.
+
+        :returns: the ``CertificateStoreUpdate`` dicts sent.
+        """
+        now = self._fingerprints()
+        updates = []
+        for kind, marks in now.items():
+            if marks == self._seen.get(kind):
+                continue
+            key, certificate_type = kind
+            operation = "Deleted" if all(mark is None for mark in marks) else "Installed"
+            updates.append({"operation": operation, key: certificate_type})
+        self._seen = now
+        for update in updates:
+            log.info("certificate store: {operation} {what}", operation=update["operation"],
+                     what=" ".join(f"{k}={v}" for k, v in update.items() if k != "operation"))
+            for callback in list(self._subscribers):
+                try:
+                    callback(update)
+                except Exception:
+                    log.failure("certificate store update subscriber failed")
+        return updates
+
+    def watch(self, clock, interval: float = 5.0) -> LoopingCall:
+        """
+        Check for changes every ``interval`` seconds.
+
+        :param clock: provides ``IReactorTime``.
+        :returns: the running :class:`LoopingCall` (stop it to end watching).
+        """
+        loop = LoopingCall(self.check_for_changes)
+        loop.clock = clock
+        loop.start(interval, now=False)
+        return loop

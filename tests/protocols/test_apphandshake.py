@@ -95,8 +95,8 @@ def test_enabled_versions_follows_config_and_charger():
 
 
 def test_shipped_plugin_found():
-    """The DIN plugin is found through IProtocolVersion in the evsev2g.plugins drop-in package."""
-    assert [v.name for v in load_protocol_versions()] == ["DIN70121"]
+    """The DIN and ISO 15118-2 plugins are found through IProtocolVersion in the evsev2g.plugins drop-in package."""
+    assert sorted(v.name for v in load_protocol_versions()) == ["DIN70121", "ISO15118D2"]
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_broken_plugin_is_logged_by_name_and_skipped(plugin_dir, log_events):
         "half = Half()\n"
     )
     found = load_protocol_versions()
-    assert [v.name for v in found] == ["DIN70121"]
+    assert sorted(v.name for v in found) == ["DIN70121", "ISO15118D2"]
     assert any(event.get("plugin") == "HALF" for event in log_events)
 
 
