@@ -8,7 +8,8 @@ Each target runs in its own process (so its memory is its own) with a
 mutation engine: start from the target's seeds (``../shared/exi-vectors``),
 mutate (bit flips, bytes set to edge values, insertions, deletions,
 duplicated and spliced ranges, truncation), run, and keep an input in the
-corpus when it gives an outcome not seen before (up to 20,000 kept).  Per
+corpus when it gives an outcome not seen before (up to 2,000 kept, so
+that the corpus is full early and the RSS samples show the target alone).  Per
 target it prints: inputs run, inputs per second, outcomes by documented
 exception, **undocumented exceptions** (the first few, with the input in
 hex to replay), the slowest input and how many took over 50 ms, both in
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 SLOW = 0.050
 
 #: Corpus entries kept at most.
-CORPUS_LIMIT = 20_000
+CORPUS_LIMIT = 2_000
 
 def outcome_key(outcome: str) -> str:
     """The part of an outcome that says which way an input went (numbers stripped)."""
@@ -104,6 +105,7 @@ def fuzz_one(name: str, inputs: int, seed: int, progress: Path | None) -> dict:
             if progress is not None:
                 progress.write_text(json.dumps({"target": name, "done": index + 1}))
     seconds = time.perf_counter() - started
+    extra = target.figures() if hasattr(target, "figures") else {}
     close = getattr(target, "close", None)
     if close is not None:
         close()
@@ -123,6 +125,7 @@ def fuzz_one(name: str, inputs: int, seed: int, progress: Path | None) -> dict:
         "over_50ms_cpu": slow_cpu,
         "rss_mb": samples,
         "corpus": len(corpus),
+        **extra,
     }
 
 
@@ -177,6 +180,9 @@ def main(argv=None) -> int:
             f"RSS MB {result['rss_mb']}  corpus {result['corpus']}"
         )
         print(f"{'':20} outcomes {result['outcomes']}")
+        if "requests" in result:
+            print(f"{'':20} an input is a whole session: {result['requests']:,} requests, "
+                  f"slowest request {result['slowest_request_cpu_ms']} ms CPU")
         for example in result["undocumented_examples"][:3]:
             print(f"{'':20} UNDOCUMENTED {example['error']}\n{'':20}   replay: python bench/fuzz.py --replay {name} {example['input']}")
         sys.stdout.flush()

@@ -195,7 +195,7 @@ def xml_to_message(eng, xml: bytes) -> Message:
     try:
         parser.feed(xml)
         root = parser.close()
-    except ParseError as exc:
+    except (ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding declared
         raise ExiError(f"malformed XML: {exc}") from None
     namespace, local = _split(root.tag)
     qn, decls = _resolve_root(eng, local, namespace)

@@ -68,10 +68,17 @@ def test_every_seed_runs(name, shared_dir):
     assert outcomes
 
 
-def test_din_machine_target_reaches_the_charge_loop(shared_dir):
-    """The unmutated DIN program goes through a whole session: the target drives the machine deep, not just to FAILED."""
-    outcome = target("machine-din70121").run(b"")
-    assert "CurrentDemandReq" in outcome or "PowerDeliveryReq" in outcome or "WeldingDetectionReq" in outcome, outcome
+@pytest.mark.parametrize("schema", ["din70121", "iso15118-2"])
+def test_machine_target_unmutated_program_is_a_whole_session(schema, shared_dir):
+    """The unmutated program answers every request of a DC session through SessionStop: the target drives the machine deep, not just to FAILED."""
+    from tests.fuzz.targets import DC_ORDER
+
+    outcome = target(f"machine-{schema}").run(b"")
+    if schema == "iso15118-2":
+        # the captured PowerDeliveryReq names a schedule our charger does not offer: FAILED_TariffSelectionInvalid
+        assert "answers" in outcome and "after CableCheckReq" not in outcome, outcome
+        return
+    assert outcome == f"closed in STOPPED after SessionStopReq, {len(DC_ORDER[schema]) + 1} answers"
 
 
 def test_decoder_seeds_decode(shared_dir):
@@ -144,3 +151,11 @@ def test_regression_xml_with_a_doctype_or_entities_is_refused(xml):
 
     with pytest.raises(ExiError, match="malformed XML"):
         load_codec("din70121").from_xml(xml)
+
+
+def test_regression_an_unknown_xml_encoding_is_malformed_xml():
+    """Found by the xml target: an unknown encoding in the XML declaration raised LookupError; it is ExiError now."""
+    from evsev2g.exi import ExiError, load_codec
+
+    with pytest.raises(ExiError, match="malformed XML"):
+        load_codec("din70121").from_xml(b'<?xml version="1.0" encoding="TTF-8"?><V2G_Message/>')
