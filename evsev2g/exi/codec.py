@@ -29,7 +29,6 @@ from pathlib import Path
 
 from evsev2g.exi import cache
 from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
-from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
@@ -161,6 +160,8 @@ def _build(name: str, files: list[Path]):
         constants the code refers to, ``(decoder name, encoder name,
         ComplexType)`` per type, and the code objects to execute in order.
     """
+    from evsev2g.exi.codegen import function_name, generate  # only on a cache miss
+
     gset = build_grammars(load_schema_set(name, files))
     source, consts, gen = generate(gset)
     filename = f"<evsev2g.exi generated code for {name}>"
