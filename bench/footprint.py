@@ -8,7 +8,9 @@ For each run, in fresh processes:
 
 * **bare imports**: a Python that imports Twisted's reactor, pyOpenSSL,
   cryptography's x509 and lxml and does nothing else (the floor the issue
-  measures against), and the same without lxml;
+  measures against), the same without lxml (a warm start never imports
+  it), and that plus what any twistd plugin with a YAML configuration
+  imports (twistd's own modules, Twisted's TLS, PyYAML, attrs, txaio);
 * **twistd evsev2g** on ``lo`` (TCP, TLS with a test PKI, SDP on a free
   port, all three codecs loaded at start-up as always): the seconds from
   the process's start until it answers an SDP request (asked every 5 ms),
@@ -41,6 +43,10 @@ TWISTD = PYTHON.parent / "twistd"
 BARE = {
     "bare imports (Twisted, pyOpenSSL, cryptography, lxml)": "import twisted.internet.reactor, OpenSSL, cryptography.x509, lxml.etree",
     "bare imports without lxml": "import twisted.internet.reactor, OpenSSL, cryptography.x509",
+    "bare imports without lxml, with twistd's own and PyYAML": (
+        "import twisted.internet.reactor, OpenSSL, cryptography.x509, twisted.scripts.twistd, "
+        "twisted.application.app, twisted.protocols.tls, twisted.python.usage, yaml, attrs, txaio"
+    ),
 }
 
 SDP_REQUEST = bytes([0x01, 0xFE, 0x90, 0x00, 0, 0, 0, 2, 0x10, 0x00])
