@@ -66,6 +66,31 @@ def fuzz_one(name: str, inputs: int, seed: int, progress: Path | None) -> dict:
     samples = []
     every = max(inputs // 10, 1)
     started = time.perf_counter()
+
+    def figures(done: int) -> dict:
+        """The figures after ``done`` inputs."""
+        seconds = time.perf_counter() - started
+        extra = target.figures() if hasattr(target, "figures") else {}
+        return {
+            "target": name,
+            "inputs": done,
+            "seconds": round(seconds, 1),
+            "per_second": round(done / seconds) if seconds else 0,
+            "outcomes": dict(outcomes),
+            "undocumented": undocumented_count,
+            "undocumented_examples": undocumented,
+            "slowest_ms": round(slowest[0] * 1000, 2),
+            "slowest_input": slowest[1].hex()[:400],
+            "over_50ms": slow,
+            "slowest_cpu_ms": round(slowest_cpu[0] * 1000, 2),
+            "slowest_cpu_input": slowest_cpu[1].hex()[:400],
+            "over_50ms_cpu": slow_cpu,
+            "rss_mb": list(samples),
+            "corpus": len(corpus),
+            **extra,
+        }
+
+    index = -1
     for index in range(inputs):
         if index < len(corpus) and index < 1000:
             data = corpus[index]
@@ -103,30 +128,11 @@ def fuzz_one(name: str, inputs: int, seed: int, progress: Path | None) -> dict:
         if (index + 1) % every == 0:
             samples.append(round(rss_mb(), 1))
             if progress is not None:
-                progress.write_text(json.dumps({"target": name, "done": index + 1}))
-    seconds = time.perf_counter() - started
-    extra = target.figures() if hasattr(target, "figures") else {}
+                progress.write_text(json.dumps(figures(index + 1)))
     close = getattr(target, "close", None)
     if close is not None:
         close()
-    return {
-        "target": name,
-        "inputs": inputs,
-        "seconds": round(seconds, 1),
-        "per_second": round(inputs / seconds) if seconds else 0,
-        "outcomes": outcomes,
-        "undocumented": undocumented_count,
-        "undocumented_examples": undocumented,
-        "slowest_ms": round(slowest[0] * 1000, 2),
-        "slowest_input": slowest[1].hex()[:400],
-        "over_50ms": slow,
-        "slowest_cpu_ms": round(slowest_cpu[0] * 1000, 2),
-        "slowest_cpu_input": slowest_cpu[1].hex()[:400],
-        "over_50ms_cpu": slow_cpu,
-        "rss_mb": samples,
-        "corpus": len(corpus),
-        **extra,
-    }
+    return figures(index + 1)
 
 
 def replay(name: str, hex_input: str) -> int:
@@ -153,18 +159,21 @@ def main(argv=None) -> int:
     parser.add_argument("--targets", default=",".join(TARGET_NAMES), help="comma-separated target names")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--progress", type=Path, help="a folder where each target's figures so far are written ten times per run")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--replay", nargs=2, metavar=("TARGET", "HEX"))
     args = parser.parse_args(argv)
     if args.replay:
         return replay(*args.replay)
     if args.one:
-        print(json.dumps(fuzz_one(args.one, args.inputs, args.seed, None)))
+        progress = args.progress / f"{args.one}.json" if args.progress else None
+        print(json.dumps(fuzz_one(args.one, args.inputs, args.seed, progress)))
         return 0
     results = []
     for name in args.targets.split(","):
         done = subprocess.run(
-            [sys.executable, __file__, "--one", name, "--inputs", str(args.inputs), "--seed", str(args.seed)],
+            [sys.executable, __file__, "--one", name, "--inputs", str(args.inputs), "--seed", str(args.seed)]
+            + (["--progress", str(args.progress)] if args.progress else []),
             capture_output=True, text=True, cwd=ROOT,
         )
         if done.returncode != 0:
