@@ -246,8 +246,8 @@ class IProtocolVersion(Interface):
 
     name = Attribute(
         "The EVerest SupportedAppProtocol name (``str``): ``DIN70121``, "
-        "``ISO15118D2`` or ``ISO15118D20``; also what ``selected_protocol`` "
-        "reports."
+        "``ISO15118D2`` or ``ISO15118D20``.  ``selected_protocol`` reports the plugin's "
+        "``selected_protocol`` attribute when it has one (EvseV2G's ``ISO15118-2-2013``), else this."
     )
     namespace = Attribute("The protocol namespace URI offered by the EV (``str``), e.g. ``urn:din:70121:2012:MsgDef``.")
     version_major = Attribute("Major version number (``int``); must equal the EV's for a match [V2G2-170].")

@@ -259,7 +259,7 @@ class V2GSession:
             "{session}: {protocol} agreed ({code})", session=self.label, protocol=protocol.name, code=outcome.response.ResponseCode
         )
         if charger.wants("selected_protocol"):
-            charger.publish("selected_protocol", protocol.name)
+            charger.publish("selected_protocol", getattr(protocol, "selected_protocol", protocol.name))
 
     def _send_reply(self, reply: Reply, started: float) -> None:
         if self.ended:

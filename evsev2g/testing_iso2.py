@@ -21,6 +21,7 @@ from typing import Any
 from evsev2g.charger import Charger
 from evsev2g.exi.message import Message
 from evsev2g.protocols.physical import physical_value
+from evsev2g.testing import din_ev_status, din_request
 
 __all__ = [
     "iso2_request",
@@ -31,9 +32,8 @@ __all__ = [
 ]
 
 
-def iso2_dc_ev_status(soc: int = 50, ready: bool = True, error: str = "NO_ERROR") -> Message:
-    """An ISO 15118-2 DC_EVStatus node."""
-    return Message("DC_EVStatus", EVReady=ready, EVErrorCode=error, EVRESSSOC=soc)
+#: DIN's and ISO-2's DC_EVStatus have the same mandatory children.
+iso2_dc_ev_status = din_ev_status
 
 
 def _pv(number: float, unit: str, name: str) -> Message:
@@ -51,19 +51,14 @@ def _ac_parameter() -> Message:
     )
 
 
+def _dc_fields(name: str) -> dict:
+    """The DC request bodies are DIN's (same element names and values)."""
+    return dict(din_request(name).Body.children[0][1].children)
+
+
 def _dc_parameter() -> Message:
-    return Message(
-        "DC_EVChargeParameter",
-        DepartureTime=3600,
-        DC_EVStatus=iso2_dc_ev_status(),
-        EVMaximumCurrentLimit=_pv(200, "A", "EVMaximumCurrentLimit"),
-        EVMaximumPowerLimit=_pv(100000, "W", "EVMaximumPowerLimit"),
-        EVMaximumVoltageLimit=_pv(450, "V", "EVMaximumVoltageLimit"),
-        EVEnergyCapacity=_pv(60000, "Wh", "EVEnergyCapacity"),
-        EVEnergyRequest=_pv(30000, "Wh", "EVEnergyRequest"),
-        FullSOC=100,
-        BulkSOC=80,
-    )
+    parameter = _dc_fields("ChargeParameterDiscoveryReq")["DC_EVChargeParameter"]
+    return Message("DC_EVChargeParameter", [("DepartureTime", 3600), *parameter.children])
 
 
 def iso2_request(name: str, session_id: bytes = b"\x00", dc: bool = True, **fields: Any) -> Message:
@@ -113,24 +108,7 @@ def iso2_request(name: str, session_id: bytes = b"\x00", dc: bool = True, **fiel
             "SAScheduleTupleID": 1,
             "MeterInfo": Message("MeterInfo", MeterID="METER1", MeterReading=1000),
         },
-        "CableCheckReq": {"DC_EVStatus": iso2_dc_ev_status()},
-        "PreChargeReq": {
-            "DC_EVStatus": iso2_dc_ev_status(),
-            "EVTargetVoltage": _pv(400, "V", "EVTargetVoltage"),
-            "EVTargetCurrent": _pv(2, "A", "EVTargetCurrent"),
-        },
-        "CurrentDemandReq": {
-            "DC_EVStatus": iso2_dc_ev_status(),
-            "EVTargetCurrent": _pv(100, "A", "EVTargetCurrent"),
-            "EVMaximumVoltageLimit": _pv(450, "V", "EVMaximumVoltageLimit"),
-            "EVMaximumCurrentLimit": _pv(200, "A", "EVMaximumCurrentLimit"),
-            "EVMaximumPowerLimit": _pv(100000, "W", "EVMaximumPowerLimit"),
-            "BulkChargingComplete": False,
-            "ChargingComplete": False,
-            "RemainingTimeToFullSoC": _pv(1800, "s", "RemainingTimeToFullSoC"),
-            "EVTargetVoltage": _pv(400, "V", "EVTargetVoltage"),
-        },
-        "WeldingDetectionReq": {"DC_EVStatus": iso2_dc_ev_status()},
+        **{each: _dc_fields(each) for each in ("CableCheckReq", "PreChargeReq", "CurrentDemandReq", "WeldingDetectionReq")},
         "SessionStopReq": {"ChargingSession": "Terminate"},
         "CertificateInstallationReq": {},
         "CertificateUpdateReq": {},

@@ -103,3 +103,17 @@ def test_performance_time_overrun_is_logged(log_events):
     assert codec.decode(link.sent[-1][1]).Body.ChargingStatusRes.ResponseCode == "OK"
     [line] = [formatEvent(event) for event in log_events if "performance time" in formatEvent(event)]
     assert "ChargingStatusRes took 2000.0 ms (performance time 1500 ms)" in line
+
+
+def test_selected_protocol_names_iso2_as_evsev2g_does():
+    """selected_protocol reports ISO15118-2-2013 for ISO-2 (EvseV2G's string), not the SupportedAppProtocol name."""
+    clock = Clock()
+    codec = FakeCodec()
+    backend = ACBackend(clock)
+    seen = []
+    original = backend.session_started
+    backend.session_started = lambda charger: (original(charger), charger.subscribe(lambda name, value: seen.append(value), names=["selected_protocol"]))
+    factory = SessionFactory(clock, backend, codec, lambda schema: codec, load_protocol_versions(), SessionSettings())
+    session = factory.new_session(FakeSessionLink())
+    session.payload_received(0x8001, codec.encode(app_protocol_request((ISO2_NAMESPACE, 2, 0, 1, 1))))
+    assert seen == ["ISO15118-2-2013"]

@@ -20,9 +20,33 @@ from evsev2g.responses import DIN70121, ISO15118_2
 __all__ = ["DIN70121Version", "ISO15118_2Version", "din70121", "iso15118_2"]
 
 
+class _ProtocolPlugin:
+    """What the plugins share: the modes they serve, their machine, their repr."""
+
+    #: energy transfer modes the protocol can serve
+    modes: frozenset = frozenset()
+    #: the state-machine class
+    machine = None
+
+    def usable_with(self, charger) -> bool:
+        """
+        Usable when the charger offers one of :attr:`modes` (or has not said
+        which modes it offers).
+        """
+        offered = charger.energy_transfer_modes
+        return not offered or any(mode in self.modes for mode in offered)
+
+    def new_state_machine(self, context: ProtocolContext):
+        """:returns: a state machine of :attr:`machine` for one session."""
+        return self.machine(context)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
 @implementer(IPlugin, IProtocolVersion)
-class DIN70121Version:
-    """The DIN SPEC 70121 protocol-version plugin."""
+class DIN70121Version(_ProtocolPlugin):
+    """The DIN SPEC 70121 protocol-version plugin: DC only."""
 
     name = DIN70121
     namespace = DIN_NAMESPACE
@@ -32,28 +56,17 @@ class DIN70121Version:
     config_key = "supported_DIN70121"
     #: DIN SPEC 70121 never runs over TLS ([V2G-DC-618]).
     allows_tls = False
-
-    def usable_with(self, charger) -> bool:
-        """
-        DIN 70121 is DC only: usable when the charger offers a DC energy
-        transfer mode (or has not said which it offers).
-        """
-        modes = charger.energy_transfer_modes
-        return not modes or any(mode in DC_ENERGY_MODES for mode in modes)
-
-    def new_state_machine(self, context: ProtocolContext) -> DINStateMachine:
-        """:returns: a :class:`~evsev2g.protocols.din70121.DINStateMachine` for one session."""
-        return DINStateMachine(context)
-
-    def __repr__(self) -> str:
-        return "<DIN70121Version>"
+    modes = DC_ENERGY_MODES
+    machine = DINStateMachine
 
 
 @implementer(IPlugin, IProtocolVersion)
-class ISO15118_2Version:
-    """The ISO 15118-2:2013 protocol-version plugin (AC and DC)."""
+class ISO15118_2Version(_ProtocolPlugin):
+    """The ISO 15118-2:2013 protocol-version plugin: AC and DC."""
 
     name = ISO15118_2
+    #: What ``selected_protocol`` reports, as EvseV2G.
+    selected_protocol = "ISO15118-2-2013"
     namespace = ISO2_NAMESPACE
     version_major = 2
     version_minor = 0
@@ -61,18 +74,8 @@ class ISO15118_2Version:
     config_key = "supported_ISO15118_2"
     #: ISO 15118-2 may run over TLS (and must for Plug & Charge).
     allows_tls = True
-
-    def usable_with(self, charger) -> bool:
-        """Usable when the charger offers an AC or DC mode ISO 15118-2 can name (or has not said)."""
-        modes = charger.energy_transfer_modes
-        return not modes or any(mode in ENERGY_TRANSFER_MODES for mode in modes)
-
-    def new_state_machine(self, context: ProtocolContext) -> ISO2StateMachine:
-        """:returns: an :class:`~evsev2g.protocols.iso15118_2.ISO2StateMachine` for one session."""
-        return ISO2StateMachine(context)
-
-    def __repr__(self) -> str:
-        return "<ISO15118_2Version>"
+    modes = frozenset(ENERGY_TRANSFER_MODES)
+    machine = ISO2StateMachine
 
 
 din70121 = DIN70121Version()

@@ -10,8 +10,9 @@ A state machine is a :class:`SequenceStateMachine` subclass that supplies
   belong to shutting down (:attr:`shutdown_path`: answered even while the
   charger is in emergency shutdown or has stopped, and all the EV may send
   after a FAILED response);
-- one handler per request, returning ``(response body, close)`` or a
-  ``Deferred`` firing with that pair;
+- one handler per request it serves, named after it (``_cable_check`` for
+  CableCheckReq), returning ``(response body, close)`` or a ``Deferred``
+  firing with that pair;
 - :meth:`~SequenceStateMachine.failed_body`: the body of a FAILED answer.
 
 The base does the rest, in the order ISO 15118-4 tests it: a request of the
@@ -29,6 +30,8 @@ time limit) that authorization, parameter discovery and cable check use.
 """
 
 from __future__ import annotations
+
+import re
 
 from twisted.internet.defer import Deferred
 
@@ -48,6 +51,8 @@ from evsev2g.responses import (
 )
 
 __all__ = ["OngoingWait", "SequenceStateMachine", "Handled"]
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 #: What a handler returns: the response body and whether to close after it.
 Handled = tuple[Message, bool]
@@ -154,7 +159,12 @@ class SequenceStateMachine:
         self.dlink = "terminate"
         self.finished = False
         self.request: Message | None = None
-        self.handlers: dict = {}
+        #: request name → handler, for every request with a ``_snake_case`` method
+        self.handlers = {
+            name: getattr(self, method)
+            for name in self.requests
+            if hasattr(self, method := "_" + _CAMEL.sub("_", name[:-3]).lower())
+        }
         self.authorization_wait = OngoingWait(self.clock, AuthorizationTimeout, "authorization (auth_timeout_eim)")
         self._auth_requested = False
         self._setup_finished_published = False
@@ -284,6 +294,25 @@ class SequenceStateMachine:
                 session=self.context.label,
                 evccid=evcc_id.hex(),
             )
+
+    def tolerate_profile(self, powers, pmax: float) -> None:
+        """
+        ChargingProfile entries above the offered PMax are logged, not
+        refused (FAILED_ChargingProfileInvalid, [V2G2-478]): cars get
+        schedules wrong, and EvseV2G does the same.
+
+        :param powers: the entries' maximum power in W.
+        :param pmax: the PMax offered in W.
+        """
+        for power in powers:
+            if power > pmax:
+                self.log.info(
+                    "{session}: ChargingProfile entry {power} W exceeds PMax {pmax} W (tolerated)",
+                    session=self.context.label,
+                    power=power,
+                    pmax=pmax,
+                )
+                return
 
     def publish_setup_finished(self) -> None:
         """``v2g_setup_finished``, once: the first PowerDelivery that starts the energy transfer."""

@@ -143,19 +143,6 @@ class DINStateMachine(DCChargeLoop, SequenceStateMachine):
         super().__init__(context)
         self.init_dc()
         self.bodies = DINBodies(self)
-        self.handlers = {
-            "SessionSetupReq": self._session_setup,
-            "ServiceDiscoveryReq": self._service_discovery,
-            "ServicePaymentSelectionReq": self._service_payment_selection,
-            "ContractAuthenticationReq": self._contract_authentication,
-            "ChargeParameterDiscoveryReq": self._charge_parameter_discovery,
-            "CableCheckReq": self._cable_check,
-            "PreChargeReq": self._pre_charge,
-            "PowerDeliveryReq": self._power_delivery,
-            "CurrentDemandReq": self._current_demand,
-            "WeldingDetectionReq": self._welding_detection,
-            "SessionStopReq": self._session_stop,
-        }
 
     def allowed(self):
         """The requests allowed in the present state (:data:`ALLOWED`)."""
@@ -270,16 +257,7 @@ class DINStateMachine(DCChargeLoop, SequenceStateMachine):
         tuple_id = profile.SAScheduleTupleID
         if tuple_id != 1:
             raise TariffSelectionInvalid(f"ChargingProfile names SAScheduleTuple {tuple_id}; only 1 was offered")
-        pmax = self.bodies.pmax()
-        for entry in profile.getlist("ProfileEntry"):
-            if entry.ChargingProfileEntryMaxPower > pmax:
-                self.log.info(
-                    "{session}: ChargingProfile entry {power} W exceeds PMax {pmax} W (tolerated)",
-                    session=self.context.label,
-                    power=entry.ChargingProfileEntryMaxPower,
-                    pmax=pmax,
-                )
-                break
+        self.tolerate_profile((entry.ChargingProfileEntryMaxPower for entry in profile.getlist("ProfileEntry")), self.bodies.pmax())
 
     def _session_stop(self, body):
         """OK, then close; ``dlink_terminate`` follows once the connection is closed."""

@@ -89,25 +89,6 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
         self.meter_sent = None
         self.offered_basis: float | None = None
         self._pause_seen_at: float | None = None
-        self.handlers = {
-            "SessionSetupReq": self._session_setup,
-            "ServiceDiscoveryReq": self._service_discovery,
-            "ServiceDetailReq": self._service_detail,
-            "PaymentServiceSelectionReq": self._payment_service_selection,
-            "PaymentDetailsReq": self._payment_details,
-            "CertificateInstallationReq": self._certificate_installation,
-            "CertificateUpdateReq": self._certificate_update,
-            "AuthorizationReq": self._authorization,
-            "ChargeParameterDiscoveryReq": self._charge_parameter_discovery,
-            "PowerDeliveryReq": self._power_delivery,
-            "ChargingStatusReq": self._charging_status,
-            "MeteringReceiptReq": self._metering_receipt,
-            "CableCheckReq": self._cable_check,
-            "PreChargeReq": self._pre_charge,
-            "CurrentDemandReq": self._current_demand,
-            "WeldingDetectionReq": self._welding_detection,
-            "SessionStopReq": self._session_stop,
-        }
 
     # -- SequenceStateMachine ------------------------------------------------
 
@@ -250,18 +231,9 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
         if tuple_id != SA_SCHEDULE_TUPLE_ID:
             raise TariffSelectionInvalid(f"PowerDelivery names SAScheduleTuple {tuple_id}; only {SA_SCHEDULE_TUPLE_ID} was offered")
         profile = body.get("ChargingProfile")
-        if profile is None or self.offered_pmax is None:
-            return
-        for entry in profile.getlist("ProfileEntry"):
-            power = to_number(entry.ChargingProfileEntryMaxPower)
-            if power > self.offered_pmax:
-                self.log.info(
-                    "{session}: ChargingProfile entry {power} W exceeds PMax {pmax} W (tolerated)",
-                    session=self.context.label,
-                    power=power,
-                    pmax=self.offered_pmax,
-                )
-                break
+        if profile is not None and self.offered_pmax is not None:
+            powers = (to_number(entry.ChargingProfileEntryMaxPower) for entry in profile.getlist("ProfileEntry"))
+            self.tolerate_profile(powers, self.offered_pmax)
 
     def _renegotiate(self):
         self.parameters_wait.reset()
