@@ -596,3 +596,44 @@ class IValueAddedService(Interface):
             when the EV named no set).
         :returns: ``None`` or a ``Deferred`` / asyncio future.
         """
+
+
+class IServiceRegistry(Interface):
+    """
+    The value-added services as one ISO 15118-2 state machine sees them:
+    every :class:`IValueAddedService` provider behind one list
+    (:class:`evsev2g.vas.ServiceRegistry`; a set-up without any has
+    :class:`evsev2g.protocols.context.NoServices`).  A provider's failure
+    never reaches the caller as an exception from these methods.
+    """
+
+    def offered():
+        """
+        The services for ServiceDiscoveryRes's ServiceList, at once.
+
+        :returns: a ``list`` of records with ``service_id``,
+            ``service_name``, ``service_category``, ``service_scope`` and
+            ``free_service`` (:class:`evsev2g.vas_types.OfferedService`).
+        """
+
+    def parameter_sets(service_id):
+        """
+        The parameter sets of an offered service (ServiceDetailRes).
+
+        :param service_id: the ``int`` ServiceID.
+        :returns: a ``Deferred`` firing with a ``list`` of EVerest
+            ``ParameterSet`` dicts that fit a ServiceDetailRes, or failing
+            with :class:`evsev2g.errors.ServiceUnavailable` (``unknown``:
+            no provider offers it) within the message's performance time.
+        """
+
+    def select(selected_services):
+        """
+        Hand the EV's selection (PaymentServiceSelectionReq) to the
+        providers concerned.
+
+        :param selected_services: EVerest ``SelectedService`` dicts
+            (``parameter_set_id`` ``None`` or missing when the EV named no
+            set).
+        :returns: a ``Deferred`` firing ``None``; it never fails.
+        """

@@ -37,7 +37,6 @@ __all__ = [
     "TariffSelectionInvalid",
     "ChargingProfileInvalid",
     "PauseNotAllowed",
-    "ServiceDetailUnavailable",
     "AuthorizationRejected",
     "AuthorizationTimeout",
     "OngoingTimeout",
@@ -114,10 +113,6 @@ class ChargingProfileInvalid(ProtocolError):
     """ChargingProfile exceeds the offered schedule."""
 
 
-class ServiceDetailUnavailable(ProtocolError):
-    """The provider of an offered value-added service failed to give its parameters."""
-
-
 class PauseNotAllowed(ProtocolError):
     """SessionStop(Pause) outside the states after PowerDelivery(Stop) or WeldingDetection (ISO 15118-2)."""
 
@@ -190,7 +185,6 @@ RULES: dict[type, Rule] = {
     PowerDeliveryNotApplied: _both("FAILED_PowerDeliveryNotApplied", cites="[V2G2-480]"),
     TariffSelectionInvalid: _both("FAILED_TariffSelectionInvalid", cites="[V2G2-479]"),
     ChargingProfileInvalid: _both("FAILED_ChargingProfileInvalid", cites="[V2G2-478]"),
-    ServiceDetailUnavailable: Rule({ISO15118_2: "FAILED"}, POLICY, "[V2G2-463]: the service exists, its details are not available"),
     PauseNotAllowed: Rule({ISO15118_2: "FAILED"}, ALWAYS, "[V2G2-739]; EvseV2G answers FAILED and terminates"),
     AuthorizationRejected: _both("FAILED"),
     AuthorizationTimeout: _both("FAILED"),

@@ -222,7 +222,9 @@ class V2GSession:
             self._end("no app handshake", close=True)
             return
         factory = self.factory
-        versions = enabled_versions(factory.versions, factory.settings.protocol_flags, self.charger)
+        versions = enabled_versions(
+            factory.versions, factory.settings.protocol_flags, self.charger, secure=bool(getattr(self.link, "secure", False))
+        )
         charger = self.charger
         refuse = charger.emergency or charger.stop_requested_at is not None
         outcome = negotiate(request, versions, refuse=refuse)

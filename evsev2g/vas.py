@@ -44,13 +44,14 @@ import txaio
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
 from evsev2g.errors import ServiceUnavailable
-from evsev2g.interfaces import IValueAddedService
+from evsev2g.interfaces import IServiceRegistry, IValueAddedService
 from evsev2g.plugin_loader import load_plugins, plugin_label
-from evsev2g.timers import V2G_SECC_MSG_PERFORMANCE_TIME
+from evsev2g.timers import V2G_SECC_LONG_MSG_PERFORMANCE_TIME, V2G_SECC_MSG_PERFORMANCE_TIME
 from evsev2g.vas_types import (
     CHARGE_SERVICE_ID,
     SELECTED_SERVICES_MAX,
@@ -66,7 +67,8 @@ from evsev2g.vas_types import (
 txaio.use_twisted()
 
 __all__ = [
-    "PROVIDER_TIMEOUT",
+    "DETAIL_TIMEOUT",
+    "SELECTION_TIMEOUT",
     "OFFERED_ANSWER_MAX",
     "OfferedService",
     "ServiceRegistry",
@@ -74,10 +76,16 @@ __all__ = [
     "load_value_added_services",
 ]
 
-#: How long a provider may take to answer (seconds).  ServiceDetailRes must
-#: leave within V2G_SECC_Msg_Performance_Time (1.5 s, ISO 15118-2
-#: Table 109); this leaves a third of it for the session and the codec.
-PROVIDER_TIMEOUT = V2G_SECC_MSG_PERFORMANCE_TIME * 2 / 3
+#: How long a provider may take for its parameter sets (seconds):
+#: ServiceDetailRes must leave within 4.5 s (ISO 15118-2 Table 109, the EV
+#: waits 5 s); half a second is left for the session and the codec.
+DETAIL_TIMEOUT = V2G_SECC_LONG_MSG_PERFORMANCE_TIME - 0.5
+
+#: How long a provider may take to take note of the EV's selection, or to
+#: say what it offers (seconds): PaymentServiceSelectionRes must leave
+#: within V2G_SECC_Msg_Performance_Time (1.5 s, Table 109; the EV waits
+#: 2 s); a third of it is left for the session and the codec.
+SELECTION_TIMEOUT = V2G_SECC_MSG_PERFORMANCE_TIME * 2 / 3
 
 #: Most entries one ``offered_services()`` answer may have; a longer answer
 #: is refused as a whole.
@@ -128,6 +136,7 @@ class _ProviderState:
         self.services: tuple[OfferedService, ...] = ()
 
 
+@implementer(IServiceRegistry)
 class ServiceRegistry:
     """
     The value-added services of every provider, in provider order.
@@ -136,14 +145,21 @@ class ServiceRegistry:
         providers to start with (each is asked for its services at once).
     :param clock: ``IReactorTime`` that times provider answers (the reactor;
         a ``Clock`` in tests).
-    :param timeout: seconds a provider may take for any answer.
+    :param timeout: seconds a provider may take for any answer; ``None``
+        for the standard's budgets (:data:`DETAIL_TIMEOUT` for parameter
+        sets, :data:`SELECTION_TIMEOUT` for the rest).
+    :ivar timeouts: method name → seconds a provider may take for it.
     """
 
     log = Logger()
 
-    def __init__(self, providers: Iterable[object] = (), *, clock, timeout: float = PROVIDER_TIMEOUT):
+    def __init__(self, providers: Iterable[object] = (), *, clock, timeout: float | None = None):
         self.clock = clock
-        self.timeout = timeout
+        self.timeouts = {
+            "offered_services": SELECTION_TIMEOUT if timeout is None else timeout,
+            "get_service_parameters": DETAIL_TIMEOUT if timeout is None else timeout,
+            "selected_services": SELECTION_TIMEOUT if timeout is None else timeout,
+        }
         self._states: dict[int, _ProviderState] = {}
         self._table: dict[int, OfferedService] = {}
         self._warned: set[str] = set()
@@ -285,6 +301,11 @@ class ServiceRegistry:
         """
         The services to list in ServiceDiscoveryRes, first provider first.
 
+        Every provider is asked again first (:meth:`refresh`): what a
+        provider answers at once is used now, a later answer (a pending
+        ``Deferred``) only from the next call on; until then its last good
+        answer stands.  So ServiceDiscovery never waits for a provider.
+
         At most :data:`~evsev2g.vas_types.SERVICE_LIST_MAX`; a ServiceID two
         providers offer is the first one's.  Whether to list them at all
         (ISO 15118-2 offers them only over TLS, as EvseV2G and Josev do) and
@@ -297,6 +318,7 @@ class ServiceRegistry:
             ``None`` for all.
         :returns: a new ``list`` of :class:`~evsev2g.vas_types.OfferedService`.
         """
+        self.refresh()
         return [
             record
             for record in self._table.values()
@@ -325,7 +347,8 @@ class ServiceRegistry:
             failing with :class:`~evsev2g.errors.ServiceUnavailable`: no
             provider offers ``service_id`` (``unknown`` is ``True``), or its
             provider raised, answered with the wrong shape or not within
-            :attr:`timeout` seconds (each logged with the provider's name).
+            :data:`DETAIL_TIMEOUT` seconds (each logged with the provider's
+            name).
         """
         record = self._table.get(service_id)
         if record is None:
@@ -402,7 +425,7 @@ class ServiceRegistry:
 
         :returns: a ``Deferred`` firing with the provider's result, or
             failing with what it raised or failed with, or with
-            ``TimeoutError`` after :attr:`timeout` seconds.  The provider's
+            ``TimeoutError`` after ``timeouts[method]`` seconds.  The provider's
             own ``Deferred`` is never cancelled; an answer after the timeout
             is logged and dropped.
         """
@@ -424,9 +447,10 @@ class ServiceRegistry:
 
             def expire() -> None:
                 if not txaio.is_called(outcome):
-                    txaio.reject(outcome, TimeoutError(f"no answer within {self.timeout:g} s"))
+                    txaio.reject(outcome, TimeoutError(f"no answer within {limit:g} s"))
 
-            timer = self.clock.callLater(self.timeout, expire)
+            limit = self.timeouts[method]
+            timer = self.clock.callLater(limit, expire)
 
             def stop_timer(result: Any) -> Any:
                 if timer.active():
@@ -438,7 +462,8 @@ class ServiceRegistry:
 
     def _report(self, name: str, method: str, failure: Failure, consequence: str) -> str:
         """
-        Log a provider's failure by name and say in a few words what it was.
+        Log a provider's failure by name and say in a few words what it was
+        (with the traceback the first time a provider raises it).
 
         :returns: the few words (``"answered the wrong shape: …"``).
         """
@@ -448,8 +473,11 @@ class ServiceRegistry:
             reason = f"did not answer: {failure.value}"
         else:
             reason = f"raised {failure.type.__name__}: {failure.getErrorMessage()}"
-        if failure.check(ShapeError, TimeoutError):
+        traced = f"{name} {method} {reason}"
+        if failure.check(ShapeError, TimeoutError) or traced in self._warned:
             self.log.error("value-added service {provider} {method} {reason}; {consequence}", provider=name, method=method, reason=reason, consequence=consequence)
         else:
+            # the traceback once per provider, method and error; one line after
+            self._warned.add(traced)
             self.log.failure("value-added service {provider} {method} {reason}; {consequence}", failure, provider=name, method=method, reason=reason, consequence=consequence)
         return reason

@@ -9,7 +9,9 @@ trees.  These three functions are the only translation between them:
   ServiceList;
 - :func:`parameter_list` — ServiceDetailRes's ``ServiceParameterList``;
 - :func:`selected_services` — PaymentServiceSelectionReq's
-  ``SelectedServiceList`` as EVerest ``SelectedService`` dicts.
+  ``SelectedServiceList`` as EVerest ``SelectedService`` dicts;
+- :func:`parameter_sets_of` — a received ``ServiceParameterList`` back as
+  EVerest ``ParameterSet`` dicts (what an EV, or a test, reads).
 
 Pure data: nothing here imports Twisted.
 """
@@ -17,10 +19,10 @@ Pure data: nothing here imports Twisted.
 from __future__ import annotations
 
 from evsev2g.exi.message import Message
-from evsev2g.protocols.physical import physical_value
+from evsev2g.protocols.physical import physical_value, to_number
 from evsev2g.vas_types import OfferedService
 
-__all__ = ["RATIONAL_UNIT", "service_entry", "parameter_list", "selected_services"]
+__all__ = ["RATIONAL_UNIT", "service_entry", "parameter_list", "selected_services", "parameter_sets_of"]
 
 #: The unit a ``rational_number`` parameter is sent with: ISO-2's
 #: physicalValue needs one and EVerest's type has none; EvseV2G sends W.
@@ -91,3 +93,24 @@ def selected_services(selected_list: Message | None) -> list[dict]:
         {"service_id": entry.ServiceID, "parameter_set_id": entry.get("ParameterSetID")}
         for entry in selected_list.getlist("SelectedService")
     ]
+
+
+def parameter_sets_of(parameter_list_node: Message | None) -> list[dict]:
+    """
+    :param parameter_list_node: a decoded ``ServiceParameterList`` (or
+        ``None`` when ServiceDetailRes had none).
+    :returns: its sets as EVerest ``ParameterSet`` dicts, in order; a
+        physicalValue reads as ``rational_number`` (its unit is dropped).
+    """
+    if parameter_list_node is None:
+        return []
+    kinds = {element: kind for kind, element in _ELEMENTS.items()}
+    sets = []
+    for each in parameter_list_node.getlist("ParameterSet"):
+        parameters = []
+        for parameter in each.getlist("Parameter"):
+            name, value = parameter.children[0]
+            value = {"rational_number": to_number(value)} if name == "physicalValue" else {kinds[name]: value}
+            parameters.append({"name": parameter.attrs["Name"], "value": value})
+        sets.append({"set_id": each.ParameterSetID, "parameters": parameters})
+    return sets

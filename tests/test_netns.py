@@ -155,9 +155,9 @@ def probe(pair, wanted, *flags) -> dict:
     "mode, device, answers",
     [
         ("prohibit", "named", {"tls": (61341, 0x10), "no-tls": (61341, 0x10)}),
-        # While only DIN 70121 is served (never over TLS, [V2G-DC-618]),
-        # allow gives an EV asking for TLS the TCP server; force still TLS.
-        ("allow", "auto", {"tls": (61341, 0x10), "no-tls": (61341, 0x10)}),
+        # ISO 15118-2 runs over TLS: allow gives an EV asking for TLS the
+        # TLS server, one asking for TCP the TCP server.
+        ("allow", "auto", {"tls": (64109, 0x00), "no-tls": (61341, 0x10)}),
         ("force", "named", {"tls": (64109, 0x00), "no-tls": (64109, 0x00)}),
     ],
 )
@@ -189,5 +189,6 @@ def test_sdp_and_connection_across_namespaces(netns_pair, test_pki, mode, device
         secc.stop()
     log = "".join(secc.lines)
     assert "SDP: dropped a datagram from" in log
-    assert ("SDP answers TCP to EVs that ask for TLS" in log) == (mode == "allow")
+    # ISO 15118-2 (enabled by default) runs over TLS: the TLS server is useful.
+    assert "SDP answers TCP to EVs that ask for TLS" not in log
     assert "Traceback" not in log

@@ -14,9 +14,9 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from evsev2g.errors import ServiceUnavailable
-from evsev2g.interfaces import IValueAddedService
+from evsev2g.interfaces import IServiceRegistry, IValueAddedService
 from evsev2g.testing import FakeValueAddedService
-from evsev2g.vas import PROVIDER_TIMEOUT, ServiceRegistry
+from evsev2g.vas import DETAIL_TIMEOUT, SELECTION_TIMEOUT, ServiceRegistry
 from evsev2g.vas_types import OfferedService
 
 HTTP = {"set_id": 3, "parameters": [{"name": "Protocol", "value": {"finite_string": "http"}}, {"name": "Port", "value": {"int_value": 80}}]}
@@ -50,9 +50,10 @@ def internet(name="net", asynchronous=False, sets=(HTTP,)):
     return FakeValueAddedService(name, [{"service_id": 3}], {3: list(sets)}, asynchronous=asynchronous)
 
 
-def test_fake_provides_the_interface():
-    """The shipped fake passes verifyObject."""
+def test_fake_and_registry_provide_their_interfaces():
+    """The shipped fake provider and the registry pass verifyObject."""
     assert verifyObject(IValueAddedService, FakeValueAddedService())
+    assert verifyObject(IServiceRegistry, ServiceRegistry(clock=Clock()))
 
 
 def test_synchronous_provider_is_offered_at_once_with_defaults_filled():
@@ -98,7 +99,7 @@ def test_deferred_provider_answers_later():
     assert [s.service_id for s in registry.offered()] == [3]
     asked = registry.parameter_sets(3)
     assert not fired(asked)
-    clock.advance(PROVIDER_TIMEOUT / 2)
+    clock.advance(DETAIL_TIMEOUT / 2)
     provider.release()
     assert outcome(asked) == [HTTP]
     assert not clock.getDelayedCalls(), "the timeout is cancelled once the answer is in"
@@ -411,7 +412,7 @@ def test_select_survives_raising_slow_and_malformed(log_events):
     done = registry.select([{"service_id": 60020}, {"service_id": 60001}, {"service_id": 3, "parameter_set_id": 3}])
     assert registry.providers[2].selections == [[{"service_id": 3, "parameter_set_id": 3}]]
     assert not fired(done)
-    clock.advance(PROVIDER_TIMEOUT)
+    clock.advance(SELECTION_TIMEOUT)
     assert outcome(done) is None
     text = log_events.text()
     assert "raiser selected_services raised RuntimeError: selection broke; the selection stands" in text
@@ -442,3 +443,29 @@ def test_answers_are_cut_to_what_ev_decoders_hold(log_events):
     text = log_events.text()
     assert "value-added service net service 3: only the first 5 parameter sets fit EV decoders; sets [5, 6] left out" in text
     assert "string cut to 64 characters" in text
+
+
+def test_offered_asks_again_each_time():
+    """offered() asks the providers again: a synchronous change shows at once, an asynchronous one from the next call, the last good answer in between."""
+    clock = Clock()
+    sync, slow = shop(), internet(asynchronous=True)
+    registry = ServiceRegistry([sync, slow], clock=clock)
+    slow.release()
+    sync.services.append({"service_id": 60004})
+    slow.services.append({"service_id": 60005})
+    assert [s.service_id for s in registry.offered()] == [60001, 60004, 3]
+    slow.release()
+    assert [s.service_id for s in registry.offered()] == [60001, 60004, 3, 60005]
+    slow.release()
+    clock.advance(10)
+    assert not clock.getDelayedCalls()
+
+
+def test_a_repeated_error_is_traced_once(log_events):
+    """A provider raising the same error at every ServiceDiscovery logs its traceback once, then one line each time."""
+    registry = ServiceRegistry([Raising()], clock=Clock())
+    registry.offered()
+    registry.offered()
+    lines = [e for e in log_events if "raiser offered_services raised" in str(e.get("log_format", "")) or e.get("provider") == "raiser"]
+    assert len(lines) == 3
+    assert len(log_events.failures()) == 1

@@ -137,16 +137,19 @@ def configured_versions(versions: Iterable[object], config_flags: dict) -> list[
     return [v for v in versions if v.config_key is None or config_flags.get(v.config_key, True)]
 
 
-def enabled_versions(versions: Iterable[object], config_flags: dict, charger) -> list[object]:
+def enabled_versions(versions: Iterable[object], config_flags: dict, charger, secure: bool = False) -> list[object]:
     """
     The plugins this session may negotiate: those of
-    :func:`configured_versions` that the charger allows and can serve.
+    :func:`configured_versions` that the charger allows and can serve, and
+    over TLS only those that run over TLS (DIN SPEC 70121 never does,
+    [V2G-DC-618]).
 
     :param versions: the loaded plugins.
     :param config_flags: configuration flags by key, as for
         :func:`configured_versions`.
     :param charger: the session's ``ICharger`` (``update_supported_app_protocols``
         and what it can serve).
+    :param secure: the connection is TLS.
     :returns: the subset, in the given order.
     """
     allowed = charger.supported_app_protocols
@@ -155,6 +158,8 @@ def enabled_versions(versions: Iterable[object], config_flags: dict, charger) ->
         if allowed is not None and version.name not in allowed:
             continue
         if not version.usable_with(charger):
+            continue
+        if secure and not version.allows_tls:
             continue
         chosen.append(version)
     return chosen

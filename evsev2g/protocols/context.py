@@ -14,6 +14,10 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 
 from evsev2g.exi.message import Message
+from zope.interface import implementer
+
+from evsev2g.errors import ServiceUnavailable
+from evsev2g.interfaces import IServiceRegistry
 from evsev2g.protocols.paused import PausedSessions
 from evsev2g.timers import Timers
 
@@ -65,6 +69,7 @@ class ProtocolSettings:
     timers: Timers = field(default_factory=Timers)
 
 
+@implementer(IServiceRegistry)
 class NoServices:
     """
     The value-added-service registry of a set-up without any: nothing
@@ -77,8 +82,8 @@ class NoServices:
         return []
 
     def parameter_sets(self, service_id: int) -> Deferred:
-        """:returns: a failed ``Deferred``: no service has parameters here."""
-        return fail(LookupError(f"no value-added service {service_id}"))
+        """:returns: a ``Deferred`` failing with ``ServiceUnavailable`` (unknown): no service is offered."""
+        return fail(ServiceUnavailable(service_id, "no value-added services", unknown=True))
 
     def select(self, selected_services) -> Deferred:
         """:returns: a ``Deferred`` firing ``None``."""

@@ -29,10 +29,14 @@ class DCChargeLoop:
     """
     DC handlers and var publishers (a mixin; see the module docstring).
 
+    :cvar isolation_ok: isolation results that let the cable check finish.
+
     :ivar energy_flowing: CurrentDemand started and no PowerDelivery stop yet.
     :ivar output_engaged: the charger's DC output may be on: cable check
         started and no ``dc_open_contactor`` since.
     """
+
+    isolation_ok = ISOLATION_OK
 
     def init_dc(self) -> None:
         """Set up the DC state; called from the machine's ``__init__``."""
@@ -117,7 +121,7 @@ class DCChargeLoop:
         """
         ``start_cable_check`` on the first request; Finished once
         ``cable_check_finished(True)`` arrived and the isolation is Valid or
-        Warning ([V2G-DC-499]); FAILED on an isolation fault or after
+        Warning ([V2G-DC-499]; :attr:`isolation_ok`); FAILED on an isolation fault or after
         V2G_SECC_CableCheck_Performance_Time ([V2G2-700]…[V2G2-703]).
         """
         charger = self.charger
@@ -128,7 +132,7 @@ class DCChargeLoop:
         isolation = charger.isolation_status
         if isolation == "Fault":
             raise CableCheckFailed("the isolation monitor reports a fault")
-        if self.cable_check_wait.poll(bool(charger.cable_check_ok) and isolation in ISOLATION_OK, self.settings.timers.cable_check):
+        if self.cable_check_wait.poll(bool(charger.cable_check_ok) and isolation in self.isolation_ok, self.settings.timers.cable_check):
             self.state = self.State.CABLE_CHECKED
             return self.bodies.cable_check("OK", "Finished"), False
         self.state = self.State.CABLE_CHECKING

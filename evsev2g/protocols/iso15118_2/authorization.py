@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from evsev2g.exi.message import Message
 from evsev2g.protocols.dc import utc_timestamp
+from evsev2g.protocols.physical import to_number
 from evsev2g.protocols.iso15118_2.bodies import NO_ENERGY_PAUSE_SCHEDULE_DURATION, SA_SCHEDULE_DURATION
 from evsev2g.protocols.iso15118_2.states import State
 from evsev2g.responses import WrongChargeParameter, WrongEnergyTransfer
 
-__all__ = ["AuthorizationAndParameters", "SERVICE_PARAMETERS"]
+__all__ = ["AuthorizationAndParameters", "SERVICE_PARAMETERS", "charging_needs"]
 
 #: EVerest SelectedServiceParameters (energy_transfer, connector) per mode.
 SERVICE_PARAMETERS = {
@@ -61,17 +62,20 @@ class AuthorizationAndParameters:
 
     def _authorization(self, body):
         """
-        EIM: ``require_auth_eim`` on the first request, Ongoing until
-        ``authorization_response``, FAILED when rejected or after
-        ``auth_timeout_eim``.  Contract: the contract path's checks first
+        EIM: ``require_auth_eim`` on the first request,
+        Ongoing_WaitingForCustomerInteraction until ``authorization_response``
+        (ISO 15118-2 asks for this value while no positive EIM information is
+        available), FAILED when rejected or after ``auth_timeout_eim``.  Contract: the contract path's checks first
         (challenge, signature), then the same wait on its terms.
         """
         if self.payment_option == "Contract":
             finished = self.contract.authorization(body)
+            waiting = "Ongoing"
         else:
             finished = self.eim_authorized()
+            waiting = "Ongoing_WaitingForCustomerInteraction"
         self.state = State.AUTHORIZED if finished else State.AUTHORIZING
-        return Message("AuthorizationRes", ResponseCode="OK", EVSEProcessing="Finished" if finished else "Ongoing"), False
+        return Message("AuthorizationRes", ResponseCode="OK", EVSEProcessing="Finished" if finished else waiting), False
 
     # -- ChargeParameterDiscovery ------------------------------------------------------
 
@@ -79,9 +83,10 @@ class AuthorizationAndParameters:
         """
         The requested mode must be one offered ([V2G2-476]) and the EV's
         parameters of its kind ([V2G2-477]).  Publishes
-        ``requested_energy_transfer_mode``, ``departure_time`` and the AC or
-        DC EV values; Ongoing while the charger has no limits to offer
-        (bounded by V2G_SECC_Ongoing_Performance_Time); once Finished, one
+        ``requested_energy_transfer_mode``, ``departure_time``, the AC or DC
+        EV values and (iso15118_extensions) ``charging_needs`` for OCPP; Ongoing while the charger has no limits to offer
+        (bounded by V2G_SECC_Ongoing_Performance_Time); negative EV values
+        are refused unless SAE J2847/2 V2H is set up (EvseV2G); once Finished, one
         SAScheduleTuple with one PMax entry (a resumed session keeps its
         schedule, shortened by the pause, [V2G2-741]).
         """
@@ -93,6 +98,9 @@ class AuthorizationAndParameters:
         parameter = body.get("DC_EVChargeParameter" if dc else "AC_EVChargeParameter")
         if parameter is None:
             raise WrongChargeParameter(f"{requested} requested without {'DC' if dc else 'AC'}_EVChargeParameter")
+        negative = [name for name, value in parameter.children if isinstance(value, Message) and "Value" in value and to_number(value) < 0]
+        if negative and self.charger.sae_j2847_mode != "V2H":
+            raise WrongChargeParameter(f"negative EV values {negative} (allowed only for SAE J2847/2 V2H)")
         self.dc = dc
         self.energy_mode = requested
         charger = self.charger
@@ -112,6 +120,7 @@ class AuthorizationAndParameters:
         now = self.clock.seconds()
         if departure is not None:
             charger.publish_on_change("departure_time", utc_timestamp(now + departure))
+        charger.publish_on_change("charging_needs", charging_needs(requested, parameter, departure, now))
         if dc:
             finished = self.dc_charge_parameters(parameter)
             pmax = charger.dc_limit("max_export_power_W") or 0
@@ -140,3 +149,40 @@ class AuthorizationAndParameters:
             return NO_ENERGY_PAUSE_SCHEDULE_DURATION
         return departure if departure else SA_SCHEDULE_DURATION
 
+
+#: ChargingNeeds DC fields (EVerest DCChargingParameters) by element.
+_DC_NEEDS = (
+    ("EVMaximumCurrentLimit", "ev_max_current"),
+    ("EVMaximumVoltageLimit", "ev_max_voltage"),
+    ("EVMaximumPowerLimit", "ev_max_power"),
+    ("EVEnergyCapacity", "ev_energy_capacity"),
+    ("EVEnergyRequest", "energy_amount"),
+)
+
+#: ChargingNeeds AC fields (EVerest ACChargingParameters) by element.
+_AC_NEEDS = (("EAmount", "energy_amount"), ("EVMinCurrent", "ev_min_current"), ("EVMaxCurrent", "ev_max_current"), ("EVMaxVoltage", "ev_max_voltage"))
+
+
+def charging_needs(requested: str, parameter: Message, departure, now: float) -> dict:
+    """
+    The ``charging_needs`` payload (EVerest ChargingNeeds, what OCPP's
+    NotifyEVChargingNeeds carries) from ChargeParameterDiscoveryReq.
+
+    :param requested: the requested energy transfer mode.
+    :param parameter: the AC_ or DC_EVChargeParameter.
+    :param departure: DepartureTime in s from now, or ``None``.
+    :param now: the clock time.
+    """
+    needs: dict = {"requested_energy_transfer": requested}
+    if departure is not None:
+        needs["departure_time"] = utc_timestamp(now + departure)
+    if parameter.name == "DC_EVChargeParameter":
+        dc = {key: to_number(parameter.get(element)) for element, key in _DC_NEEDS if parameter.get(element) is not None}
+        dc["state_of_charge"] = parameter.DC_EVStatus.EVRESSSOC
+        for element, key in (("FullSOC", "full_soc"), ("BulkSOC", "bulk_soc")):
+            if parameter.get(element) is not None:
+                dc[key] = parameter.get(element)
+        needs["dc_charging_parameters"] = dc
+    else:
+        needs["ac_charging_parameters"] = {key: to_number(parameter.get(element)) for element, key in _AC_NEEDS}
+    return needs

@@ -32,7 +32,7 @@ from evsev2g.charger import DC_ENERGY_MODES
 from evsev2g.interfaces import IProtocolStateMachine
 from evsev2g.protocols.base import SequenceStateMachine
 from evsev2g.protocols.context import ProtocolContext
-from evsev2g.protocols.dc import DCChargeLoop
+from evsev2g.protocols.dc import ISOLATION_OK, DCChargeLoop
 from evsev2g.protocols.iso15118_2.ac import ACCharging
 from evsev2g.protocols.iso15118_2.authorization import AuthorizationAndParameters
 from evsev2g.protocols.iso15118_2.bodies import SA_SCHEDULE_TUPLE_ID, ISO2Bodies
@@ -74,6 +74,8 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     requests = REQUESTS
     shutdown_path = SHUTDOWN_PATH
     State = State
+    #: ISO-2 also knows No_IMD: a charger without an isolation monitor finishes on cable_check_finished alone.
+    isolation_ok = ISOLATION_OK | {"No_IMD"}
 
     def __init__(self, context: ProtocolContext) -> None:
         """:param context: charger, clock, settings, session-id source, logger, services, paused store."""
@@ -120,6 +122,10 @@ class ISO2StateMachine(SessionAndServices, AuthorizationAndParameters, ACChargin
     def charger_asks_to_stop(self) -> bool:
         """``stop_charging(true)`` or ``pause_charging(true)``: EVSE_Shutdown and StopCharging."""
         return self.charger.stop_requested_at is not None or bool(self.charger.pause_requested)
+
+    def charger_stopping(self) -> bool:
+        """As the base, and a pause the charger asked for: no ``hlc_session_failed`` at the end."""
+        return super().charger_stopping() or bool(self.charger.pause_requested)
 
     def notification(self) -> tuple[str, int]:
         """

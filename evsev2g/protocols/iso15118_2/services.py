@@ -26,7 +26,6 @@ from evsev2g.responses import (
     NoChargeServiceSelected,
     PauseNotAllowed,
     PaymentSelectionInvalid,
-    ServiceDetailUnavailable,
     ServiceIDInvalid,
     ServiceSelectionInvalid,
 )
@@ -137,7 +136,10 @@ class SessionAndServices:
         details its own; a value-added service's parameter sets come from
         the registry (a ``Deferred``; the registry bounds the provider's
         time).  FAILED_ServiceIDInvalid for a service not offered
-        ([V2G2-425], [V2G2-464]); FAILED when its provider fails.
+        ([V2G2-425], [V2G2-464]).  When its provider fails (the registry
+        logs it by name), the answer is OK without parameters, as EvseV2G
+        answers an empty result: a broken plugin must not end the charging
+        session.
         """
         service_id = body.ServiceID
         kind = self.services_offered.get(service_id)
@@ -155,7 +157,13 @@ class SessionAndServices:
         def unavailable(failure):
             if failure.check(ServiceUnavailable) and failure.value.unknown:
                 raise ServiceIDInvalid(str(failure.value))
-            raise ServiceDetailUnavailable(f"service {service_id}: {failure.getErrorMessage()}")
+            self.log.warn(
+                "{session}: service {service_id} gave no parameters ({why}); answered without any",
+                session=self.context.label,
+                service_id=service_id,
+                why=failure.getErrorMessage(),
+            )
+            return answered([])
 
         return maybeDeferred(self.context.services.parameter_sets, service_id).addCallbacks(answered, unavailable)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
 from evsev2g.exi import load_codec
-from evsev2g.exi.message import Message
 from evsev2g.protocols.context import ProtocolContext, ProtocolSettings
 from evsev2g.protocols.iso15118_2 import ISO2StateMachine
 from evsev2g.protocols.paused import PausedSessions
@@ -73,7 +72,7 @@ class Harness:
         """Send one request whose answer may wait; the Deferred fires with (code, body, reply)."""
         reply = self.machine.handle(self.request(name, session_id, **fields))
         if not isinstance(reply, Deferred):
-            reply = Deferred().callback(reply) or _fired(reply)
+            reply = succeed(reply)
         return reply.addCallback(self.unpack)
 
     def unpack(self, reply):
@@ -105,9 +104,3 @@ class Harness:
             code, body, _ = self.send(name, **fields)
             assert code.startswith("OK"), (step, code)
         return body
-
-
-def _fired(reply):
-    d = Deferred()
-    d.callback(reply)
-    return d

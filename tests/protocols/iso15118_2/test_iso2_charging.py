@@ -37,6 +37,16 @@ def test_parameters_must_match_the_mode():
     assert code == "FAILED_WrongChargeParameter"
 
 
+def test_negative_ev_values_refused_unless_v2h():
+    """A negative EVMaxCurrent: FAILED_WrongChargeParameter, except with SAE J2847/2 V2H set up (EvseV2G)."""
+    for mode, expected in (("None", "FAILED_WrongChargeParameter"), ("V2H", "OK")):
+        h = Harness(dc=False, setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": mode, "debug_mode": False})
+        h.run(TO_PARAMETERS)
+        request = h.request("ChargeParameterDiscoveryReq")
+        request.Body.ChargeParameterDiscoveryReq.AC_EVChargeParameter.set("EVMaxCurrent", physical_value(-16, "A", "EVMaxCurrent"))
+        assert h.unpack(h.machine.handle(request))[0] == expected
+
+
 def test_dc_ev_below_charger_minimum():
     """EV maximum voltage below the charger minimum: FAILED_WrongChargeParameter, status EVSE_Shutdown (IEC 61851-23 CC.5.6)."""
     h = Harness()
@@ -233,6 +243,18 @@ def test_emergency_shutdown_lets_the_ev_stop():
                                                    "EVSECurrentLimitAchieved", "EVSEVoltageLimitAchieved", "EVSEPowerLimitAchieved",
                                                    "EVSEID", "SAScheduleTupleID"]
     h.run(["PowerDeliveryReq:Stop", "SessionStopReq"])
+
+
+def test_cable_check_with_no_imd():
+    """ISO-2's isolation status No_IMD lets the cable check finish once the charger says it is done."""
+    h = Harness()
+    h.run(ISO2_DC_SESSION[:5])
+    h.charger.update_isolation_status("No_IMD")
+    _, body, _ = h.send("CableCheckReq")
+    assert body.EVSEProcessing == "Ongoing"
+    h.charger.cable_check_finished(True)
+    _, body, _ = h.send("CableCheckReq")
+    assert body.EVSEProcessing == "Finished" and body.DC_EVSEStatus.EVSEIsolationStatus == "No_IMD"
 
 
 def test_rcd_error_in_ac_status():

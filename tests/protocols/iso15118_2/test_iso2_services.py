@@ -110,22 +110,25 @@ def test_service_detail_of_a_value_added_service():
     assert code == "OK" and body.get("ServiceParameterList") is None
 
 
-def test_service_detail_waits_for_a_slow_provider_then_fails():
-    """A provider answering after the registry's timeout: FAILED (the service exists); the session goes on."""
+def test_service_detail_waits_for_a_slow_provider_then_answers_without_parameters():
+    """A provider answering after the registry's timeout: OK without parameters (EvseV2G's empty answer); the session goes on."""
     h, provider = vas_harness(asynchronous=True)
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     answers = []
     h.send_deferred("ServiceDetailReq", ServiceID=3).addCallback(answers.append)
     assert answers == []
-    h.clock.advance(h.context.services.timeout)
-    code, _, reply = answers[0]
-    assert code == "FAILED" and not reply.close
+    h.clock.advance(10)
+    code, body, reply = answers[0]
+    assert code == "OK" and body.get("ServiceParameterList") is None and not reply.close
     provider.release()
-    assert h.send("ServiceDetailReq", ServiceID=1)[0] == "FAILED_SequenceError"
+    selected = []
+    h.send_deferred("PaymentServiceSelectionReq", **selection(1, 3)).addCallback(selected.append)
+    provider.release()
+    assert selected[0][0] == "OK" and provider.selections == [[{"service_id": 3, "parameter_set_id": 0}]]
 
 
 def test_service_detail_unknown_or_failing():
-    """A ServiceID not offered: FAILED_ServiceIDInvalid echoing it ([V2G2-425]); a provider that raises: FAILED."""
+    """A ServiceID not offered: FAILED_ServiceIDInvalid echoing it ([V2G2-425]); a provider that raises: OK, no parameters."""
     h, _ = vas_harness()
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     code, body, _ = h.send("ServiceDetailReq", ServiceID=77)
@@ -134,7 +137,7 @@ def test_service_detail_unknown_or_failing():
     h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
     answers = []
     h.send_deferred("ServiceDetailReq", ServiceID=3).addCallback(answers.append)
-    assert answers[0][0] == "FAILED" and answers[0][1].ServiceID == 3
+    assert answers[0][0] == "OK" and answers[0][1].ServiceID == 3 and answers[0][1].get("ServiceParameterList") is None
 
 
 def test_selection_publishes_and_tells_the_registry():
@@ -183,12 +186,12 @@ def test_payment_details_and_certificates_out_of_sequence_without_pnc():
 
 
 def test_authorization_ongoing_then_finished():
-    """require_auth_eim once; Ongoing until authorization_response(Accepted)."""
+    """require_auth_eim once; Ongoing_WaitingForCustomerInteraction until authorization_response(Accepted)."""
     h = Harness()
     h.run(["SessionSetupReq", "ServiceDiscoveryReq", "PaymentServiceSelectionReq"])
     for _ in range(2):
         code, body, _ = h.send("AuthorizationReq")
-        assert (code, body.EVSEProcessing) == ("OK", "Ongoing")
+        assert (code, body.EVSEProcessing) == ("OK", "Ongoing_WaitingForCustomerInteraction")
     h.charger.authorization_response("Accepted", "NoCertificateAvailable")
     _, body, _ = h.send("AuthorizationReq")
     assert body.EVSEProcessing == "Finished" and h.vars.names().count("require_auth_eim") == 1
@@ -202,7 +205,22 @@ def test_authorization_rejected_or_timed_out():
     assert h.send("AuthorizationReq")[0] == "FAILED"
     h = Harness(settings=ProtocolSettings(auth_timeout_eim=30))
     h.run(["SessionSetupReq", "ServiceDiscoveryReq", "PaymentServiceSelectionReq"])
-    assert h.send("AuthorizationReq")[1].EVSEProcessing == "Ongoing"
+    assert h.send("AuthorizationReq")[1].EVSEProcessing == "Ongoing_WaitingForCustomerInteraction"
     h.clock.advance(30)
     assert h.send("AuthorizationReq")[0] == "FAILED"
     assert h.machine.state is State.FAILED
+
+
+def test_no_services_is_a_registry():
+    """The default registry of a set-up without services provides IServiceRegistry and knows no ServiceID."""
+    from zope.interface.verify import verifyObject
+
+    from evsev2g.errors import ServiceUnavailable
+    from evsev2g.interfaces import IServiceRegistry
+    from evsev2g.protocols.context import NoServices
+
+    registry = NoServices()
+    assert verifyObject(IServiceRegistry, registry) and registry.offered() == []
+    failures = []
+    registry.parameter_sets(3).addErrback(failures.append)
+    assert failures[0].check(ServiceUnavailable) and failures[0].value.unknown

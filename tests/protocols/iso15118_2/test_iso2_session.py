@@ -14,7 +14,7 @@ from evsev2g.plugins.evsev2g_protocols import ISO15118_2Version
 from evsev2g.protocols.context import ProtocolSettings
 from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE, REQUESTS, State
 from evsev2g.testing_iso2 import ISO2_AC_SESSION, ISO2_DC_SESSION
-from tests.protocols.iso15118_2.harness import SID, Harness, codec
+from tests.protocols.iso15118_2.harness import Harness, codec
 
 
 def test_interfaces_and_plugin():
@@ -53,6 +53,11 @@ def test_full_ac_session():
     assert h.vars.payloads("ac_eamount") == [20000]
     assert h.vars.payloads("requested_energy_transfer_mode") == ["AC_three_phase_core"]
     assert h.vars.payloads("selected_service_parameters")[0]["connector"] == "ThreePhase"
+    assert h.vars.payloads("charging_needs") == [{
+        "requested_energy_transfer": "AC_three_phase_core",
+        "departure_time": "2023-11-15T00:13:20Z",
+        "ac_charging_parameters": {"energy_amount": 20000, "ev_min_current": 6, "ev_max_current": 32, "ev_max_voltage": 400},
+    }]
     assert h.machine.state is State.STOPPED and h.replies[-1].close and h.machine.clean_stop
     h.machine.finish("test")
     assert h.vars.names()[-1] == "dlink_terminate" and "hlc_session_failed" not in h.vars.names()
@@ -72,6 +77,11 @@ def test_full_dc_session():
                 "dc_ev_energy_capacity", "dc_full_soc", "departure_time"):
         assert var in names, var
     assert h.vars.payloads("departure_time") == ["2023-11-14T23:13:20Z"]
+    [needs] = h.vars.payloads("charging_needs")
+    assert needs["dc_charging_parameters"] == {
+        "ev_max_current": 200, "ev_max_voltage": 450, "ev_max_power": 100000, "ev_energy_capacity": 60000,
+        "energy_amount": 30000, "state_of_charge": 50, "full_soc": 100, "bulk_soc": 80,
+    }
     h.machine.finish("test")
     assert names.count("dc_open_contactor") == 1 and h.vars.names()[-1] == "dlink_terminate"
 
@@ -163,3 +173,28 @@ def test_failed_bodies_carry_no_optional_elements():
     code, body, _ = h.send("ChargingStatusReq")
     assert code == "FAILED_SequenceError"
     assert [name for name, _ in body.children] == ["ResponseCode", "EVSEID", "SAScheduleTupleID", "AC_EVSEStatus"]
+
+
+def test_service_and_loop_responses_valid_against_the_official_xsd(official_schema):
+    """
+    The responses the whole-session test does not reach are valid too: a
+    ServiceList with SAE and value-added services, ServiceDetail with
+    parameter sets, MeteringReceipt (AC and DC), renegotiation, a
+    ChargingStatus with MeterInfo, the notifications.
+    """
+    from tests.protocols.iso15118_2.test_iso2_services import selection, vas_harness
+
+    h, _ = vas_harness(setup={"evse_id": {"evse_id": "DE*TST*E1"}, "sae_j2847_mode": "V2G", "debug_mode": False})
+    h.run(["SessionSetupReq", "ServiceDiscoveryReq"])
+    h.send_deferred("ServiceDetailReq", ServiceID=3)
+    h.send_deferred("PaymentServiceSelectionReq", **selection(1, (3, 1), 28473))
+    h.run(ISO2_DC_SESSION[3:9] + ("MeteringReceiptReq",))
+    h.charger.stop_charging(True)
+    h.run(["CurrentDemandReq", "PowerDeliveryReq:Stop", "WeldingDetectionReq", "SessionStopReq:Pause"])
+    ac = Harness(dc=False)
+    ac.run(ISO2_AC_SESSION[:7])
+    ac.charger.update_meter_info({"timestamp": "2026-12-05T08:00:00Z", "energy_Wh_import": {"total": 10}})
+    ac.run(["ChargingStatusReq", "MeteringReceiptReq", "PowerDeliveryReq:Renegotiate", "ChargeParameterDiscoveryReq"])
+    for reply in h.replies + ac.replies:
+        _valid(official_schema, reply.message)
+    assert len(h.replies) == 15 and len(ac.replies) == 11

@@ -1,8 +1,9 @@
 """
-Tests of the session's timers with an answer that waits (an ISO 15118-2
-PowerDelivery waiting on the AC contactor): V2G_SECC_Sequence_Timeout runs
-from the response sent to the next request and is stopped while the reply
-is pending ([V2G2-443]); a performance time overrun is logged.
+Tests of the session with ISO 15118-2: the timers with an answer that
+waits (a PowerDelivery waiting on the AC contactor): V2G_SECC_Sequence_Timeout
+runs from the response sent to the next request and is stopped while the
+reply is pending ([V2G2-443]), a performance time overrun is logged; what
+``selected_protocol`` says; which protocols a TLS connection may agree on.
 """
 
 from twisted.internet.task import Clock
@@ -117,3 +118,21 @@ def test_selected_protocol_names_iso2_as_evsev2g_does():
     session = factory.new_session(FakeSessionLink())
     session.payload_received(0x8001, codec.encode(app_protocol_request((ISO2_NAMESPACE, 2, 0, 1, 1))))
     assert seen == ["ISO15118-2-2013"]
+
+
+def test_tls_connection_never_agrees_on_din():
+    """Over TLS only protocols that run over TLS are negotiated: DIN offered alone gets Failed_NoNegotiation ([V2G-DC-618])."""
+    clock = Clock()
+    codec = FakeCodec()
+    factory = SessionFactory(clock, ACBackend(clock), codec, lambda schema: codec, load_protocol_versions(), SessionSettings())
+    for offer, expected in (
+        ([("urn:din:70121:2012:MsgDef", 2, 0, 1, 1)], "Failed_NoNegotiation"),
+        ([("urn:din:70121:2012:MsgDef", 2, 0, 1, 1), (ISO2_NAMESPACE, 2, 0, 2, 2)], "OK_SuccessfulNegotiation"),
+    ):
+        link = FakeSessionLink(secure=True)
+        session = factory.new_session(link)
+        session.charger.update_energy_transfer_modes(["DC_extended"])
+        session.payload_received(0x8001, codec.encode(app_protocol_request(*offer)))
+        answer = codec.decode(link.sent[0][1])
+        assert answer.ResponseCode == expected
+        assert (session.protocol.name if session.protocol else None) == ("ISO15118D2" if expected.startswith("OK") else None)
