@@ -290,8 +290,10 @@ def write_without_reading(port, frames):
     """Send frames and never read; returns how the server ended it ("reset", "eof") or None."""
     import socket
 
-    sock = socket.create_connection(("::1", port), timeout=10)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window from the start
+    sock.settimeout(30)
+    sock.connect(("::1", port))
     try:
         for frame in frames:
             sock.sendall(frame)
