@@ -11,6 +11,9 @@ import time
 
 TIMEOUT = 5.0
 
+#: In ``converse(answers=...)``: read whatever one read gives (a TLS server's first flight).
+ANY = -1
+
 
 def tls12_client_context(cafile=None, ciphers="ECDHE-ECDSA-AES128-SHA256", curve="prime256v1", keylog=None):
     """
@@ -61,7 +64,7 @@ def converse(port, chunks=(), context=None, read_for=TIMEOUT, want=None, host=":
     (called with the bytes sent so far; it returns once the server has read
     them, see :class:`tests.listeners.ReadCounter`), and one that needs the
     answer to a chunk before the next goes out passes ``answers`` (bytes to
-    read after each chunk).  ``read_for`` only stops a client whose server
+    read after each chunk, or :data:`ANY`: whatever one read gives).  ``read_for`` only stops a client whose server
     never answers or closes, so that such a test fails instead of hanging.
 
     :returns: an :class:`Outcome`.
@@ -84,6 +87,9 @@ def converse(port, chunks=(), context=None, read_for=TIMEOUT, want=None, host=":
             if after_each is not None:
                 after_each(sent)
             expected = answers[index] if answers is not None else 0
+            if expected == ANY:
+                outcome.received += sock.recv(65536)
+                expected = 0
             while expected > 0:
                 data = sock.recv(expected)
                 if not data:

@@ -20,7 +20,7 @@ from evsev2g.sim.ev import EVSettings, run_ev
 from evsev2g.sim.loopback import start_secc
 from evsev2g.v2gtp import build_frame
 
-from tests.netclient import TIMEOUT, Outcome, sdp_ask, tls12_client_context, tls13_only_context
+from tests.netclient import ANY, Outcome, converse, sdp_ask, tls12_client_context, tls13_only_context
 
 #: TLS cipher suite and extension numbers (IANA registry).
 ECDHE_ECDSA_AES128_SHA256 = 0xC023
@@ -49,27 +49,13 @@ def client_hello(version: int = 0x0303, suites=(ECDHE_ECDSA_AES128_SHA256,)) -> 
     return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
 
 
-def raw(port, *chunks, read_for=30.0):
-    """Send raw bytes to the TLS port; read until the server closes (our read_for only keeps a broken server from hanging the test)."""
-    outcome = Outcome()
-    with socket.create_connection(("::1", port), timeout=TIMEOUT) as sock:
-        sock.settimeout(read_for)
-        try:
-            for chunk in chunks:
-                sock.sendall(chunk)
-                if chunk is chunks[0] and len(chunks) > 1:
-                    outcome.received += sock.recv(65536)  # the server's first flight, then the rest
-            while True:
-                data = sock.recv(65536)
-                if not data:
-                    outcome.ended = "eof"
-                    break
-                outcome.received += data
-        except (ConnectionResetError, BrokenPipeError):
-            outcome.ended = "reset"
-        except socket.timeout:
-            outcome.ended = "timeout"
-    return outcome
+def raw(port, *chunks):
+    """
+    Send raw bytes to the TLS port, reading the server's first flight after
+    the first chunk; then read until the server closes (the long read_for
+    only keeps a broken server from hanging the test).
+    """
+    return converse(port, chunks, read_for=30.0, answers=[ANY] + [0] * (len(chunks) - 1))
 
 
 def library(context_factory):
@@ -145,7 +131,7 @@ async def test_half_done_handshake_is_closed_at_tls_timeout(reactor, secc, log_e
     """A ClientHello and then silence: the server closes at tls_timeout, saying so; SDP and a charging EV go on."""
     tls_port = secc.service.tls.port_number
     charging = run_ev(reactor, ev(secc))
-    outcome = await deferToThread(raw, tls_port, client_hello(), b"")
+    outcome = await deferToThread(raw, tls_port, client_hello())
     assert outcome.ended in ("eof", "reset")
     assert outcome.received.startswith(b"\x16\x03\x03")  # our ServerHello flight came first
     await deferToThread(sdp_ask, secc.service.sdp.port_number, 0x10)

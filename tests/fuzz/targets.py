@@ -202,15 +202,22 @@ class SDPTarget(Target):
         return "/".join(outcome)
 
 
-class DecoderTarget(Target):
-    """The EXI decoder of one schema; what decodes must encode and render as XML too."""
+class SchemaTarget(Target):
+    """A target of one schema's codec, named ``<prefix>-<schema>``; it may raise ExiError."""
 
+    prefix = ""
     documented = (ExiError,)
 
     def __init__(self, schema: str):
         self.schema = schema
-        self.name = f"exi-{schema}"
+        self.name = f"{self.prefix}-{schema}"
         self.codec = load_codec(schema)
+
+
+class DecoderTarget(SchemaTarget):
+    """The EXI decoder of one schema; what decodes must encode and render as XML too."""
+
+    prefix = "exi"
 
     def seeds(self):
         return [bytes.fromhex(v["exi_hex"]) for v in shared_vectors() if v["protocol"] == self.schema and "fragment" not in v]
@@ -223,15 +230,10 @@ class DecoderTarget(Target):
         return name
 
 
-class XMLTarget(Target):
+class XMLTarget(SchemaTarget):
     """XML → message → EXI for one schema."""
 
-    documented = (ExiError,)
-
-    def __init__(self, schema: str):
-        self.schema = schema
-        self.name = f"xml-{schema}"
-        self.codec = load_codec(schema)
+    prefix = "xml"
 
     def seeds(self):
         return [v["xml"].encode() for v in shared_vectors() if v["protocol"] == self.schema and v.get("xml") and "fragment" not in v]
