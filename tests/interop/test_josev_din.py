@@ -95,7 +95,7 @@ def josev_ready(python: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def josev_python() -> Path:
-    """The Python of a virtualenv with Josev; made (once) when missing; skips when it cannot be."""
+    """The Python of a virtualenv with Josev; made (once) when missing; skips when it cannot be (fails in CI)."""
     if shutil.which("java") is None:
         independent_check_unavailable("Java is not installed: Josev's EXI codec is EXIficient in Java (apt-get install openjdk-17-jre-headless)")
     venv = josev_venv()
