@@ -177,8 +177,16 @@ async def soak(reactor, args) -> dict:
             protocol = Raw(garbage)
             protocol.done = Deferred()
             await connectProtocol(TCP6ClientEndpoint(reactor, "::1", port), protocol)
-            await protocol.done  # the SECC closes it (bad header, or the first-message timer)
-            count(kind, True)
+            # the SECC closes it (bad header, or the first-message timer); a
+            # guard keeps a SECC that never does from hanging the bench
+            guard = reactor.callLater(args.guard, protocol.transport.abortConnection)
+            await protocol.done
+            closed_by_secc = guard.active()
+            if closed_by_secc:
+                guard.cancel()
+            elif len(failures) < 10:
+                failures.append(f"{kind}: not closed by the SECC within {args.guard:g} s")
+            count(kind, closed_by_secc)
 
         # -- phase 1: sequential ---------------------------------------------
         began = time.monotonic()
@@ -256,6 +264,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between a pausing EV's CurrentDemand")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds for the SECC to close what it closes by timer")
     parser.add_argument("--every", type=int, default=100, help="sessions between RSS readings")
+    parser.add_argument("--guard", type=float, default=60.0, help="seconds after which a raw client gives up on the SECC closing it")
     args = parser.parse_args(argv)
     from twisted.internet.defer import ensureDeferred
     from twisted.internet.task import react

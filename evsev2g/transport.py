@@ -71,6 +71,13 @@ from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, PayloadType, V2GTPStreamParser, 
 #: SessionStopRes).
 CLOSE_DELAY = 2.0
 
+#: Connections the kernel holds for us before we accept them.  A small
+#: backlog lets a burst of connections (a flood, or a busy moment) leave a
+#: real car's connection unaccepted in the kernel for seconds, past its
+#: V2G_EVCC_Msg_Timeout, before admission (which works on accepted
+#: connections) can make room for it; the soak showed it with 8.
+LISTEN_BACKLOG = 128
+
 #: Seconds an orderly close waits for the EV's FIN after our own
 #: (EvseV2G: "some EVs did not like the immediate shutdown").
 FIN_WAIT = 3.0
@@ -650,7 +657,7 @@ class V2GTPListenerService(PortService):
 
         def listen(port):
             """Open the port on the serving address."""
-            return self._reactor.listenTCP(port, factory, backlog=8, interface=self.serving.host)
+            return self._reactor.listenTCP(port, factory, backlog=LISTEN_BACKLOG, interface=self.serving.host)
 
         return listen_in_range(listen, self._port, self._port_range, kind)
 
