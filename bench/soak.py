@@ -9,7 +9,7 @@ own; the EVs are this process's EV simulators on the same reactor.
 
 1. ``--sequential`` sessions one after the other, each a whole DIN DC
    session of a few CurrentDemand; the SECC's RSS is read after every 100.
-2. ``--concurrent`` EVs at once, a share of them misbehaving, in equal
+2. ``--concurrent`` EVs at once (``--rounds`` times), a share of them misbehaving, in equal
    parts: dropping the connection mid-charge, sending garbage, connecting
    and idling, and pausing (seconds between CurrentDemand: slow but legal,
    so they are expected to complete).
@@ -204,20 +204,21 @@ async def soak(reactor, args) -> dict:
         plan = ["well-behaved"] * (args.concurrent - bad) + [kinds[i % len(kinds)] for i in range(bad)]
         random.Random(1).shuffle(plan)
         cd_times.clear()
-        jobs = []
-        for kind in plan:
-            if kind == "well-behaved":
-                jobs.append(ensureDeferred(good_ev()))
-            elif kind == "pausing":
-                jobs.append(ensureDeferred(good_ev("pausing", current_demand_interval=args.pause, max_current_demands=3)))
-            elif kind == "dropping mid-charge":
-                jobs.append(ensureDeferred(dropping_ev()))
-            else:
-                jobs.append(ensureDeferred(raw_client(kind, kind == "garbage")))
         began = time.monotonic()
-        await DeferredList(jobs, consumeErrors=True)
+        for round_ in range(1, args.rounds + 1):
+            jobs = []
+            for kind in plan:
+                if kind == "well-behaved":
+                    jobs.append(ensureDeferred(good_ev()))
+                elif kind == "pausing":
+                    jobs.append(ensureDeferred(good_ev("pausing", current_demand_interval=args.pause, max_current_demands=3)))
+                elif kind == "dropping mid-charge":
+                    jobs.append(ensureDeferred(dropping_ev()))
+                else:
+                    jobs.append(ensureDeferred(raw_client(kind, kind == "garbage")))
+            await DeferredList(jobs, consumeErrors=True)
+            rss.append((f"after concurrent round {round_}", rss_mb(secc.pid)))
         concurrent_s = time.monotonic() - began
-        rss.append(("after the concurrent phase", rss_mb(secc.pid)))
         for _ in range(int(args.settle * 20) + 100):
             if open_fds(secc.pid) <= fds_start:
                 break
@@ -229,7 +230,7 @@ async def soak(reactor, args) -> dict:
         secc.wait(timeout=30)
 
     return {
-        "log": log.name, "sequential": args.sequential, "concurrent": args.concurrent, "misbehaving": bad,
+        "log": log.name, "sequential": args.sequential, "concurrent": args.concurrent, "rounds": args.rounds, "misbehaving": bad,
         "sequential_s": sequential_s, "concurrent_s": concurrent_s, "counts": counts, "rss": rss,
         "rss_sequential_end": rss_sequential_end, "fds_start": fds_start, "fds_end": fds_end,
         "current_demand": {"sequential": sequential_cd, "concurrent, well-behaved": cd_times}, "failures": failures,
@@ -240,7 +241,8 @@ def report(figures: dict) -> None:
     """Print the figures of :func:`soak`."""
     print(f"SECC: twistd evsev2g (log {figures['log']})")
     print(f"phase 1: {figures['sequential']} sequential sessions in {figures['sequential_s']:.1f} s; "
-          f"phase 2: {figures['concurrent']} concurrent EVs ({figures['misbehaving']} misbehaving) in {figures['concurrent_s']:.1f} s")
+          f"phase 2: {figures['rounds']} x {figures['concurrent']} concurrent EVs ({figures['misbehaving']} misbehaving) "
+          f"in {figures['concurrent_s']:.1f} s")
     print("sessions completed / started:")
     for kind, (started, done) in figures["counts"].items():
         print(f"  {kind:22} {done:>5} / {started}")
@@ -264,6 +266,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between a pausing EV's CurrentDemand")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds for the SECC to close what it closes by timer")
     parser.add_argument("--every", type=int, default=100, help="sessions between RSS readings")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the concurrent phase (the RSS after each shows whether it grows)")
     parser.add_argument("--guard", type=float, default=60.0, help="seconds after which a raw client gives up on the SECC closing it")
     args = parser.parse_args(argv)
     from twisted.internet.defer import ensureDeferred
