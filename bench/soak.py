@@ -12,7 +12,10 @@ own; the EVs are this process's EV simulators on the same reactor.
 2. ``--concurrent`` EVs at once (``--rounds`` times), a share of them misbehaving, in equal
    parts: dropping the connection mid-charge, sending garbage, connecting
    and idling, and pausing (seconds between CurrentDemand: slow but legal,
-   so they are expected to complete).
+   so they are expected to complete).  Well-behaved EVs send CurrentDemand
+   every ``--interval`` s (0.1 s, as cars do; the sequential phase goes as
+   fast as it can).  All EVs run in this one process, so on a busy machine
+   their own latency adds to the SECC's.
 
 It prints sessions completed against started per kind (every well-behaved
 EV must complete), the RSS series, the SECC's open file descriptors at
@@ -209,7 +212,7 @@ async def soak(reactor, args) -> dict:
             jobs = []
             for kind in plan:
                 if kind == "well-behaved":
-                    jobs.append(ensureDeferred(good_ev()))
+                    jobs.append(ensureDeferred(good_ev(current_demand_interval=args.interval)))
                 elif kind == "pausing":
                     jobs.append(ensureDeferred(good_ev("pausing", current_demand_interval=args.pause, max_current_demands=3)))
                 elif kind == "dropping mid-charge":
@@ -266,6 +269,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between a pausing EV's CurrentDemand")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds for the SECC to close what it closes by timer")
     parser.add_argument("--every", type=int, default=100, help="sessions between RSS readings")
+    parser.add_argument("--interval", type=float, default=0.1,
+                        help="seconds between a concurrent well-behaved EV's CurrentDemand (cars: about 0.1)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the concurrent phase (the RSS after each shows whether it grows)")
     parser.add_argument("--guard", type=float, default=60.0, help="seconds after which a raw client gives up on the SECC closing it")
     args = parser.parse_args(argv)

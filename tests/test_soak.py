@@ -28,7 +28,7 @@ def load_bench():
 async def test_short_soak_completes_everything_without_growth(reactor):
     """50 + 20 sessions: all well-behaved complete, misbehaving ones are closed, FDs back to the start, RSS flat (≤ 1 MB over 40 sessions)."""
     bench = load_bench()
-    args = Namespace(sequential=50, concurrent=20, misbehaving=0.4, current_demands=3, pause=0.5, settle=4.0, every=10, guard=60.0, rounds=1)
+    args = Namespace(sequential=50, concurrent=20, misbehaving=0.4, current_demands=3, pause=0.5, settle=4.0, every=10, guard=60.0, rounds=1, interval=0.1)
     figures = await bench.soak(reactor, args)
     counts = figures["counts"]
     assert counts["sequential"] == [50, 50], figures["failures"]
