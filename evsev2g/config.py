@@ -259,7 +259,8 @@ class Config:
     tls_timeout: int = setting(
         15000,
         Whole(100, 600000, "ms"),
-        "Bound on the TLS handshake and on a stalled TLS read (a frame started but not finished).",
+        "Bound on each connection stage, TCP and TLS: the TLS handshake, the first message, "
+        "one frame from its first byte to its last, an EV not reading our answers.",
     )
     verify_contract_cert_chain: bool = setting(
         False, Flag(), "Verify the contract certificate chain locally (Plug & Charge)."

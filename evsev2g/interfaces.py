@@ -67,6 +67,16 @@ class ISession(Interface):
     payload, which state machine answers it, when to close.
     """
 
+    handshaken = Attribute(
+        "Whether the application handshake is done (a protocol was agreed): "
+        "the transport's admission rule drops connections without it first."
+    )
+    charging = Attribute(
+        "Whether the session is in its energy-transfer phase (from CableCheck "
+        "or PowerDelivery to its end): the transport never drops such a "
+        "session to make room for a new connection."
+    )
+
     def payload_received(payload_type, payload):
         """
         One complete V2GTP message arrived.

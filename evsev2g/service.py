@@ -212,7 +212,7 @@ def build_service(
             secure=tls is not None,
             max_payload=config.v2gtp_max_payload,
             max_connections=config.max_connections,
-            io_timeout=config.tls_timeout_seconds if tls is not None else None,
+            io_timeout=config.tls_timeout_seconds,
         )
         factory = V2GTPServerFactory(sessions, settings, registry, reactor)
         service = V2GTPListenerService(reactor, serving, port, factory, tls)

@@ -51,6 +51,13 @@ from evsev2g.v2gtp import PayloadType, build_frame
 
 __all__ = ["SessionSettings", "V2GSession", "SessionFactory", "build_session_factory"]
 
+#: Responses that put a session in its energy-transfer phase (DC: from
+#: CableCheck, AC: from PowerDelivery): from then on its connection is never
+#: dropped to make room for a new one (:attr:`V2GSession.charging`).
+ENERGY_TRANSFER_RESPONSES = frozenset(
+    {"CableCheckRes", "PreChargeRes", "PowerDeliveryRes", "CurrentDemandRes", "ChargingStatusRes", "WeldingDetectionRes"}
+)
+
 #: Names of the V2gMessageId enumeration that differ from the element names.
 _MESSAGE_IDS = {"supportedAppProtocolReq": "SupportedAppProtocolReq", "supportedAppProtocolRes": "SupportedAppProtocolRes"}
 
@@ -103,6 +110,7 @@ class V2GSession:
         self._end_reason: str | None = None
         self._last_request: str | None = None
         self._timer = None
+        self._energy_phase = False
         factory.backend.session_started(self.charger)
         # EvseV2G publishes this once when ready; a session-scoped seam
         # publishes it at each session start: every protocol configuration
@@ -114,6 +122,16 @@ class V2GSession:
         self._arm_sequence_timer()
 
     # -- ISession -------------------------------------------------------------
+
+    @property
+    def handshaken(self) -> bool:
+        """Whether a protocol was agreed (the application handshake is done)."""
+        return self.machine is not None
+
+    @property
+    def charging(self) -> bool:
+        """Whether the session reached its energy-transfer phase and has not ended."""
+        return self._energy_phase and not self.ended
 
     def payload_received(self, payload_type: int, payload: bytes) -> None:
         """
@@ -138,7 +156,9 @@ class V2GSession:
         self._stop_sequence_timer()
         started = self.clock.seconds()
         try:
-            request = self.codec.decode(payload)
+            # complete: a request lacking mandatory content (non-strict EXI
+            # lets a stream end an element early) is undecodable here too
+            request = self.codec.decode(payload, complete=True)
         except Exception as error:
             self.log.warn(
                 "{session}: undecodable EXI ({error}); closing. Payload: {hex}",
@@ -276,6 +296,8 @@ class V2GSession:
             self._end("encoding failed", close=True)
             return
         self._record("sent", message, data)
+        if name in ENERGY_TRANSFER_RESPONSES:
+            self._energy_phase = True
         if not self._gone:
             self.link.send(data, PayloadType.EXI)
 

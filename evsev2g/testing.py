@@ -51,6 +51,9 @@ class RecordingSession:
         self.respond = respond
         self.payloads: list[tuple[int, bytes]] = []
         self.lost: list[str] = []
+        #: what the transport's admission rule sees; tests set them
+        self.handshaken = False
+        self.charging = False
 
     def payload_received(self, payload_type: int, payload: bytes) -> None:
         """Record the payload, then call :attr:`respond`."""
@@ -398,8 +401,9 @@ class FakeCodec:
         self._messages[token] = message
         return token
 
-    def decode(self, data: bytes) -> Message:
+    def decode(self, data: bytes, complete: bool = False) -> Message:
         """
+        :param complete: accepted as the real codec's (fakes are complete).
         :returns: the message ``data`` stands for.
         :raises ValueError: for bytes it never produced.
         """

@@ -112,7 +112,28 @@ def build_context(credentials: TLSCredentials, key_log: KeyLog | None = None) ->
     context.check_privatekey()
     if key_log is not None:
         context.set_keylog_callback(key_log)
+    context.set_info_callback(_note_progress)
     return context
+
+
+#: OpenSSL's state string once the server has written its ServerHello.
+_SERVER_HELLO = b"SSLv3/TLS write server hello"
+
+
+def _note_progress(connection: SSL.Connection, where: int, ret: int) -> None:
+    """Info callback: mark a connection whose ClientHello we answered (for :func:`hello_answered`)."""
+    if where & SSL.SSL_CB_ACCEPT_LOOP and connection.get_state_string() == _SERVER_HELLO:
+        connection.evsev2g_hello_answered = True
+
+
+def hello_answered(connection: SSL.Connection) -> bool:
+    """
+    :param connection: a server-side connection, maybe failed.
+    :returns: whether its ClientHello was accepted and answered, so that a
+        failure came later in the handshake (the log then says "after the
+        ClientHello" rather than "not TLS").
+    """
+    return getattr(connection, "evsev2g_hello_answered", False)
 
 
 @implementer(IOpenSSLServerConnectionCreator)

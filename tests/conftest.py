@@ -4,9 +4,17 @@ Shared test fixtures.
 The reference material (official XSDs, EXI vectors, EVerest YAML) lives in
 ``../shared`` beside the project and is never copied into it.  Tests that
 need it use the ``shared_dir`` fixture, which skips with that reason when the
-folder is absent.  ``EVSEV2G_SHARED`` overrides the location.
+folder is absent (fails in CI).  ``EVSEV2G_SHARED`` overrides the location.
 
 Certificates and keys are made at run time (``test_pki``), never committed.
+
+The independent checks (the EXIficient oracle, Josev's EVCC, real network
+namespaces, the reference folder) skip outside CI with the reason, and
+*fail* in CI (``CI=true``, as CI services set it, or
+``EVSEV2G_REQUIRE_INDEPENDENT=1``): they are the only checks that our EV
+simulator and our SECC do not agree on a shared mistake, so CI must never
+count them as passed without running them
+(:func:`independent_check_unavailable`).
 """
 
 import os
@@ -18,8 +26,11 @@ import pytest
 from evsev2g.netif import ServingAddress
 from evsev2g.pki import create_test_pki
 from evsev2g.security.files import FileSecurity
+from tests.independent import independent_check_unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
 
 
 def shared_path() -> Path:
@@ -33,7 +44,7 @@ def shared_dir() -> Path:
     """The shared reference folder; skips the test when it is absent."""
     path = shared_path()
     if not path.is_dir():
-        pytest.skip(f"reference folder {path} is absent (it lies beside the project in CI)")
+        independent_check_unavailable(f"reference folder {path} is absent (it lies beside the project in CI)")
     return path
 
 

@@ -1,4 +1,6 @@
-"""Server-side helpers for real-socket tests: listeners on ::1 and an echoing session."""
+"""Server-side helpers for real-socket tests: listeners on ::1, an echoing session, a read counter."""
+
+import threading
 
 from evsev2g.tls import TLSServerCreator
 from evsev2g.transport import ConnectionRegistry, ConnectionSettings, V2GTPListenerService, V2GTPServerFactory
@@ -70,3 +72,43 @@ async def exchange_then_stop(service, client, *args, until=None, **kwargs):
         return result
     finally:
         await service.stopService()
+
+
+class ReadCounter:
+    """
+    Counts the bytes the server's connections have read, so that a client
+    thread can wait until the server has read what it sent (an event, not a
+    pause): ``converse(..., after_each=counter.wait_for)``.
+
+    :param factory: the listener's :class:`V2GTPServerFactory`; its
+        connections report each read here.
+    """
+
+    #: Seconds a client waits at most before the test fails (a server that never reads).
+    LIMIT = 30.0
+
+    def __init__(self, factory):
+        self.total = 0
+        self._changed = threading.Condition()
+        build = factory.buildProtocol
+
+        def build_counting(addr):
+            connection = build(addr)
+            received = connection.dataReceived
+
+            def counting(data):
+                with self._changed:
+                    self.total += len(data)
+                    self._changed.notify_all()
+                received(data)
+
+            connection.dataReceived = counting
+            return connection
+
+        factory.buildProtocol = build_counting
+
+    def wait_for(self, total: int) -> None:
+        """Block (in the client's thread) until the server has read ``total`` bytes in all."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.total >= total, self.LIMIT):
+                raise AssertionError(f"the server read {self.total} of {total} bytes")

@@ -11,6 +11,9 @@ import time
 
 TIMEOUT = 5.0
 
+#: In ``converse(answers=...)``: read whatever one read gives (a TLS server's first flight).
+ANY = -1
+
 
 def tls12_client_context(cafile=None, ciphers="ECDHE-ECDSA-AES128-SHA256", curve="prime256v1", keylog=None):
     """
@@ -52,10 +55,17 @@ class Outcome:
         self.elapsed = 0.0
 
 
-def converse(port, chunks=(), context=None, pause=0.05, read_for=TIMEOUT, want=None, host="::1", connect_only=False):
+def converse(port, chunks=(), context=None, read_for=TIMEOUT, want=None, host="::1", connect_only=False,
+             after_each=None, answers=None):
     """
-    Connect, send each chunk (pausing between them so they arrive as
-    separate reads), then read until EOF, reset, timeout, or ``want`` bytes.
+    Connect, send each chunk, then read until EOF, reset, timeout, or
+    ``want`` bytes.  Nothing waits on the wall clock between chunks: a test
+    that needs chunks to arrive as separate reads passes ``after_each``
+    (called with the bytes sent so far; it returns once the server has read
+    them, see :class:`tests.listeners.ReadCounter`), and one that needs the
+    answer to a chunk before the next goes out passes ``answers`` (bytes to
+    read after each chunk, or :data:`ANY`: whatever one read gives).  ``read_for`` only stops a client whose server
+    never answers or closes, so that such a test fails instead of hanging.
 
     :returns: an :class:`Outcome`.
     """
@@ -69,12 +79,25 @@ def converse(port, chunks=(), context=None, pause=0.05, read_for=TIMEOUT, want=N
             sock = context.wrap_socket(raw)
             outcome.tls = (sock.version(), sock.cipher()[0])
             outcome.ticket = sock.session.has_ticket if sock.session is not None else None
-        for chunk in chunks:
+        sent = 0
+        sock.settimeout(read_for)
+        for index, chunk in enumerate(chunks):
             sock.sendall(chunk)
-            time.sleep(pause)
+            sent += len(chunk)
+            if after_each is not None:
+                after_each(sent)
+            expected = answers[index] if answers is not None else 0
+            if expected == ANY:
+                outcome.received += sock.recv(65536)
+                expected = 0
+            while expected > 0:
+                data = sock.recv(expected)
+                if not data:
+                    break
+                outcome.received += data
+                expected -= len(data)
         if connect_only:
             return outcome
-        sock.settimeout(read_for)
         while want is None or len(outcome.received) < want:
             data = sock.recv(65536)
             if not data:
@@ -96,7 +119,8 @@ def converse(port, chunks=(), context=None, pause=0.05, read_for=TIMEOUT, want=N
 def read_then_linger(port, frame, context=None, linger=0.0):
     """
     Send one frame, read until the server's EOF, then keep our side open
-    for ``linger`` seconds, and report whether the server had dropped the
+    for ``linger`` seconds (or until ``linger()``, a wait for an event,
+    returns), and report whether the server had dropped the
     connection by then (raw bytes sent after that are refused with a reset;
     the server is closing anyway, so they reach no session).
 
@@ -117,7 +141,10 @@ def read_then_linger(port, frame, context=None, linger=0.0):
     except ssl.SSLEOFError:
         pass
     until_eof = time.monotonic() - start
-    time.sleep(linger)
+    if callable(linger):
+        linger()
+    else:
+        time.sleep(linger)
     reset = None
     if context is None:
         reset = False
@@ -156,3 +183,16 @@ def sdp_ask(port, security):
     port_number, security_byte, transport = struct.unpack("!HBB", answer[24:28])
     assert transport == 0x00
     return address, port_number, security_byte
+
+
+def wait_until(predicate, limit=30.0):
+    """
+    Block (in a client thread) until ``predicate()`` is true: a wait for an
+    event the server makes happen; ``limit`` only turns a server that never
+    does it into a failure rather than a hang.
+    """
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the awaited event did not happen")
+        time.sleep(0.01)

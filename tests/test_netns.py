@@ -3,7 +3,7 @@ SDP, TCP and TLS between two network namespaces joined by a veth pair:
 IPv6 link-local addresses only, SDP requests multicast to ff02::1, the SECC
 a real ``twistd evsev2g`` in one namespace, the EV a plain-socket script in
 the other.  Needs root (or CAP_NET_ADMIN); skipped with the kernel's reason
-only where creating a namespace is refused.
+only where creating a namespace is refused (a failure in CI).
 
 Names start with ``ev2gsk`` (namespaces) and ``vsk`` (veth) and carry a
 random part, so parallel runs never collide; they are deleted afterwards,
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.independent import independent_check_unavailable
 from tests.test_twistd import twistd_command, wait_for_line
 
 pytestmark = pytest.mark.netns
@@ -92,14 +93,14 @@ class NetnsPair:
 def prepared(pair):
     """
     Create ``pair`` for one test (module) and remove it afterwards, also on
-    failure; skips only where the kernel refuses namespaces.
+    failure; skips only where the kernel refuses namespaces (fails in CI).
     """
     if shutil.which("ip") is None:
-        pytest.skip("iproute2 (the `ip` command) is not installed; .ci/run installs it")
+        independent_check_unavailable("iproute2 (the `ip` command) is not installed; .ci/run installs it")
     try:
         ip("netns", "add", pair.secc_ns)
     except subprocess.CalledProcessError as error:
-        pytest.skip(f"the kernel refused a network namespace: {error.stderr.strip()}")
+        independent_check_unavailable(f"the kernel refused a network namespace: {error.stderr.strip()}")
     ip("netns", "del", pair.secc_ns)
     try:
         pair.create()
@@ -110,7 +111,7 @@ def prepared(pair):
 
 @pytest.fixture(scope="module")
 def netns_pair():
-    """A veth pair between two fresh namespaces; skips only where the kernel refuses namespaces."""
+    """A veth pair between two fresh namespaces; skips only where the kernel refuses namespaces (fails in CI)."""
     yield from prepared(NetnsPair())
 
 

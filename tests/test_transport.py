@@ -237,22 +237,24 @@ def test_handshake_completion_stops_the_timer():
 
 
 def test_stalled_frame_times_out_on_tls():
-    """A frame started but not finished within tls_timeout drops the connection; progress restarts the bound."""
+    """A frame started but not finished within tls_timeout of its first byte drops the connection; more bytes do not restart the bound."""
     connection, sessions, clock = connect(secure=True, io_timeout=2.0)
     connection.handshakeCompleted()
     frame = build_frame(EXI, b"payload")
-    connection.dataReceived(frame[:4])
+    connection.dataReceived(frame + frame[:4])
     clock.advance(1.5)
     connection.dataReceived(frame[4:9])
-    assert_dropped_after(connection, sessions, clock, 2.0, "a V2GTP frame stalled for 2 s")
+    assert_dropped_after(connection, sessions, clock, 0.5, "a V2GTP frame not finished within 2 s of its first byte")
 
 
-def test_connection_limit():
-    """Beyond max_connections a new connection is dropped at once, without a session."""
+def test_connection_limit_refuses_only_when_all_are_charging():
+    """Beyond max_connections, a new connection is dropped at once, without a session, only when every open one is charging."""
     registry = ConnectionRegistry()
     first, sessions, _ = connect(max_connections=1, registry=registry)
+    sessions.sessions[0].handshaken = sessions.sessions[0].charging = True
     second, second_sessions, _ = connect(max_connections=1, registry=registry)
     assert second.transport.aborted and second_sessions.sessions == []
+    assert not first.transport.aborted
     lose(second, ConnectionLost)
     lose(first)
     third, third_sessions, _ = connect(max_connections=1, registry=registry)

@@ -23,15 +23,16 @@ state, within the bounds of :class:`~evsev2g.exi.runtime.Limits`.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
+from evsev2g.exi import cache
 from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
-from evsev2g.exi.codegen import function_name, generate
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
-from evsev2g.exi.message import Message, decoded_node
+from evsev2g.exi.message import Message, Shape, decoded_node
 from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespace,
                                  simple_child, simple_write)
 from evsev2g.exi.values import read_chars, representation
@@ -53,6 +54,9 @@ SCHEMA_SETS = {
 #: The one-byte EXI header of V2G: no cookie, no options, version 1.
 EXI_HEADER = 0x80
 
+#: The shape of an element of simple type (no children, nothing repeated).
+_SIMPLE_SHAPE = Shape()
+
 _CACHE: dict = {}
 _LOCK = threading.Lock()
 
@@ -61,17 +65,23 @@ class _Engine:
     """Grammars plus the compiled functions of one schema set."""
 
     def __init__(self, name: str, files: list[Path], limits: Limits) -> None:
-        schema = load_schema_set(name, files)
         self.name = name
-        self.gset: GrammarSet = build_grammars(schema)
         self.limits = limits
-        source, consts, gen = generate(self.gset)
+        digest = cache.key(name, files)
+        saved = cache.load(name, digest)
+        if saved is None:
+            gset, consts, functions, code = _build(name, files)
+            cache.save(name, digest, gset, consts, functions, code)
+        else:
+            gset, consts, functions, code = saved
+        self.gset: GrammarSet = gset
         ns = runtime_namespace(limits)
         ns.update(consts)
-        exec(compile(source, f"<evsev2g.exi generated code for {name}>", "exec"), ns)
+        for chunk in code:
+            exec(chunk, ns)
         #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
-        self.decoders = {id(g.type): ns[function_name(g, "d")] for g in gen.types}
-        self.encoders = {id(g.type): ns[function_name(g, "e")] for g in gen.types}
+        self.decoders = {id(t): ns[d] for d, e, t in functions}
+        self.encoders = {id(t): ns[e] for d, e, t in functions}
         gset = self.gset
         self.global_index = {d.qname: i for i, d in enumerate(gset.globals)}
         self.frag_index = {qn: i for i, (qn, _) in enumerate(gset.fragment_elements)}
@@ -96,7 +106,7 @@ class _Engine:
         if isinstance(t, ComplexType):
             return self.decoders[id(t)](v, n, p, x, name, ns)
         value, p = simple_child(v, n, p, x, representation(t), (ns, name))
-        return decoded_node(name, ns, [], {}, value, None), p
+        return decoded_node(name, ns, [], {}, value, _SIMPLE_SHAPE), p
 
     def encode_typed(self, t, node, acc: int, nb: int) -> tuple[int, int]:
         if isinstance(t, ComplexType):
@@ -136,6 +146,36 @@ class _Engine:
         return ExiError(f"{where}: element {name} is not declared in schema set {self.name} "
                         "(SE(*) schema deviation, e.g. a wrong namespace); not supported",
                         bit=start)
+
+
+def _build(name: str, files: list[Path]):
+    """
+    Read the XSDs, build the grammars, generate and compile the code.
+
+    The generated module is compiled one top-level definition at a time:
+    the compiler's peak memory follows the largest function rather than
+    the whole module (about 30 MB less per schema set).
+
+    :returns: ``(gset, consts, functions, code)``: the grammar set, the
+        constants the code refers to, ``(decoder name, encoder name,
+        ComplexType)`` per type, and the code objects to execute in order.
+    """
+    from evsev2g.exi.codegen import function_name, generate  # only on a cache miss
+
+    gset = build_grammars(load_schema_set(name, files))
+    source, consts, gen = generate(gset)
+    filename = f"<evsev2g.exi generated code for {name}>"
+    code, line = [], 0
+    for chunk in _TOP_LEVEL.split(source):
+        # leading newlines keep tracebacks' line numbers those of the whole source
+        code.append(compile("\n" * line + chunk, filename, "exec"))
+        line += chunk.count("\n") + 1
+    functions = [(function_name(g, "d"), function_name(g, "e"), g.type) for g in gen.types]
+    return gset, consts, functions, code
+
+
+#: Where the generated source may be cut: before each unindented line.
+_TOP_LEVEL = re.compile(r"\n(?=[^\s#])")
 
 
 def _stream(data, limits: Limits) -> tuple[int, int]:
@@ -202,16 +242,32 @@ class Codec:
 
     # -- documents --------------------------------------------------------------
 
-    def decode(self, data: bytes) -> Message:
+    def decode(self, data: bytes, complete: bool = False) -> Message:
         """
         Decode an EXI document (the V2GTP payload).
 
+        V2G's EXI is non-strict, so a stream may end an element before its
+        mandatory children (an undeclared EE is a legal deviation): such a
+        tree decodes, and a program reading it finds ``None`` where the
+        schema promises a value.  ``complete=True`` refuses it: the tree is
+        checked against the schema the way :meth:`encode` checks one (what
+        the session does with every request).
+
         :param data: the EXI bytes, starting with the header byte 0x80.
+        :param complete: also require every mandatory child and attribute.
         :returns: the root element as a :class:`Message`; nodes carry
             ``ns`` and their type's ``Shape``.
         :raises ExiError: for anything the schema does not allow, truncated
-            data, values out of range or beyond the limits.
+            data, values out of range or beyond the limits; with
+            ``complete``, for missing mandatory content too.
         """
+        node = self._decode(data)
+        if complete:
+            self.encode(node)
+        return node
+
+    def _decode(self, data: bytes) -> Message:
+        """:meth:`decode` without the completeness check."""
         eng = self._engine
         v, n = _stream(data, self.limits)
         x = DecodeContext(self.limits)

@@ -1,20 +1,26 @@
 """
 Message trees ↔ XML, driven by the schema (namespaces, types, lexical forms).
 
-XML is parsed with entity resolution, DTD loading and network access
-disabled.  The output uses the prefixes V2G tools customarily use
+XML is read with the standard library's expat parser, refusing any
+DOCTYPE (so no entity is declared, let alone expanded, and nothing is
+loaded), rather than lxml: lxml interns every element and attribute name
+and namespace it ever parses in a per-thread dictionary that is never
+freed, so XML with ever new names (fuzzing found it) grew the process
+without bound.  lxml writes the XML (names from the schema only).  The output uses the prefixes V2G tools customarily use
 (``v2gci_d``, ``v2gci_h``, ``v2gci_b``, ``v2gci_t``, ``xmlsig``, ``ns``), so
 it reads like the XML in the standards and validates against the XSDs.
 """
 
 from __future__ import annotations
 
+from xml.etree.ElementTree import ParseError, TreeBuilder, XMLParser
+
 from lxml import etree
 
 from evsev2g.exi.errors import ExiError
 from evsev2g.exi.message import Message
 from evsev2g.exi.values import representation
-from evsev2g.exi.xsd import XML_PARSER_OPTIONS, ComplexType, SimpleType
+from evsev2g.exi.xsd import ComplexType, SimpleType
 
 __all__ = ["message_to_xml", "xml_to_message"]
 
@@ -163,6 +169,21 @@ def _build(eng, t, node, qn, nsmap, parent, decls=None):
 
 # -- from XML ------------------------------------------------------------------
 
+class _NoDoctype(TreeBuilder):
+    """The tree builder of :func:`xml_to_message`: refuses any DOCTYPE (and so every entity declaration)."""
+
+    def doctype(self, name, pubid, system):
+        raise ParseError(f"DOCTYPE {name!r} refused: messages carry no DTD")
+
+
+def _split(tag: str) -> tuple[str, str]:
+    """``{namespace}local`` → ``(namespace, local)``; ``("", tag)`` without a namespace."""
+    if tag[:1] == "{":
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return "", tag
+
+
 def xml_to_message(eng, xml: bytes) -> Message:
     """
     :param eng: the codec engine; :param xml: XML bytes (or str).
@@ -170,12 +191,14 @@ def xml_to_message(eng, xml: bytes) -> Message:
     """
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
+    parser = XMLParser(target=_NoDoctype())
     try:
-        root = etree.fromstring(xml, etree.XMLParser(**XML_PARSER_OPTIONS))
-    except etree.XMLSyntaxError as exc:
+        parser.feed(xml)
+        root = parser.close()
+    except (ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding declared
         raise ExiError(f"malformed XML: {exc}") from None
-    q = etree.QName(root)
-    qn, decls = _resolve_root(eng, q.localname, q.namespace or "")
+    namespace, local = _split(root.tag)
+    qn, decls = _resolve_root(eng, local, namespace)
     return _parse(eng, _root_type(eng, decls), root, qn, decls)
 
 
@@ -187,8 +210,7 @@ def _parse(eng, t, el, qn, decls=None):
             attrs = {}
             by_qname = {au.qname: au for au in t.attributes}
             for key, text in el.attrib.items():
-                aq = etree.QName(key)
-                au = by_qname.get((aq.namespace or "", aq.localname))
+                au = by_qname.get(_split(key))
                 if au is None:
                     raise ExiError(f"undeclared attribute {key}")
                 attrs[au.name] = representation(au.type).from_text(text)
@@ -205,8 +227,8 @@ def _parse(eng, t, el, qn, decls=None):
                 elif el.text and el.text.strip():
                     raise ExiError(f"unexpected text {el.text.strip()[:20]!r}")
                 for child in el:
-                    cq = etree.QName(child)
-                    decl = _child_decl(eng, t, cq.localname, cq.namespace or "")
+                    namespace, local = _split(child.tag)
+                    decl = _child_decl(eng, t, local, namespace)
                     if decl is None:
                         raise ExiError(f"undeclared child {child.tag}")
                     val = _parse(eng, decl.type, child, decl.qname)
@@ -219,13 +241,13 @@ def _parse(eng, t, el, qn, decls=None):
         if t is None:
             attrs = {}
             for key, text in el.attrib.items():
-                attrs[etree.QName(key).localname] = text
+                attrs[_split(key)[1]] = text
             children = []
             if el.text:
                 children.append(("#text", el.text))
             for child in el:
-                cq = etree.QName(child)
-                cqn, cdecls = _resolve_root(eng, cq.localname, cq.namespace or "")
+                namespace, local = _split(child.tag)
+                cqn, cdecls = _resolve_root(eng, local, namespace)
                 ctype = _root_type(eng, cdecls)
                 node = _parse(eng, ctype, child, cqn, None if isinstance(ctype, SimpleType) else cdecls)
                 children.append((cqn[1], node))

@@ -18,8 +18,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Union
 
-from lxml import etree
-
 from evsev2g.exi.errors import SchemaError
 
 __all__ = [
@@ -314,10 +312,17 @@ class SchemaSet:
     attributes: list = field(default_factory=list)
 
 
-#: lxml parser options for every XML the engine reads (schema files, and
-#: messages in ``from_xml``): no entity expansion, DTD or network access.
+#: lxml parser options for the schema files: no entity expansion, DTD or
+#: network access.  (Messages in ``from_xml`` are read without lxml: see
+#: :mod:`evsev2g.exi.xmlconv`.)
 XML_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
                           remove_comments=True, remove_pis=True, huge_tree=False)
+
+
+def _local(element) -> str:
+    """The local name of an element's tag (``{namespace}local``); ``""`` for anything but an element."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 class _Reader:
@@ -334,6 +339,8 @@ class _Reader:
         path = path.resolve()
         if path in self.docs:
             return
+        from lxml import etree  # only when XSDs are read: a cached codec never needs lxml
+
         parser = etree.XMLParser(**XML_PARSER_OPTIONS)
         try:
             root = etree.parse(str(path), parser).getroot()
@@ -346,7 +353,7 @@ class _Reader:
         if doc.tns:
             self.set.target_namespaces.add(doc.tns)
         for child in root:
-            tag = etree.QName(child).localname
+            tag = _local(child)
             if tag in ("import", "include", "redefine"):
                 loc = child.get("schemaLocation")
                 if not loc:
@@ -430,7 +437,7 @@ class _Reader:
             obj.type = self.lookup("type", self.qname(el, el.get("type")))
         else:
             for child in el:
-                tag = etree.QName(child).localname
+                tag = _local(child)
                 if tag == "complexType":
                     obj.type = ComplexType(None)
                     self.fill_complex(doc, child, obj.type)
@@ -452,7 +459,7 @@ class _Reader:
     # simple types
     def fill_simple(self, doc: _Document, el, obj: SimpleType) -> None:
         for child in el:
-            tag = etree.QName(child).localname
+            tag = _local(child)
             if tag == "restriction":
                 base = self.simple_base(doc, child)
                 self.restrict(doc, child, obj, base)
@@ -498,7 +505,7 @@ class _Reader:
         facets = dict(base.facets)
         enum = None
         for facet in el:
-            tag = etree.QName(facet).localname
+            tag = _local(facet)
             value = facet.get("value")
             if tag == "enumeration":
                 enum = (enum or []) + [value]
@@ -524,7 +531,7 @@ class _Reader:
         attrs: list[AttributeUse] = []
         particle = None
         for child in el:
-            tag = etree.QName(child).localname
+            tag = _local(child)
             if tag == "simpleContent":
                 self.simple_content(doc, child, obj)
                 return
@@ -551,7 +558,7 @@ class _Reader:
 
     def simple_content(self, doc: _Document, el, obj: ComplexType) -> None:
         for child in el:
-            tag = etree.QName(child).localname
+            tag = _local(child)
             if tag not in ("extension", "restriction"):
                 continue
             base = self.lookup("type", self.qname(child, child.get("base")))
@@ -572,7 +579,7 @@ class _Reader:
             else:
                 obj.simple_type = base_simple
             for item in child:
-                itag = etree.QName(item).localname
+                itag = _local(item)
                 if itag in ("attribute", "attributeGroup", "anyAttribute"):
                     self.attribute_item(doc, item, attrs, obj)
             obj.attributes = attrs
@@ -582,7 +589,7 @@ class _Reader:
         if el.get("mixed") is not None:
             obj.mixed = el.get("mixed") == "true"
         for child in el:
-            tag = etree.QName(child).localname
+            tag = _local(child)
             if tag not in ("extension", "restriction"):
                 continue
             base = self.lookup("type", self.qname(child, child.get("base")))
@@ -593,7 +600,7 @@ class _Reader:
             obj.attribute_wildcard = base.attribute_wildcard
             own = None
             for item in child:
-                itag = etree.QName(item).localname
+                itag = _local(item)
                 if itag in ("sequence", "choice", "all", "group"):
                     own = self.particle(doc, item)
                 elif itag in ("attribute", "attributeGroup", "anyAttribute"):
@@ -612,14 +619,14 @@ class _Reader:
             self.set_particle(obj, particle)
 
     def attribute_item(self, doc: _Document, el, attrs: list, obj: ComplexType) -> None:
-        tag = etree.QName(el).localname
+        tag = _local(el)
         if tag == "anyAttribute":
             obj.attribute_wildcard = self.wildcard(doc, el)
             return
         if tag == "attributeGroup":
             gdoc, group = self.lookup("attributeGroup", self.qname(el, el.get("ref")))
             for item in group:
-                if etree.QName(item).localname in ("attribute", "attributeGroup", "anyAttribute"):
+                if _local(item) in ("attribute", "attributeGroup", "anyAttribute"):
                     self.attribute_item(gdoc, item, attrs, obj)
             return
         use = el.get("use", "optional")
@@ -658,7 +665,7 @@ class _Reader:
 
     # particles
     def particle(self, doc: _Document, el) -> Particle:
-        tag = etree.QName(el).localname
+        tag = _local(el)
         lo = int(el.get("minOccurs", "1"))
         hi_text = el.get("maxOccurs", "1")
         hi = UNBOUNDED if hi_text == "unbounded" else int(hi_text)
@@ -668,13 +675,13 @@ class _Reader:
             term = self.wildcard(doc, el)
         elif tag == "group":
             gdoc, group = self.lookup("group", self.qname(el, el.get("ref")))
-            inner = [c for c in group if etree.QName(c).localname in ("sequence", "choice", "all")]
+            inner = [c for c in group if _local(c) in ("sequence", "choice", "all")]
             sub = self.particle(gdoc, inner[0])
             term = sub.term
         else:
             term = ModelGroup(tag)
             for child in el:
-                ctag = etree.QName(child).localname
+                ctag = _local(child)
                 if ctag in ("element", "any", "group", "sequence", "choice", "all"):
                     p = self.particle(doc, child)
                     if p.max is None or p.max > 0:

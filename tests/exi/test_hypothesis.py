@@ -3,7 +3,6 @@ Property tests: random valid messages drawn from the schema model round-trip
 through EXI and XML; random and mutated bytes raise nothing but ExiError.
 """
 
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -82,12 +81,12 @@ def test_random_fragments_round_trip(grammar):
 
 
 def _only_exi_errors(codec, data):
-    start = time.perf_counter()
+    # How long an input may take is bench/fuzz.py's figure (slowest input,
+    # inputs over 50 ms), not a wall-clock assertion here.
     try:
         codec.decode(data)
     except ExiError:
         pass
-    assert time.perf_counter() - start < 1.0
 
 
 @pytest.mark.parametrize("name,prefix", [("din70121", b"\x80\x9a"), ("iso15118-2", b"\x80\x98"),
