@@ -112,7 +112,7 @@ def test_broker_restarted_while_charging(pair, start_module, broker, test_pki):
     fake, module = start_module(config(pair, test_pki), transport="unix", certs=test_pki.directory, netns=pair.secc_ns)
     module.wait_for(fake, "TCP port", timeout=30)
     fake.start_up()
-    car = ev(pair, "--interval", "0.05", "--current-demands", "300")
+    car = ev(pair, "--interval", "0.05", "--current-demands", "160")
     fake.wait(lambda: "current_demand_started" in fake.names() or car.poll() is not None, 60, "current_demand_started")
     before = len(fake.values("supported_app_protocols_secc"))
     assert car.poll() is None, "the car finished before the broker went away"
