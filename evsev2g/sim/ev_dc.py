@@ -56,6 +56,22 @@ class DCSteps:
                 raise EVStop(1, f"pre-charge reached {ev.voltage:g} V of {target:g} V within {V2G_EVCC_PRE_CHARGE_TIMEOUT:g} s")
             await sleep(ev.reactor, ev.settings.poll_interval)
 
+    def charge_parameter(self) -> Message:
+        """The DC_EVChargeParameter of ChargeParameterDiscoveryReq (the same elements in DIN and ISO-2)."""
+        ev = self.ev
+        s = ev.settings
+        return Message(
+            "DC_EVChargeParameter",
+            DC_EVStatus=ev.ev_status(),
+            EVMaximumCurrentLimit=pv(s.max_current, "A"),
+            EVMaximumPowerLimit=pv(s.max_power, "W"),
+            EVMaximumVoltageLimit=pv(s.max_voltage, "V"),
+            EVEnergyCapacity=pv(s.capacity_wh, "Wh"),
+            EVEnergyRequest=pv(s.capacity_wh * max(0.0, s.target_soc - ev.soc) / 100.0, "Wh"),
+            FullSOC=100,
+            BulkSOC=int(min(100, s.target_soc)),
+        )
+
     def target_current(self) -> float:
         """The current the battery takes now (tapering near the target SoC)."""
         ev = self.ev

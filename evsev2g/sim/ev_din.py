@@ -88,22 +88,8 @@ class DINFlow:
         await self.ev.exchange("SessionStopReq", Message("SessionStopReq"))
 
     def _charge_parameters(self) -> Message:
-        ev = self.ev
-        s = ev.settings
         return Message(
-            "ChargeParameterDiscoveryReq",
-            EVRequestedEnergyTransferType="DC_extended",
-            DC_EVChargeParameter=Message(
-                "DC_EVChargeParameter",
-                DC_EVStatus=ev.ev_status(),
-                EVMaximumCurrentLimit=pv(s.max_current, "A"),
-                EVMaximumPowerLimit=pv(s.max_power, "W"),
-                EVMaximumVoltageLimit=pv(s.max_voltage, "V"),
-                EVEnergyCapacity=pv(s.capacity_wh, "Wh"),
-                EVEnergyRequest=pv(s.capacity_wh * max(0.0, s.target_soc - ev.soc) / 100.0, "Wh"),
-                FullSOC=100,
-                BulkSOC=int(min(100, s.target_soc)),
-            ),
+            "ChargeParameterDiscoveryReq", EVRequestedEnergyTransferType="DC_extended", DC_EVChargeParameter=self.dc.charge_parameter()
         )
 
     async def _power_delivery(self, ready: bool) -> None:

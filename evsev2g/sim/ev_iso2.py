@@ -201,28 +201,17 @@ class ISO2Flow:
     def _charge_parameter_request(self) -> Message:
         ev = self.ev
         s = ev.settings
-        energy = s.capacity_wh * max(0.0, s.target_soc - ev.soc) / 100.0
         if self.ac:
             parameter = Message(
                 "AC_EVChargeParameter",
                 DepartureTime=3600,
-                EAmount=pv(energy, "Wh"),
+                EAmount=pv(s.capacity_wh * max(0.0, s.target_soc - ev.soc) / 100.0, "Wh"),
                 EVMaxVoltage=pv(s.max_voltage, "V"),
                 EVMaxCurrent=pv(s.ac_max_current, "A"),
                 EVMinCurrent=pv(s.ac_min_current, "A"),
             )
             return Message("ChargeParameterDiscoveryReq", RequestedEnergyTransferMode=REQUESTED_MODE["ac"], AC_EVChargeParameter=parameter)
-        parameter = Message(
-            "DC_EVChargeParameter",
-            DC_EVStatus=ev.ev_status(),
-            EVMaximumCurrentLimit=pv(s.max_current, "A"),
-            EVMaximumPowerLimit=pv(s.max_power, "W"),
-            EVMaximumVoltageLimit=pv(s.max_voltage, "V"),
-            EVEnergyCapacity=pv(s.capacity_wh, "Wh"),
-            EVEnergyRequest=pv(energy, "Wh"),
-            FullSOC=100,
-            BulkSOC=int(min(100, s.target_soc)),
-        )
+        parameter = self.dc.charge_parameter()
         return Message("ChargeParameterDiscoveryReq", RequestedEnergyTransferMode=REQUESTED_MODE["dc"], DC_EVChargeParameter=parameter)
 
     async def _power_delivery(self, progress: str) -> None:
