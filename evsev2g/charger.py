@@ -42,6 +42,7 @@ from evsev2g.charger_spec import (
     VARS,
     check_command,
     check_var,
+    tell_observers,
 )
 from evsev2g.evse import EVSE_ATTRIBUTES, EVSEState
 from evsev2g.interfaces import ICharger
@@ -232,11 +233,7 @@ class Charger:
         if name not in SESSION_COMMANDS:
             return self.evse.apply(name, arguments)
         result = getattr(self, "_apply_" + name)(**arguments)
-        for observer in list(self._observers):
-            try:
-                observer(name, arguments)
-            except Exception:
-                self.log.failure("command observer failed on {command}", command=name)
+        tell_observers(self._observers, name, arguments, self.log)
         return result
 
     # -- one session per EVSE ----------------------------------------------

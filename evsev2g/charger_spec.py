@@ -235,3 +235,20 @@ def check_var(name: str, payload: Any = None) -> None:
 
 
 Subscriber = Callable[[str, Any], None]
+
+
+def tell_observers(observers: list, name: str, arguments: dict[str, Any], log) -> None:
+    """
+    Tell each command observer that command ``name`` took effect; an
+    observer that raises is logged and the others are still told.
+
+    :param observers: the ``callback(name, arguments)`` functions.
+    :param name: the command's name.
+    :param arguments: its arguments by name.
+    :param log: a ``twisted.logger.Logger`` for a failing observer.
+    """
+    for observer in list(observers):
+        try:
+            observer(name, arguments)
+        except Exception:
+            log.failure("command observer failed on {command}", command=name)

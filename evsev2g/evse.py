@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from twisted.logger import Logger
 
-from evsev2g.charger_spec import CARRIED_COMMANDS, SESSION_COMMANDS, check_command
+from evsev2g.charger_spec import CARRIED_COMMANDS, SESSION_COMMANDS, check_command, tell_observers
 
 __all__ = ["EVSEState", "EVSE_ATTRIBUTES", "STORED"]
 
@@ -208,11 +208,7 @@ class EVSEState:
             result = None
         else:
             result = getattr(self, "_apply_" + name)(**arguments)
-        for observer in list(self._observers):
-            try:
-                observer(name, arguments)
-            except Exception:
-                self.log.failure("command observer failed on {command}", command=name)
+        tell_observers(self._observers, name, arguments, self.log)
         return result
 
     def observe(self, callback: Observer) -> Callable[[], None]:
