@@ -28,3 +28,16 @@ def independent_check_unavailable(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason} (in CI this independent check must run, not skip)")
     pytest.skip(reason)
+
+
+def reference_file(path):
+    """
+    A file of the reference folder (``../shared``) a test reads.
+
+    :param path: its ``pathlib.Path``.
+    :returns: ``path`` when it exists; otherwise the check is unavailable
+        (skip with the path, or fail in CI).
+    """
+    if not path.exists():
+        independent_check_unavailable(f"reference file {path} is absent")
+    return path

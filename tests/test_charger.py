@@ -1,6 +1,7 @@
 """Tests for :mod:`evsev2g.charger`: the ISO15118_charger seam."""
 
 import pytest
+import yaml
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
@@ -27,7 +28,6 @@ def test_every_command_has_a_method():
 
 def test_interface_yaml_commands_and_vars_are_all_covered(shared_dir):
     """The seam covers exactly the commands and vars of the EVerest interface files."""
-    yaml = pytest.importorskip("yaml")
     names_cmds, names_vars = set(), set()
     for file in ("ISO15118_charger.yaml", "iso15118_extensions.yaml"):
         doc = yaml.safe_load((shared_dir / "everest" / "interfaces" / file).read_text())

@@ -58,6 +58,7 @@ from evsev2g.testing_iso2 import iso2_request
 from evsev2g.vas import ServiceRegistry
 from evsev2g.vas_messages import parameter_sets_of
 from tests.protocols.iso15118_2.harness import START, Harness
+from tests.independent import reference_file
 
 CODEC = load_codec("iso15118-2")
 
@@ -189,9 +190,7 @@ def captured_provider(capture: Capture) -> FakeValueAddedService:
 @pytest.fixture(scope="module")
 def official_schema(shared_dir):
     """The official ISO 15118-2 message schema (lxml), from ../shared/xsd."""
-    path = shared_dir / "xsd" / "iso15118-2" / "V2G_CI_MsgDef.xsd"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+    path = reference_file(shared_dir / "xsd" / "iso15118-2" / "V2G_CI_MsgDef.xsd")
     return etree.XMLSchema(etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True)))
 
 

@@ -15,14 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from evsev2g.exi import Message
 from evsev2g.responses import ISO15118_2, SignatureError, response_code
 from evsev2g.security import xmldsig
+from tests.independent import reference_file
 
 
 @pytest.fixture(scope="module")
 def fragments(shared_dir):
     """The signature fragment vectors."""
-    path = shared_dir / "exi-vectors" / "iso2-signature-fragments.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+    path = reference_file(shared_dir / "exi-vectors" / "iso2-signature-fragments.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -15,6 +15,7 @@ from evsev2g.protocols.context import ProtocolSettings
 from evsev2g.protocols.iso15118_2 import ISO2_NAMESPACE, REQUESTS, State
 from evsev2g.testing_iso2 import ISO2_AC_SESSION, ISO2_DC_SESSION
 from tests.protocols.iso15118_2.harness import Harness, codec
+from tests.independent import reference_file
 
 
 def test_interfaces_and_plugin():
@@ -132,9 +133,7 @@ def test_failed_keeps_connection_unless_configured():
 @pytest.fixture(scope="module")
 def official_schema(shared_dir):
     """The official ISO 15118-2 message schema (lxml), from ../shared/xsd."""
-    path = shared_dir / "xsd" / "iso15118-2" / "V2G_CI_MsgDef.xsd"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+    path = reference_file(shared_dir / "xsd" / "iso15118-2" / "V2G_CI_MsgDef.xsd")
     return etree.XMLSchema(etree.parse(str(path)))
 
 
