@@ -155,7 +155,11 @@ class SimulatedEV:
             return s.host, s.port
         self.enter("discovery")
         wanted = TLS if s.tls else NO_TLS
-        client = SDPClient(self.reactor, s.interface, s.sdp_port, wanted)
+        if s.interface == "lo":
+            # lo carries no multicast: ask ::1 directly, as the SECC on lo answers.
+            client = SDPClient(self.reactor, None, s.sdp_port, wanted, group="::1")
+        else:
+            client = SDPClient(self.reactor, s.interface, s.sdp_port, wanted)
         port = self.reactor.listenUDP(0, client, interface="::")
         try:
             host, tcp_port, security = await client.result

@@ -38,7 +38,8 @@ class EVSettings:
 
     :ivar host: SECC address (skip SDP), or ``None``.
     :ivar port: SECC TCP (or TLS) port with ``host``.
-    :ivar interface: network interface for SDP (scope of ff02::1).
+    :ivar interface: network interface for SDP (scope of ff02::1; on
+        ``lo``, which carries no multicast, requests go to ``::1``).
     :ivar sdp_port: the SECC's SDP port.
     :ivar protocol: ``din70121`` or ``iso15118-2``.
     :ivar mode: ``dc`` or ``ac`` (ISO 15118-2 only; DIN is DC).
