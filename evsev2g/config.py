@@ -263,10 +263,16 @@ class Config:
         "one frame from its first byte to its last, an EV not reading our answers.",
     )
     verify_contract_cert_chain: bool = setting(
-        False, Flag(), "Verify the contract certificate chain locally (Plug & Charge)."
+        False,
+        Flag(),
+        "Verify the contract certificate chain in PaymentDetails against the installed MO and V2G roots "
+        "(Plug & Charge); otherwise it is handed on in require_auth_pnc.",
     )
     auth_timeout_pnc: int = setting(
-        55, Whole(0, 86400, "s"), "Seconds to wait for Plug & Charge authorization; 0 waits forever."
+        55,
+        Whole(0, 86400, "s"),
+        "Seconds to wait for Plug & Charge authorization, counted from PaymentDetails; "
+        "after it AuthorizationRes is FAILED. 0 waits forever.",
     )
     auth_timeout_eim: int = setting(
         300, Whole(0, 86400, "s"), "Seconds to wait for external (EIM) authorization; 0 waits forever."
@@ -303,7 +309,9 @@ class Config:
     max_connections: int = setting(
         4,
         Whole(1, 1024),
-        "Open TCP and TLS connections at most; one more is closed at once.",
+        "Open TCP and TLS connections at most; at the limit a new one takes the place of the oldest "
+        "without application handshake, else of the one silent longest that is not charging; only "
+        "when all are charging is it refused.",
     )
 
     log_v2g_messages: bool = setting(
