@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     :param argv: arguments (default ``sys.argv[1:]``).
     :returns: the exit status.
     """
-    parser = argparse.ArgumentParser(prog="python -m evsev2g", description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m evsev2g", description="A whole charging session on this machine: python -m evsev2g demo (demo --help lists its options).")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("demo", help="SECC + simulated charger + EV simulator on ::1, one whole session (DIN DC by default)")
     run.add_argument("--protocol", choices=("din70121", "iso15118-2"), default="din70121", help="(default %(default)s)")
