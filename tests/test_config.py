@@ -63,10 +63,16 @@ def test_manifest_keys_match_the_shared_manifest(shared_dir):
 
 
 def test_tap_config_yaml_lists_every_key_at_its_default():
-    """tap_config.yaml holds every key, each at the code's default."""
+    """tap_config.yaml holds every key, those of the groups too, in the code's order, each at the code's default."""
     path = REPO_ROOT / "tap_config.yaml"
     raw = yaml.safe_load(path.read_text())
     assert list(raw) == keys_of(Config)
+
+    def flat(mapping, prefix=""):
+        for key, value in mapping.items():
+            yield from flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"]
+
+    assert list(flat(raw)) == [info.key for info in describe(Config)]
     assert load_config(path) == Config()
 
 
