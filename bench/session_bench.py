@@ -11,7 +11,9 @@ each run it prints:
 
 - the EV-observed response latency per message type: count, p50, p99, max;
 - the SECC's CPU time per message (user + system, from /proc, over the whole
-  run divided by the requests answered);
+  run divided by the requests answered), and the EV processes' (they share
+  the machine's cores with the SECC: their load is part of what the
+  latency shows);
 - the SECC's resident memory after the run and its peak (VmRSS, VmHWM).
 
 Targets (issues 4 and 7): the loop response's p99 ≤ 2 ms with 1 session
@@ -76,11 +78,23 @@ def worker(port: int, count: int, loops: int, interval: float, stagger: float, k
         max_current_demands=loops,
     )
     outcome = {}
+    # Ready, then wait for the go: no EV starts while another worker
+    # process is still importing and loading codecs (which would load the
+    # machine and show up as SECC latency).
+    import gc
+
+    gc.collect()
+    gc.freeze()  # as the SECC does after start-up: collections skip the codecs
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    cpu_at_go = time.process_time()
 
     def one(index):
         return deferLater(reactor, index * stagger, lambda: None).addCallback(lambda _: run_ev(reactor, settings, codecs=codecs))
 
     def done(results):
+        outcome["cpu_seconds"] = time.process_time() - cpu_at_go
         outcome["results"] = [
             {"code": r.code, "reason": r.reason, "latencies": r.latencies} for r in results
         ]
@@ -181,7 +195,6 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
     secc = SECCProcess(max_connections=max(4, sessions + 4), mode=mode, certs_dir=certs_dir)
     try:
         rss_idle, _ = secc.memory_mb()
-        cpu_before = secc.cpu_seconds()
         counts = []
         remaining = sessions
         while remaining:
@@ -189,15 +202,21 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
             counts.append(take)
             remaining -= take
         stagger = min(0.02, 2.0 / max(sessions, 1))
-        started = time.monotonic()
         workers = [
             subprocess.Popen(
                 [sys.executable, __file__, "--worker", str(secc.port), str(count), str(loops), str(interval), str(stagger),
                  kind, v2g_root],
-                stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
             )
             for count in counts
         ]
+        for w in workers:
+            w.stdout.readline()  # "ready": imported, codecs loaded
+        cpu_before = secc.cpu_seconds()
+        started = time.monotonic()
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
         rss_peak_during = 0.0
         while any(w.poll() is None for w in workers):
             rss_peak_during = max(rss_peak_during, secc.memory_mb()[0])
@@ -220,6 +239,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
             for name, values in result["latencies"].items():
                 latencies.setdefault(name, []).extend(values)
     messages = sum(len(v) for v in latencies.values()) + sessions  # + one handshake each
+    ev_cpu = sum(output.get("cpu_seconds", 0.0) for output in outputs)
     return {
         "kind": kind,
         "sessions": sessions,
@@ -228,6 +248,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         "failures": failures,
         "cpu_per_message_us": cpu / messages * 1e6 if messages else 0.0,
         "cpu_seconds": cpu,
+        "ev_cpu_per_message_us": ev_cpu / messages * 1e6 if messages else 0.0,
         "messages": messages,
         "rss_idle": rss_idle,
         "rss": max(rss, rss_peak_during),
@@ -240,7 +261,8 @@ def report(figures: dict) -> None:
     out = sys.stdout
     out.write(
         f"\n== {figures['kind']}, {figures['sessions']} concurrent session(s): {figures['messages']} requests in {figures['elapsed']:.1f} s,"
-        f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message,"
+        f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message"
+        f" (the EVs' {figures['ev_cpu_per_message_us']:.0f} µs),"
         f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB)\n"
     )
     out.write(f"{'response':<30}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
