@@ -18,7 +18,10 @@ each run it prints:
 
 Targets (issues 4 and 7): the loop response's p99 ≤ 2 ms with 1 session
 and ≤ 25 ms (V2G_SECC_Msg_Performance_Time for CurrentDemand) with 100
-sessions; RSS ≤ 80 MB with 100 sessions — for every kind.  The script
+sessions; RSS ≤ 80 MB with 100 sessions — for every kind.  With many
+sessions the p99 is printed twice: over the whole run (EVs arriving within
+two seconds, with their TLS handshakes and session set-ups, while the first
+already charge) and over the time all of them are charging.  The script
 prints PASS/MISS per target; it is a measurement, not a test, and its exit
 status is 0 either way unless something broke.
 
@@ -96,7 +99,7 @@ def worker(port: int, count: int, loops: int, interval: float, stagger: float, k
     def done(results):
         outcome["cpu_seconds"] = time.process_time() - cpu_at_go
         outcome["results"] = [
-            {"code": r.code, "reason": r.reason, "latencies": r.latencies} for r in results
+            {"code": r.code, "reason": r.reason, "latencies": r.latencies, "sent_at": r.sent_at} for r in results
         ]
         reactor.stop()
 
@@ -238,6 +241,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
                 failures.append(result["reason"])
             for name, values in result["latencies"].items():
                 latencies.setdefault(name, []).extend(values)
+    loop_name = KINDS[kind][3]
     messages = sum(len(v) for v in latencies.values()) + sessions  # + one handshake each
     ev_cpu = sum(output.get("cpu_seconds", 0.0) for output in outputs)
     return {
@@ -250,10 +254,26 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         "cpu_seconds": cpu,
         "ev_cpu_per_message_us": ev_cpu / messages * 1e6 if messages else 0.0,
         "messages": messages,
+        "all_charging": all_charging(outputs, loop_name),
         "rss_idle": rss_idle,
         "rss": max(rss, rss_peak_during),
         "hwm": hwm,
     }
+
+
+def all_charging(outputs: list[dict], name: str) -> list[float]:
+    """
+    The loop responses of the time when every EV was in its charge loop:
+    from the last EV's first loop request to the first EV's last one.  (The
+    rest of the run has EVs arriving, with their TLS handshakes and session
+    set-ups, or leaving: a ramp no charger park sees at once.)
+    """
+    results = [r for output in outputs for r in output.get("results", []) if r["sent_at"].get(name)]
+    if not results:
+        return []
+    begin = max(r["sent_at"][name][0] for r in results)
+    end = min(r["sent_at"][name][-1] for r in results)
+    return [latency for r in results for latency, at in zip(r["latencies"][name], r["sent_at"][name]) if begin <= at <= end]
 
 
 def report(figures: dict) -> None:
@@ -265,11 +285,19 @@ def report(figures: dict) -> None:
         f" (the EVs' {figures['ev_cpu_per_message_us']:.0f} µs),"
         f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB)\n"
     )
-    out.write(f"{'response':<30}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
+    out.write(f"{'response':<36}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
     for name, values in sorted(figures["latencies"].items(), key=lambda item: -len(item[1])):
         out.write(
-            f"{name:<30}{len(values):>8}{percentile(values, 0.5) * 1000:>10.2f}"
+            f"{name:<36}{len(values):>8}{percentile(values, 0.5) * 1000:>10.2f}"
             f"{percentile(values, 0.99) * 1000:>10.2f}{max(values) * 1000:>10.2f}\n"
+        )
+    steady = figures["all_charging"]
+    if steady and figures["sessions"] > 1:
+        name = KINDS[figures["kind"]][3]
+        label = f"{name}, all {figures['sessions']} charging"
+        out.write(
+            f"{label:<36}{len(steady):>8}{percentile(steady, 0.5) * 1000:>10.2f}"
+            f"{percentile(steady, 0.99) * 1000:>10.2f}{max(steady) * 1000:>10.2f}\n"
         )
     if figures["failures"]:
         out.write(f"!! {len(figures['failures'])} EV session(s) not clean, e.g.: {figures['failures'][0]}\n")
@@ -291,7 +319,11 @@ def targets(all_figures: list[dict]) -> None:
         if figures["sessions"] == 1:
             out.write(f"  {label} {p99:6.2f} ms (≤ 2 ms)   {'PASS' if p99 <= 2 else 'MISS'}\n")
         if figures["sessions"] >= 100:
-            out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}\n")
+            out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}  (whole run, arrivals included)\n")
+            steady = figures["all_charging"]
+            if steady:
+                p99 = percentile(steady, 0.99) * 1000
+                out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}  (all {figures['sessions']} charging)\n")
             out.write(f"  {kind:<12} SECC RSS, {figures['sessions']} sessions: {figures['rss']:6.1f} MB (≤ 80 MB) {'PASS' if figures['rss'] <= 80 else 'MISS'}\n")
 
 
