@@ -5,23 +5,12 @@ figures are the bench's to print; this only proves the bench still works
 and counts what it says it counts.
 """
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_bench():
-    """``bench/session_bench.py`` as a module (``bench`` is a folder of scripts)."""
-    spec = importlib.util.spec_from_file_location("session_bench", ROOT / "bench" / "session_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benches import load_bench
 
 
 def test_small_din_run_counts_every_loop_and_the_all_charging_window():
     """3 DIN EVs in 2 worker processes: every CurrentDemand is timed, the window is a subset, CPU is counted on both sides."""
-    bench = load_bench()
+    bench = load_bench("session_bench.py")
     figures = bench.run(3, 5, 0.02, 2, "din")
     assert figures["failures"] == []
     loop = figures["latencies"]["CurrentDemandRes"]
