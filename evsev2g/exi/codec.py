@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from pathlib import Path
 
 from evsev2g.exi import cache
@@ -38,7 +39,7 @@ from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespac
 from evsev2g.exi.values import read_chars, representation
 from evsev2g.exi.xsd import ComplexType, load_schema_set
 
-__all__ = ["Codec", "load_codec", "SCHEMA_SETS", "SCHEMA_DIR", "Limits", "EXI_HEADER"]
+__all__ = ["Codec", "CacheWarning", "load_codec", "prepare", "SCHEMA_SETS", "SCHEMA_DIR", "Limits", "EXI_HEADER"]
 
 #: Where the project's schema files live.
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "xsd"
@@ -61,6 +62,10 @@ _CACHE: dict = {}
 _LOCK = threading.Lock()
 
 
+class CacheWarning(RuntimeWarning):
+    """A codec could not be built in a child process for the cache, so it was built in this one."""
+
+
 class _Engine:
     """Grammars plus the compiled functions of one schema set."""
 
@@ -69,9 +74,16 @@ class _Engine:
         self.limits = limits
         digest = cache.key(name, files)
         saved = cache.load(name, digest)
+        if saved is None and cache.usable():
+            problem = cache.build_elsewhere([(name, files, digest)]).get(name)
+            saved = cache.load(name, digest)
+            if saved is None:
+                problem = problem or "the cache entry built in a child process cannot be read"
+                warnings.warn(f"EXI codec {name}: {problem}; building it in this process", CacheWarning, stacklevel=2)
         if saved is None:
             gset, consts, functions, code = _build(name, files)
-            cache.save(name, digest, gset, consts, functions, code)
+            if cache.key(name, files) == digest:  # a file changed meanwhile: never save under the old key
+                cache.save(name, digest, gset, consts, functions, code)
         else:
             gset, consts, functions, code = saved
         self.gset: GrammarSet = gset
@@ -472,6 +484,30 @@ class Codec:
         """
         from evsev2g.exi.xmlconv import xml_to_message
         return xml_to_message(self._engine, xml)
+
+
+def prepare(names, *, schema_dir: Path | None = None) -> dict[str, str]:
+    """
+    Make sure the codec cache holds these schema sets, building the missing
+    ones in child processes in parallel (:func:`~evsev2g.exi.cache.build_elsewhere`),
+    so that :func:`load_codec` then only loads them.
+
+    :param names: schema sets (keys of :data:`SCHEMA_SETS`).
+    :param schema_dir: another folder holding the schema sets.
+    :returns: ``{schema set: problem}`` for the sets still missing (they
+        are built in this process when loaded); empty when the cache is
+        off or all are there.
+    """
+    if not cache.usable():
+        return {}
+    folder = Path(schema_dir) if schema_dir else SCHEMA_DIR
+    jobs = []
+    for name in dict.fromkeys(names):
+        files = [folder / f for f in SCHEMA_SETS[name]]
+        digest = cache.key(name, files)
+        if not cache.present(name, digest):
+            jobs.append((name, files, digest))
+    return cache.build_elsewhere(jobs)
 
 
 def load_codec(name: str, *, limits: Limits | None = None, schema_dir: Path | None = None) -> Codec:
