@@ -620,24 +620,22 @@ def build_session_factory(config, reactor, load_codec=None, backend=None, securi
 
 def release_freed_memory() -> None:
     """
-    Settle memory once the codecs are built: collect, move what exists now
-    (grammars, generated code) out of the garbage collector's generations so
-    that later collections during sessions stay short (``gc.freeze``), and
-    give the memory freed after building back to the operating system
-    (glibc keeps it otherwise: building the grammars peaks about 25 MB above
-    what the codecs keep).  ``malloc_trim`` is skipped where it does not exist.
+    Settle memory once the codecs are loaded: collect, and move what exists
+    now (grammars, generated code) out of the garbage collector's
+    generations so that later collections during sessions stay short
+    (``gc.freeze``; it frees nothing and hides nothing).  A codec built in
+    this process (the codec cache off or its child build failed) leaves
+    tens of MB of freed memory that glibc would keep: ``malloc_trim`` gives
+    that back, once, at start (any later growth still shows); it is skipped
+    where the C library has none.
     """
     import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
     gc.freeze()
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the process already uses
     except (OSError, AttributeError):
         return
     trim(0)

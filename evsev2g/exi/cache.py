@@ -41,10 +41,11 @@ import pickle
 import stat
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 #: Bump when the layout of an entry changes.
-FORMAT = 1
+FORMAT = 2
 
 #: Seconds a child process may take to build one schema set.
 BUILD_TIMEOUT = 120.0
@@ -120,6 +121,7 @@ def load(name: str, digest: str):
             saved_digest, gset, consts, functions, code = pickle.load(file)
         if saved_digest != digest:
             return None
+        _rekey(gset)
         return gset, consts, functions, marshal.loads(code)
     except Exception:  # noqa: BLE001 - a damaged entry is rebuilt
         return None
@@ -134,6 +136,7 @@ def save(name: str, digest: str, gset, consts, functions, code: list) -> None:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _trusted(folder, True):
             return
+        _slim(gset, consts)
         data = pickle.dumps((digest, gset, consts, functions, marshal.dumps(code)), protocol=pickle.HIGHEST_PROTOCOL)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".tmp")
         try:
@@ -237,3 +240,156 @@ def _build_here(arguments: list[str]) -> None:
     save(name, digest, *built)
     if not (cache_dir() / f"{name}-{digest}.pickle").is_file():
         raise RuntimeError(f"could not save the {name} codec in {cache_dir()}")
+
+
+# -- compact entries ------------------------------------------------------------
+
+def _rekey(gset) -> None:
+    """
+    Key a loaded grammar set's tables by the ``id`` of this process's type
+    objects: they were keyed by those of the process that built it, which
+    here would miss every type (and could even hit another one).
+    """
+    types = getattr(gset, "types", None)
+    if isinstance(types, dict):
+        gset.types = {id(grammar.type): grammar for grammar in types.values()}
+        gset._names = {key: grammar.name for key, grammar in gset.types.items()}
+
+
+def _slim(gset, consts: dict) -> None:
+    """
+    Leave out of an entry what a loaded codec never uses: one object per
+    distinct value among the generated code's plain constant tables (the
+    generator makes one per use; they are only ever read), and the
+    position trees that built the grammars (``Leaf.node``).
+    """
+    shared: dict = {}
+    for name, value in consts.items():
+        key = _value_key(value) if type(value) in (dict, list, tuple, frozenset) else None
+        if key is not None:
+            consts[name] = shared.setdefault(key, value)
+    for grammar in getattr(gset, "types", {}).values():
+        for leaf in grammar.leaves:
+            leaf.node = None
+
+
+_PLAIN = (int, str, bool, float, bytes, type(None))
+
+
+def _value_key(value):
+    """:returns: a hashable key, equal for equal plain tables (dicts, lists, tuples, frozensets of numbers, strings …), else ``None``."""
+    def keyed(item):
+        kind = type(item)
+        if kind in _PLAIN:
+            return kind, item  # the type too: 1, 1.0 and True are equal, not the same
+        if kind is tuple:
+            return kind, tuple(keyed(x) for x in item)
+        if kind is frozenset:
+            return kind, frozenset(keyed(x) for x in item)
+        if kind is dict:
+            return kind, tuple((keyed(k), keyed(v)) for k, v in item.items())
+        if kind is list:
+            return kind, tuple(keyed(x) for x in item)
+        raise TypeError(kind)
+
+    try:
+        return keyed(value)
+    except TypeError:
+        return None
+
+
+# -- compact code ------------------------------------------------------------
+
+_FUNCTION_FLAGS = 0x0001 | 0x0002  # CO_OPTIMIZED | CO_NEWLOCALS: a function body, not a module
+
+
+def compact(chunks: list) -> list:
+    """
+    The code to keep of a generated module compiled one definition at a time.
+
+    A chunk that only defines a plain function (no defaults, annotations,
+    decorators or closure) is replaced by that function's code object:
+    :func:`define` makes the function from it directly, as the chunk's
+    ``MAKE_FUNCTION`` would, without keeping or executing the chunk.  Every
+    code object loses its column positions (line numbers stay: tracebacks
+    still name the generated line), a third of its size.
+
+    :param chunks: module code objects, in order.
+    :returns: module code objects and function code objects, in order.
+    """
+    out = []
+    for chunk in chunks:
+        body = _plain_definition(chunk)
+        out.append(_without_columns(body if body is not None else chunk))
+    return out
+
+
+def define(code: list, namespace: dict) -> None:
+    """Run what :func:`compact` kept, in order, into ``namespace``."""
+    for item in code:
+        if item.co_flags & _FUNCTION_FLAGS == _FUNCTION_FLAGS:
+            namespace[item.co_name] = types.FunctionType(item, namespace)
+        else:
+            exec(item, namespace)  # noqa: S102 - our own generated code
+
+
+def _plain_definition(chunk):
+    """:returns: the function code a chunk ``def``-ines and stores under its name, or ``None``."""
+    scratch: dict = {"__builtins__": {}}
+    try:
+        exec(chunk, scratch)  # only MAKE_FUNCTION and STORE_NAME run for a plain def
+    except Exception:  # noqa: BLE001 - anything else is kept as it is
+        return None
+    made = {name: value for name, value in scratch.items() if name != "__builtins__"}
+    if len(made) != 1:
+        return None
+    (name, function), = made.items()
+    if (not isinstance(function, types.FunctionType) or function.__code__.co_name != name
+            or function.__defaults__ or function.__kwdefaults__ or function.__closure__ or function.__annotations__
+            or function.__code__ not in chunk.co_consts):
+        return None
+    return function.__code__
+
+
+def _without_columns(code):
+    """:returns: ``code`` (and the code objects in its constants) with line numbers only; ``code`` when unsure."""
+    consts = tuple(_without_columns(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    try:
+        table = _line_only_table(code)
+        slim = code.replace(co_linetable=table, co_consts=consts)
+        if [p[0] for p in slim.co_positions()] != [p[0] for p in code.co_positions()]:
+            return code.replace(co_consts=consts)
+        return slim
+    except Exception:  # noqa: BLE001 - another bytecode version: keep the full table
+        return code.replace(co_consts=consts)
+
+
+def _line_only_table(code) -> bytes:
+    """
+    The location table of CPython 3.11+ (``Objects/locations.md``) with
+    "no column" entries (code 13) and "no location" ones (code 15) only.
+    """
+    if sys.version_info < (3, 11):
+        raise NotImplementedError
+    lines = [position[0] for position in code.co_positions()]
+    out = bytearray()
+    previous = code.co_firstlineno
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        run = 1
+        while run < 8 and index + run < len(lines) and lines[index + run] == line:
+            run += 1
+        if line is None:
+            out.append(0x80 | 15 << 3 | (run - 1))
+        else:
+            out.append(0x80 | 13 << 3 | (run - 1))
+            delta = line - previous
+            value = (-delta << 1 | 1) if delta < 0 else delta << 1
+            while value >= 0x40:
+                out.append(0x40 | value & 0x3F)
+                value >>= 6
+            out.append(value)
+            previous = line
+        index += run
+    return bytes(out)

@@ -31,7 +31,6 @@ from pathlib import Path
 from evsev2g.exi import cache
 from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
 from evsev2g.exi.errors import ExiError, LimitExceeded
-from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
 from evsev2g.exi.message import Message, Shape, decoded_node
 from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespace,
@@ -89,8 +88,7 @@ class _Engine:
         self.gset: GrammarSet = gset
         ns = runtime_namespace(limits)
         ns.update(consts)
-        for chunk in code:
-            exec(chunk, ns)
+        cache.define(code, ns)
         #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
         self.decoders = {id(t): ns[d] for d, e, t in functions}
         self.encoders = {id(t): ns[e] for d, e, t in functions}
@@ -106,9 +104,11 @@ class _Engine:
         self._element_fragment = None
 
     @property
-    def element_fragment(self) -> ElementFragmentGrammar:
-        """The element fragment grammar (built on first use)."""
+    def element_fragment(self) -> "ElementFragmentGrammar":  # noqa: F821 - imported on first use
+        """The element fragment grammar (built on first use: signatures, Plug & Charge)."""
         if self._element_fragment is None:
+            from evsev2g.exi.fragment import ElementFragmentGrammar
+
             self._element_fragment = ElementFragmentGrammar(self.gset)
         return self._element_fragment
 
@@ -170,7 +170,8 @@ def _build(name: str, files: list[Path]):
 
     :returns: ``(gset, consts, functions, code)``: the grammar set, the
         constants the code refers to, ``(decoder name, encoder name,
-        ComplexType)`` per type, and the code objects to execute in order.
+        ComplexType)`` per type, and the code (:func:`~evsev2g.exi.cache.compact`)
+        to run in order with :func:`~evsev2g.exi.cache.define`.
     """
     from evsev2g.exi.codegen import function_name, generate  # only on a cache miss
 
@@ -183,7 +184,7 @@ def _build(name: str, files: list[Path]):
         code.append(compile("\n" * line + chunk, filename, "exec"))
         line += chunk.count("\n") + 1
     functions = [(function_name(g, "d"), function_name(g, "e"), g.type) for g in gen.types]
-    return gset, consts, functions, code
+    return gset, consts, functions, cache.compact(code)
 
 
 #: Where the generated source may be cut: before each unindented line.
