@@ -11,12 +11,17 @@ each run it prints:
 
 - the EV-observed response latency per message type: count, p50, p99, max;
 - the SECC's CPU time per message (user + system, from /proc, over the whole
-  run divided by the requests answered);
+  run divided by the requests answered), and the EV processes' (they share
+  the machine's cores with the SECC: their load is part of what the
+  latency shows);
 - the SECC's resident memory after the run and its peak (VmRSS, VmHWM).
 
 Targets (issues 4 and 7): the loop response's p99 ≤ 2 ms with 1 session
 and ≤ 25 ms (V2G_SECC_Msg_Performance_Time for CurrentDemand) with 100
-sessions; RSS ≤ 80 MB with 100 sessions — for every kind.  The script
+sessions; RSS ≤ 80 MB with 100 sessions — for every kind.  With many
+sessions the p99 is printed twice: over the whole run (EVs arriving within
+two seconds, with their TLS handshakes and session set-ups, while the first
+already charge) and over the time all of them are charging.  The script
 prints PASS/MISS per target; it is a measurement, not a test, and its exit
 status is 0 either way unless something broke.
 
@@ -76,13 +81,25 @@ def worker(port: int, count: int, loops: int, interval: float, stagger: float, k
         max_current_demands=loops,
     )
     outcome = {}
+    # Ready, then wait for the go: no EV starts while another worker
+    # process is still importing and loading codecs (which would load the
+    # machine and show up as SECC latency).
+    import gc
+
+    gc.collect()
+    gc.freeze()  # as the SECC does after start-up: collections skip the codecs
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    cpu_at_go = time.process_time()
 
     def one(index):
         return deferLater(reactor, index * stagger, lambda: None).addCallback(lambda _: run_ev(reactor, settings, codecs=codecs))
 
     def done(results):
+        outcome["cpu_seconds"] = time.process_time() - cpu_at_go
         outcome["results"] = [
-            {"code": r.code, "reason": r.reason, "latencies": r.latencies} for r in results
+            {"code": r.code, "reason": r.reason, "latencies": r.latencies, "sent_at": r.sent_at} for r in results
         ]
         reactor.stop()
 
@@ -181,7 +198,6 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
     secc = SECCProcess(max_connections=max(4, sessions + 4), mode=mode, certs_dir=certs_dir)
     try:
         rss_idle, _ = secc.memory_mb()
-        cpu_before = secc.cpu_seconds()
         counts = []
         remaining = sessions
         while remaining:
@@ -189,15 +205,21 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
             counts.append(take)
             remaining -= take
         stagger = min(0.02, 2.0 / max(sessions, 1))
-        started = time.monotonic()
         workers = [
             subprocess.Popen(
                 [sys.executable, __file__, "--worker", str(secc.port), str(count), str(loops), str(interval), str(stagger),
                  kind, v2g_root],
-                stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
             )
             for count in counts
         ]
+        for w in workers:
+            w.stdout.readline()  # "ready": imported, codecs loaded
+        cpu_before = secc.cpu_seconds()
+        started = time.monotonic()
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
         rss_peak_during = 0.0
         while any(w.poll() is None for w in workers):
             rss_peak_during = max(rss_peak_during, secc.memory_mb()[0])
@@ -219,7 +241,9 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
                 failures.append(result["reason"])
             for name, values in result["latencies"].items():
                 latencies.setdefault(name, []).extend(values)
+    loop_name = KINDS[kind][3]
     messages = sum(len(v) for v in latencies.values()) + sessions  # + one handshake each
+    ev_cpu = sum(output.get("cpu_seconds", 0.0) for output in outputs)
     return {
         "kind": kind,
         "sessions": sessions,
@@ -228,11 +252,28 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         "failures": failures,
         "cpu_per_message_us": cpu / messages * 1e6 if messages else 0.0,
         "cpu_seconds": cpu,
+        "ev_cpu_per_message_us": ev_cpu / messages * 1e6 if messages else 0.0,
         "messages": messages,
+        "all_charging": all_charging(outputs, loop_name),
         "rss_idle": rss_idle,
         "rss": max(rss, rss_peak_during),
         "hwm": hwm,
     }
+
+
+def all_charging(outputs: list[dict], name: str) -> list[float]:
+    """
+    The loop responses of the time when every EV was in its charge loop:
+    from the last EV's first loop request to the first EV's last one.  (The
+    rest of the run has EVs arriving, with their TLS handshakes and session
+    set-ups, or leaving: a ramp no charger park sees at once.)
+    """
+    results = [r for output in outputs for r in output.get("results", []) if r["sent_at"].get(name)]
+    if not results:
+        return []
+    begin = max(r["sent_at"][name][0] for r in results)
+    end = min(r["sent_at"][name][-1] for r in results)
+    return [latency for r in results for latency, at in zip(r["latencies"][name], r["sent_at"][name]) if begin <= at <= end]
 
 
 def report(figures: dict) -> None:
@@ -240,14 +281,23 @@ def report(figures: dict) -> None:
     out = sys.stdout
     out.write(
         f"\n== {figures['kind']}, {figures['sessions']} concurrent session(s): {figures['messages']} requests in {figures['elapsed']:.1f} s,"
-        f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message,"
+        f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message"
+        f" (the EVs' {figures['ev_cpu_per_message_us']:.0f} µs),"
         f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB)\n"
     )
-    out.write(f"{'response':<30}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
+    out.write(f"{'response':<36}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
     for name, values in sorted(figures["latencies"].items(), key=lambda item: -len(item[1])):
         out.write(
-            f"{name:<30}{len(values):>8}{percentile(values, 0.5) * 1000:>10.2f}"
+            f"{name:<36}{len(values):>8}{percentile(values, 0.5) * 1000:>10.2f}"
             f"{percentile(values, 0.99) * 1000:>10.2f}{max(values) * 1000:>10.2f}\n"
+        )
+    steady = figures["all_charging"]
+    if steady and figures["sessions"] > 1:
+        name = KINDS[figures["kind"]][3]
+        label = f"{name}, all {figures['sessions']} charging"
+        out.write(
+            f"{label:<36}{len(steady):>8}{percentile(steady, 0.5) * 1000:>10.2f}"
+            f"{percentile(steady, 0.99) * 1000:>10.2f}{max(steady) * 1000:>10.2f}\n"
         )
     if figures["failures"]:
         out.write(f"!! {len(figures['failures'])} EV session(s) not clean, e.g.: {figures['failures'][0]}\n")
@@ -269,7 +319,11 @@ def targets(all_figures: list[dict]) -> None:
         if figures["sessions"] == 1:
             out.write(f"  {label} {p99:6.2f} ms (≤ 2 ms)   {'PASS' if p99 <= 2 else 'MISS'}\n")
         if figures["sessions"] >= 100:
-            out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}\n")
+            out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}  (whole run, arrivals included)\n")
+            steady = figures["all_charging"]
+            if steady:
+                p99 = percentile(steady, 0.99) * 1000
+                out.write(f"  {label} {p99:6.2f} ms (≤ 25 ms)  {'PASS' if p99 <= 25 else 'MISS'}  (all {figures['sessions']} charging)\n")
             out.write(f"  {kind:<12} SECC RSS, {figures['sessions']} sessions: {figures['rss']:6.1f} MB (≤ 80 MB) {'PASS' if figures['rss'] <= 80 else 'MISS'}\n")
 
 

@@ -322,7 +322,11 @@ def _command_method(name: str) -> Callable:
     parameters += [inspect.Parameter(arg, inspect.Parameter.POSITIONAL_OR_KEYWORD) for arg, _ in COMMANDS[name]]
     signature = inspect.Signature(parameters)
 
+    names = tuple(arg for arg, _ in COMMANDS[name])
+
     def method(self, *args, **kwargs):
+        if not kwargs and len(args) == len(names):  # the common call, without inspect's cost
+            return self.command(name, **dict(zip(names, args)))
         arguments = signature.bind(self, *args, **kwargs).arguments
         del arguments["self"]
         return self.command(name, **arguments)

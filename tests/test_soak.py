@@ -7,27 +7,17 @@ its memory does not grow with the sessions.  The long run (1,000 + 100) is
 ``python bench/soak.py``.
 """
 
-import importlib.util
 from argparse import Namespace
-from pathlib import Path
 
 import pytest_twisted
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_bench():
-    """``bench/soak.py`` as a module (``bench`` is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("soak_bench", ROOT / "bench" / "soak.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benches import load_bench
 
 
 @pytest_twisted.ensureDeferred
 async def test_short_soak_completes_everything_without_growth(reactor):
     """50 + 20 sessions: all well-behaved complete, misbehaving ones are closed, FDs back to the start, RSS flat (≤ 1 MB over 40 sessions)."""
-    bench = load_bench()
+    bench = load_bench("soak.py")
     args = Namespace(sequential=50, concurrent=20, misbehaving=0.4, current_demands=3, pause=0.5, settle=4.0, every=10, guard=60.0, rounds=1, interval=0.1)
     figures = await bench.soak(reactor, args)
     counts = figures["counts"]

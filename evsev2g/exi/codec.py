@@ -262,9 +262,12 @@ class Codec:
         V2G's EXI is non-strict, so a stream may end an element before its
         mandatory children (an undeclared EE is a legal deviation): such a
         tree decodes, and a program reading it finds ``None`` where the
-        schema promises a value.  ``complete=True`` refuses it: the tree is
-        checked against the schema the way :meth:`encode` checks one (what
-        the session does with every request).
+        schema promises a value.  ``complete=True`` refuses it, and values
+        that break a facet the stream cannot rule out (a length, digits):
+        the decoder marks a tree suspect where it accepted an early end or
+        such a value, and only a suspect tree goes through the check
+        :meth:`encode` makes, which names the problem.  The session decodes
+        every request so; a well-formed request costs no second pass.
 
         :param data: the EXI bytes, starting with the header byte 0x80.
         :param complete: also require every mandatory child and attribute.
@@ -274,16 +277,16 @@ class Codec:
             data, values out of range or beyond the limits; with
             ``complete``, for missing mandatory content too.
         """
-        node = self._decode(data)
-        if complete:
+        x = DecodeContext(self.limits)
+        node = self._decode(data, x)
+        if complete and x.suspect:
             self.encode(node)
         return node
 
-    def _decode(self, data: bytes) -> Message:
+    def _decode(self, data: bytes, x: DecodeContext) -> Message:
         """:meth:`decode` without the completeness check."""
         eng = self._engine
         v, n = _stream(data, self.limits)
-        x = DecodeContext(self.limits)
         p = 8
         try:
             w = eng.gset.doc_width

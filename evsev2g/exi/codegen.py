@@ -190,7 +190,7 @@ class Generator:
             self.read_state(out, ind + 1, g, offs, g.simple_end)
             # no CH: only a second-level EE may end the element (EXIficient's empty value)
             out(ind, "else:")
-            out(ind + 1, f"t, p = escape(v, n, p, t, {gref})")
+            out(ind + 1, f"t, p = escape(v, n, p, t, {gref}, x)")
             out(ind + 1, f"val = empty_value({self.rep(ctype.simple_type)}, p)")
         elif ctype.content == "element":
             if not g.forward:
@@ -203,7 +203,7 @@ class Generator:
                 out(ind, "if t < 0: break")
                 ind -= 1
         out(ind, "if t != -1:")
-        out(ind + 1, f"t, p = escape(v, n, p, t, {gref})")
+        out(ind + 1, f"t, p = escape(v, n, p, t, {gref}, x)")
         if cyclic:
             out(ind, "x.depth -= 1")
         if ctype.content == "simple":
@@ -338,6 +338,23 @@ class Generator:
             out(ind, "val = (v >> (n - p - 1)) & 1 == 1; p += 1")
         else:
             out(ind, f"val, p = {rname}.read(v, n, p, x.limits)")
+        self.dec_facets(out, ind, rep, rname)
+
+    def dec_facets(self, out, ind: int, rep, rname: str) -> None:
+        """
+        Emit the check of the facets a decoded value may still break (see
+        ``Representation.unchecked``): a breach marks the tree suspect, so
+        the complete check looks at it; the decode itself goes on.
+        """
+        if not rep.unchecked:
+            return
+        if rep.kind in ("binary", "string"):
+            tests = [f"len(val) < {rep.min_len}"] if rep.min_len else []
+            if rep.max_len is not None:
+                tests.append(f"len(val) > {rep.max_len}")
+            out(ind, f"if {' or '.join(tests)}: x.suspect = True")
+        else:
+            out(ind, f"if not {rname}.fits(val): x.suspect = True")
 
     # -- encoder ---------------------------------------------------------------------
 
@@ -511,6 +528,25 @@ class Generator:
             out(ind, "if val < 128: acc = (acc << 9) | val; nb += 9")
             out(ind, "else: acc, nb = write_uint(acc << 1, nb + 1, val)")
             out(ind, "acc <<= 1; nb += 1")
+        elif rep.kind == "int" and not rep.facets.get("totalDigits"):
+            bounds = "".join(f" or val {op} {bound}" for op, bound in (("<", rep.lo), (">", rep.hi)) if bound is not None)
+            out(ind, f"if val.__class__ is not int{bounds}: raise bad_value({rname}, val, {name!r})")
+            # CH, the sign bit, the magnitude (minus one when negative), EE
+            out(ind, "if val < 0: acc = (acc << 2) | 1; m_ = -val - 1")
+            out(ind, "else: acc <<= 2; m_ = val")
+            out(ind, "if m_ < 128: acc = (acc << 9) | (m_ << 1); nb += 11")
+            out(ind, "else: acc, nb = write_uint(acc, nb + 2, m_); acc <<= 1; nb += 1")
+        elif rep.kind == "binary":
+            tests = [f"len(val) < {rep.min_len}"] if rep.min_len else []
+            if rep.max_len is not None:
+                tests.append(f"len(val) > {rep.max_len}")
+            length = f" or {' or '.join(tests)}" if tests else ""
+            out(ind, f"if not isinstance(val, (bytes, bytearray)){length}: raise bad_value({rname}, val, {name!r})")
+            # CH, the length, the octets, EE
+            out(ind, "l_ = len(val)")
+            out(ind, "if l_ < 128: acc = (acc << 9) | l_; nb += 9")
+            out(ind, "else: acc, nb = write_uint(acc << 1, nb + 1, l_)")
+            out(ind, "acc = (((acc << (8 * l_)) | int.from_bytes(val, 'big')) << 1); nb += 8 * l_ + 1")
         else:
             out(ind, f"acc, nb = simple_write(acc, nb, {rname}, val, {name!r})")
 

@@ -172,7 +172,8 @@ class Message:
         ``list``, empty when absent; so is any child that occurs more than
         once.
         """
-        item = self._lookup().get(key, _MISSING)
+        index = self._index
+        item = (index if index is not None else self._lookup()).get(key, _MISSING)
         if item is _MISSING:
             if key in self.shape.repeated:
                 return []

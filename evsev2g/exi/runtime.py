@@ -56,9 +56,16 @@ class DecodeContext:
     :ivar depth: current nesting of recursive types.
     :ivar tables: the value string table (:class:`ValueTables`).
     :ivar limits: the :class:`Limits`.
+    :ivar suspect: set when the tree may break the schema although it
+        decoded: an element was ended early (non-strict EXI's second-level
+        EE), or a value breaks a facet the stream itself cannot rule out
+        (a length, digits).  A tree decoded without it set has every
+        mandatory child and attribute and only values of their types, so
+        the complete check (``Codec.decode(complete=True)``) runs the
+        encoder's full check only on suspect trees.
     """
 
-    __slots__ = ("budget", "depth", "tables", "limits")
+    __slots__ = ("budget", "depth", "tables", "limits", "suspect")
 
     def __init__(self, limits: Limits) -> None:
         """:param limits: the codec's :class:`Limits`."""
@@ -66,6 +73,7 @@ class DecodeContext:
         self.depth = 0
         self.tables = ValueTables()
         self.limits = limits
+        self.suspect = False
 
 
 # -- decode-side errors -------------------------------------------------------
@@ -118,12 +126,13 @@ def failed(exc: BaseException, p: int, context: str) -> ExiError:
     return ExiError(f"undecodable input ({type(exc).__name__}: {exc})", bit=p, context=context)
 
 
-def escape(v: int, n: int, p: int, t: int, g: TypeGrammar) -> tuple[int, int]:
+def escape(v: int, n: int, p: int, t: int, g: TypeGrammar, x: DecodeContext) -> tuple[int, int]:
     """
     Handle a first-level code that is not a declared event: an unused code,
     or the escape to second-level events (§8.5.4.4.1).  A second-level EE
     (an element ended early, as EXIficient writes an empty string) is
-    accepted; every other deviation is rejected, as libcbv2g does.
+    accepted and marks the tree :attr:`~DecodeContext.suspect`; every
+    other deviation is rejected, as libcbv2g does.
 
     :returns: ``(-1, p)`` for an accepted EE.
     :raises ExiError: otherwise.
@@ -140,6 +149,7 @@ def escape(v: int, n: int, p: int, t: int, g: TypeGrammar) -> tuple[int, int]:
             raise ExiError("second-level event code selects no production", bit=start,
                            context=g.state_label(state.index))
         if events[code] == "EE":
+            x.suspect = True
             return -1, p
         raise ExiError(f"second-level event {events[code]} (schema deviation) is not supported",
                        bit=start, context=g.state_label(state.index))
@@ -181,6 +191,7 @@ def simple_child(v: int, n: int, p: int, x: DecodeContext, rep: Representation, 
         code, p = read_bits(v, n, p, code_width(len(_SIMPLE_FIRST)))
         event = _SIMPLE_FIRST[code] if code < len(_SIMPLE_FIRST) else None
         if event == "EE":
+            x.suspect = True
             return empty_value(rep, p), p
         raise ExiError(f"second-level event {event or code} (schema deviation) is not supported",
                        bit=start, context=f"{qname[1]} ({rep.label})")
@@ -192,6 +203,8 @@ def simple_child(v: int, n: int, p: int, x: DecodeContext, rep: Representation, 
     if code:
         raise ExiError("schema deviation after a simple value is not supported", bit=p - 1,
                        context=f"{qname[1]} ({rep.label})")
+    if rep.unchecked and not rep.fits(value):
+        x.suspect = True
     return value, p
 
 

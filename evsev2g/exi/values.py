@@ -190,12 +190,39 @@ class Representation:
         self.hex = params.get("hex", False)          # hexBinary (else base64)
         self.dt_kind = params.get("dt_kind")
         self.min_len, self.max_len = self._length_bounds()
+        self.unchecked = self._unchecked()
 
     def _length_bounds(self) -> tuple:
         f = self.facets
         if "length" in f:
             return f["length"], f["length"]
         return f.get("minLength", 0), f.get("maxLength")
+
+    def _unchecked(self) -> bool:
+        """
+        Whether a value read from a stream may still fail :meth:`check`: the
+        stream rules out wrong Python types, enumeration indexes and (as the
+        readers test them) integer ranges, but not lengths, digits, decimal
+        ranges, or float and date-time values the encoder cannot write.
+        """
+        kind = self.kind
+        if kind in ("bool", "enum"):
+            return False
+        if kind in ("nbit", "uint", "int"):
+            return "totalDigits" in self.facets
+        if kind in ("binary", "string"):
+            return self.min_len > 0 or self.max_len is not None
+        if kind == "list":
+            return self.min_len > 0 or self.max_len is not None or self.item.unchecked
+        return True
+
+    def fits(self, value) -> bool:
+        """:returns: whether ``value`` passes :meth:`check` (for decoded values)."""
+        try:
+            self.check(value)
+        except ExiError:
+            return False
+        return True
 
     # -- checking ---------------------------------------------------------
 

@@ -425,9 +425,9 @@ class SimulatedEVSE:
             self.current = _approach(self.current, current, self.settings.current_slew_rate, dt)
         self.energy_wh += (old_power + self.power) / 2.0 * dt / 3600.0
         if not self.ac:
-            self.charger.update_dc_present_values(
-                {"evse_present_voltage": round(self.voltage, 1), "evse_present_current": round(self.current, 1)}
-            )
+            present = {"evse_present_voltage": round(self.voltage, 1), "evse_present_current": round(self.current, 1)}
+            if present != self.charger.dc_present_values:  # as a power module reports: on change
+                self.charger.update_dc_present_values(present)
         if self._last_meter is None or now - self._last_meter >= self.settings.meter_interval:
             self._last_meter = now
             self.charger.update_meter_info(self.meter_reading(now))

@@ -78,6 +78,7 @@ class SimulatedEV:
         self.states: list[str] = []
         self.session_id = settings.session_id or b"\x00"
         self.latencies: dict[str, list[float]] = {}
+        self.sent_at: dict[str, list[float]] = {}
         self.link: V2GTPClient | None = None
         self.last_response: Message | None = None
         self.result = EVResult(1, "")
@@ -227,6 +228,7 @@ class SimulatedEV:
             header.set("Signature", signature)
         message = Message("V2G_Message", Header=header, Body=Message("Body", [(name, body)]))
         data = self.codec.encode(message)
+        sent_at = time.time()
         started = time.perf_counter()
         answer = await self.link.request(data, timeout if timeout is not None else self.settings.msg_timeout)
         elapsed = time.perf_counter() - started
@@ -238,6 +240,7 @@ class SimulatedEV:
             got = children[0][0] if children else "an empty body"
             raise EVStop(2, f"expected {expected}, got {got}")
         self.latencies.setdefault(expected, []).append(elapsed)
+        self.sent_at.setdefault(expected, []).append(sent_at)
         result = children[0][1]
         code = result.ResponseCode
         if code.startswith("FAILED"):
@@ -296,5 +299,5 @@ class SimulatedEV:
         result = self.result
         result.code, result.reason = code, reason
         result.soc, result.energy_wh = self.soc, self.energy_wh
-        result.latencies, result.states = self.latencies, self.states
+        result.latencies, result.states, result.sent_at = self.latencies, self.states, self.sent_at
         return result

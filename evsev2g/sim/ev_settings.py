@@ -148,6 +148,8 @@ class EVResult:
     :ivar soc: final state of charge, %.
     :ivar energy_wh: energy received, Wh.
     :ivar latencies: response times in s per response name.
+    :ivar sent_at: for each of those, when its request was sent (wall
+        clock, ``time.time()``), in the same order.
     :ivar states: the states gone through, in order.
     :ivar session_setups: ``(ResponseCode, SessionID)`` of each SessionSetupRes.
     :ivar tls: ``(version, cipher)`` of each TLS connection.
@@ -163,6 +165,7 @@ class EVResult:
     soc: float = 0.0
     energy_wh: float = 0.0
     latencies: dict = field(default_factory=dict)
+    sent_at: dict = field(default_factory=dict)
     states: list = field(default_factory=list)
     session_setups: list = field(default_factory=list)
     tls: list = field(default_factory=list)

@@ -12,7 +12,8 @@ Targets and what each may raise:
   :class:`~evsev2g.errors.MalformedSDP`.
 * ``exi-appHandshake``, ``exi-din70121``, ``exi-iso15118-2``: the EXI
   decoder of each schema; a tree that decodes must also encode and render
-  as XML: :class:`~evsev2g.exi.ExiError`.
+  as XML, and ``decode(complete=True)`` must accept exactly the trees that
+  encode: :class:`~evsev2g.exi.ExiError`.
 * ``xml-din70121``, ``xml-iso15118-2``: XML → message → EXI:
   :class:`~evsev2g.exi.ExiError`.
 * ``machine-din70121``, ``machine-iso15118-2``: a whole session (the real
@@ -225,9 +226,25 @@ class DecoderTarget(SchemaTarget):
     def run(self, data):
         message = self.codec.decode(data)
         name = message.name
-        self.codec.encode(message)
+        try:
+            self.codec.encode(message)
+        except ExiError:
+            self._complete_agrees(data, False)
+            raise
+        self._complete_agrees(data, True)
         self.codec.to_xml(message)
         return name
+
+    def _complete_agrees(self, data: bytes, encodes: bool) -> None:
+        """``decode(complete=True)`` accepts exactly the trees that encode."""
+        try:
+            self.codec.decode(data, complete=True)
+            complete = True
+        except ExiError:
+            complete = False
+        if complete != encodes:
+            raise AssertionError(f"decode(complete=True) {'accepts' if complete else 'refuses'} a tree that"
+                                 f" {'does not encode' if not encodes else 'encodes'}")
 
 
 class XMLTarget(SchemaTarget):
