@@ -324,6 +324,17 @@ def compact(chunks: list) -> list:
     return out
 
 
+def at_line(code, offset: int):
+    """
+    :returns: ``code`` compiled from a piece of a module, moved ``offset``
+        lines down (every line number of a code object counts from its
+        ``co_firstlineno``), as if the piece had been compiled in place:
+        cheaper than compiling it behind ``offset`` empty lines.
+    """
+    consts = tuple(at_line(c, offset) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + offset, co_consts=consts)
+
+
 def define(code: list, namespace: dict) -> None:
     """Run what :func:`compact` kept, in order, into ``namespace``."""
     for item in code:
@@ -355,34 +366,44 @@ def _without_columns(code):
     """:returns: ``code`` (and the code objects in its constants) with line numbers only; ``code`` when unsure."""
     consts = tuple(_without_columns(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
     try:
-        table = _line_only_table(code)
-        slim = code.replace(co_linetable=table, co_consts=consts)
-        if [p[0] for p in slim.co_positions()] != [p[0] for p in code.co_positions()]:
+        lines = _lines(code)
+        slim = code.replace(co_linetable=_line_only_table(lines, code.co_firstlineno), co_consts=consts)
+        if _lines(slim) != lines:
             return code.replace(co_consts=consts)
         return slim
     except Exception:  # noqa: BLE001 - another bytecode version: keep the full table
         return code.replace(co_consts=consts)
 
 
-def _line_only_table(code) -> bytes:
+def _lines(code) -> list:
+    """``co_lines()`` with adjacent ranges of one line merged: ``[[start, end, line], …]``."""
+    merged: list = []
+    for start, end, line in code.co_lines():
+        if merged and merged[-1][2] == line and merged[-1][1] == start:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end, line])
+    return merged
+
+
+def _line_only_table(lines: list, first_line: int) -> bytes:
     """
-    The location table of CPython 3.11+ (``Objects/locations.md``) with
-    "no column" entries (code 13) and "no location" ones (code 15) only.
+    The location table of CPython 3.11+ (``Objects/locations.md``) for
+    these line ranges, with "no column" entries (code 13) and "no location"
+    ones (code 15) only.
     """
     if sys.version_info < (3, 11):
         raise NotImplementedError
-    lines = [position[0] for position in code.co_positions()]
     out = bytearray()
-    previous = code.co_firstlineno
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        run = 1
-        while run < 8 and index + run < len(lines) and lines[index + run] == line:
-            run += 1
-        if line is None:
-            out.append(0x80 | 15 << 3 | (run - 1))
-        else:
+    previous = first_line
+    for start, end, line in lines:
+        units = (end - start) // 2
+        while units:
+            run = min(units, 8)
+            units -= run
+            if line is None:
+                out.append(0x80 | 15 << 3 | (run - 1))
+                continue
             out.append(0x80 | 13 << 3 | (run - 1))
             delta = line - previous
             value = (-delta << 1 | 1) if delta < 0 else delta << 1
@@ -391,5 +412,4 @@ def _line_only_table(code) -> bytes:
                 value >>= 6
             out.append(value)
             previous = line
-        index += run
     return bytes(out)

@@ -180,8 +180,8 @@ def _build(name: str, files: list[Path]):
     filename = f"<evsev2g.exi generated code for {name}>"
     code, line = [], 0
     for chunk in _TOP_LEVEL.split(source):
-        # leading newlines keep tracebacks' line numbers those of the whole source
-        code.append(compile("\n" * line + chunk, filename, "exec"))
+        # moved to its place: tracebacks' line numbers are those of the whole source
+        code.append(cache.at_line(compile(chunk, filename, "exec"), line))
         line += chunk.count("\n") + 1
     functions = [(function_name(g, "d"), function_name(g, "e"), g.type) for g in gen.types]
     return gset, consts, functions, cache.compact(code)

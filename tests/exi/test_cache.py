@@ -235,3 +235,16 @@ def test_equal_constant_tables_are_saved_once_and_only_equal_ones(cache_dir):
     assert consts["C1"] is consts["C2"] and consts["T5"] is consts["T6"]
     assert consts["C3"] is not consts["C1"] and consts["C4"] is not consts["C1"]
     assert consts["C3"] == {3: (0, True)}
+
+
+def test_a_piece_compiled_alone_and_moved_has_the_lines_of_one_compiled_in_place():
+    """``at_line`` gives a definition compiled on its own the positions it has when compiled at its place in the module."""
+    piece = "def pick(table, key):\n    found = [v for k, v in table if k == key]\n    return found[0]\n"
+    in_place = compile("\n" * 1234 + piece, "<generated>", "exec").co_consts[0]
+    moved = cache.at_line(compile(piece, "<generated>", "exec"), 1234).co_consts[0]
+
+    def positions(code):
+        nested = [positions(c) for c in code.co_consts if hasattr(c, "co_positions")]
+        return code.co_firstlineno, list(code.co_positions()), nested
+
+    assert positions(moved) == positions(in_place)
