@@ -10,7 +10,9 @@ For each run, in fresh processes:
   cryptography's x509 and lxml and does nothing else (the floor the issue
   measures against), the same without lxml (a warm start never imports
   it), and that plus what any twistd plugin with a YAML configuration
-  imports (twistd's own modules, Twisted's TLS, PyYAML, attrs, txaio);
+  imports (twistd's own modules, Twisted's TLS, PyYAML, attrs, txaio), and
+  that plus the plugin scan twistd does before it knows which plugin runs
+  (it imports every ``IServiceMaker`` plugin module: Twisted's own too);
 * **twistd evsev2g** on ``lo`` (TCP, TLS with a test PKI, SDP on a free
   port, all three codecs loaded at start-up as always): the seconds from
   the process's start until it answers an SDP request (asked every 5 ms),
@@ -56,6 +58,13 @@ BARE = {
     "bare imports without lxml, with twistd's own and PyYAML": (
         "import twisted.internet.reactor, OpenSSL, cryptography.x509, twisted.scripts.twistd, "
         "twisted.application.app, twisted.protocols.tls, twisted.python.usage, yaml, attrs, txaio"
+    ),
+    "the same and twistd's plugin scan (every IServiceMaker)": (
+        "import twisted.internet.reactor, OpenSSL, cryptography.x509, twisted.scripts.twistd, "
+        "twisted.application.app, twisted.protocols.tls, twisted.python.usage, yaml, attrs, txaio\n"
+        "from twisted.application.service import IServiceMaker\n"
+        "from twisted.plugin import getPlugins\n"
+        "makers = list(getPlugins(IServiceMaker))"
     ),
 }
 
