@@ -51,6 +51,9 @@ SCHEMA_SETS = {
     "xmldsig": ("iso15118-2/xmldsig-core-schema.xsd",),
 }
 
+#: The separate fragment grammars a schema set's signatures use (:meth:`Codec.decode_fragment`).
+_FRAGMENT_SETS = {"iso15118-2": ("xmldsig",)}
+
 #: The one-byte EXI header of V2G: no cookie, no options, version 1.
 EXI_HEADER = 0x80
 
@@ -492,9 +495,11 @@ class Codec:
 
 def prepare(names, *, schema_dir: Path | None = None) -> dict[str, str]:
     """
-    Make sure the codec cache holds these schema sets, building the missing
+    Make sure the codec cache holds these schema sets (and the xmldsig
+    fragment grammar ISO 15118-2's signatures use), building the missing
     ones in child processes in parallel (:func:`~evsev2g.exi.cache.build_elsewhere`),
-    so that :func:`load_codec` then only loads them.
+    so that :func:`load_codec` then only loads them, and a first signature
+    check in a session only loads its grammar.
 
     :param names: schema sets (keys of :data:`SCHEMA_SETS`).
     :param schema_dir: another folder holding the schema sets.
@@ -506,6 +511,8 @@ def prepare(names, *, schema_dir: Path | None = None) -> dict[str, str]:
         return {}
     folder = Path(schema_dir) if schema_dir else SCHEMA_DIR
     jobs = []
+    # the fragment grammars a set's signatures use load on first use; their entry is made now
+    names = [also for name in names for also in (name, *_FRAGMENT_SETS.get(name, ()))]
     for name in dict.fromkeys(names):
         files = [folder / f for f in SCHEMA_SETS[name]]
         digest = cache.key(name, files)

@@ -108,12 +108,12 @@ def test_neither_a_cold_nor_a_warm_start_imports_lxml(cache_dir):
 
 
 def test_cache_command_fills_the_cache(cache_dir):
-    """``python -m evsev2g.exi cache`` builds the three codecs into the cache (an install step) and says where."""
+    """``python -m evsev2g.exi cache`` builds the three codecs and the xmldsig fragment grammar into the cache (an install step) and says where."""
     environment = dict(os.environ, EVSEV2G_EXI_CACHE=str(cache_dir))
     done = subprocess.run([sys.executable, "-m", "evsev2g.exi", "cache"], capture_output=True, text=True, env=environment)
     assert done.returncode == 0, done.stderr
     assert str(cache_dir) in done.stdout
-    assert sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pickle")) == ["appHandshake", "din70121", "iso15118"]
+    assert sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pickle")) == ["appHandshake", "din70121", "iso15118", "xmldsig"]
 
 
 def test_prepare_builds_missing_codecs_in_child_processes(cache_dir):
@@ -134,6 +134,21 @@ def test_prepare_builds_missing_codecs_in_child_processes(cache_dir):
                           env=environment, check=True)
     assert done.stdout.split("\n")[:2] == ["{}", "[]"]
     assert sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pickle")) == ["appHandshake", "din70121"]
+
+
+def test_prepare_makes_the_signature_grammar_entry_of_iso15118_2(cache_dir):
+    """
+    With ISO 15118-2, ``prepare`` also makes the xmldsig fragment grammar's
+    entry, so the first signature check of a session loads it instead of
+    building it (in the middle of a session).
+    """
+    assert codec_module.prepare(["iso15118-2"]) == {}
+    assert sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pickle")) == ["iso15118", "xmldsig"]
+    codec = Codec("iso15118-2")
+    [entry] = cache_dir.glob("xmldsig-*.pickle")
+    before = entry.stat().st_mtime_ns
+    assert codec._fragment_engine("xmldsig").name == "xmldsig"
+    assert entry.stat().st_mtime_ns == before  # loaded, not rebuilt
 
 
 @pytest.fixture
