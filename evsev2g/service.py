@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from twisted.application.service import MultiService
-from twisted.application.internet import TimerService
+from twisted.application.service import MultiService, Service
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 import evsev2g
@@ -95,6 +95,38 @@ def _exit_on_startup_error(start: Callable[[], None]) -> None:
     except StartupError as error:
         log.critical("cannot start: {problem}", problem=str(error))
         raise SystemExit(1) from None
+
+
+class CertificateWatch(Service):
+    """
+    Calls ``check`` at start and then every ``interval`` seconds while
+    running (what Twisted's ``TimerService`` does: that module also brings
+    ``ClientService`` and automat, half a megabyte a SECC never uses).
+
+    :ivar call: ``(check, (), {})``, as ``TimerService`` keeps it.
+    """
+
+    name = "certificate-watch"
+
+    def __init__(self, check: Callable[[], object], clock, interval: float = CERTS_CHECK_INTERVAL) -> None:
+        self.call = (check, (), {})
+        self.clock = clock
+        self.interval = interval
+        self._loop: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(self.call[0])
+        self._loop.clock = self.clock
+        self._loop.start(self.interval, now=True).addErrback(
+            lambda failure: log.failure("the certificate watch stopped", failure)
+        )
+
+    def stopService(self):
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        return super().stopService()
 
 
 class SECCService(MultiService):
@@ -228,8 +260,5 @@ def build_service(
         top.sdp.setServiceParent(top)
     if creator is not None and hasattr(security, "check_for_changes"):
         # a provider that polls its store (FileSecurity); a bridge pushes updates itself
-        watcher = TimerService(CERTS_CHECK_INTERVAL, security.check_for_changes)
-        watcher.clock = reactor
-        watcher.setName("certificate-watch")
-        watcher.setServiceParent(top)
+        CertificateWatch(security.check_for_changes, reactor).setServiceParent(top)
     return top

@@ -555,6 +555,9 @@ def settings_from_config(config) -> SessionSettings:
     return SessionSettings(protocol=protocol, protocol_flags=flags, log_messages=config.log_v2g_messages)
 
 
+_log = Logger()
+
+
 def build_session_factory(config, reactor, load_codec=None, backend=None, security=None, services=None) -> SessionFactory:
     """
     The one place ``makeService`` gets sessions from.
@@ -575,8 +578,16 @@ def build_session_factory(config, reactor, load_codec=None, backend=None, securi
     :returns: a :class:`SessionFactory` with the backend, the protocol
         plugins found, and their codecs loaded.
     """
+    versions = load_protocol_versions()
     if load_codec is None:
-        from evsev2g.exi import load_codec
+        from evsev2g.exi import codec as exi_codec
+
+        load_codec = exi_codec.load_codec
+        # Missing codec cache entries are built in child processes, in parallel: the
+        # building (lxml, the compiler) peaks there, never in this long-running process.
+        wanted = ["appHandshake", *(version.schema for version in versions)]
+        for name, problem in exi_codec.prepare(wanted).items():
+            _log.warn("EXI codec {name}: {problem}; it is built in this process", name=name, problem=problem)
 
     if backend is None:
         from evsev2g.backends import make_runtime
@@ -597,7 +608,7 @@ def build_session_factory(config, reactor, load_codec=None, backend=None, securi
         backend,
         load_codec("appHandshake"),
         load_codec,
-        load_protocol_versions(),
+        versions,
         settings_from_config(config),
         services=services,
         security=security,
@@ -609,24 +620,22 @@ def build_session_factory(config, reactor, load_codec=None, backend=None, securi
 
 def release_freed_memory() -> None:
     """
-    Settle memory once the codecs are built: collect, move what exists now
-    (grammars, generated code) out of the garbage collector's generations so
-    that later collections during sessions stay short (``gc.freeze``), and
-    give the memory freed after building back to the operating system
-    (glibc keeps it otherwise: building the grammars peaks about 25 MB above
-    what the codecs keep).  ``malloc_trim`` is skipped where it does not exist.
+    Settle memory once the codecs are loaded: collect, and move what exists
+    now (grammars, generated code) out of the garbage collector's
+    generations so that later collections during sessions stay short
+    (``gc.freeze``; it frees nothing and hides nothing).  A codec built in
+    this process (the codec cache off or its child build failed) leaves
+    tens of MB of freed memory that glibc would keep: ``malloc_trim`` gives
+    that back, once, at start (any later growth still shows); it is skipped
+    where the C library has none.
     """
     import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
     gc.freeze()
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the process already uses
     except (OSError, AttributeError):
         return
     trim(0)

@@ -43,6 +43,8 @@ so an existing EVerest config only changes the module name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -50,10 +52,11 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from evsev2g.charger_spec import COMMANDS, VARS
-from evsev2g.everest.module import EverestModule, ModuleSettings
-from evsev2g.everest.mqtt import BrokerAddress
 from evsev2g.evse import EVSEState
 from evsev2g.interfaces import IBackendRuntime, IChargerBackendFactory, ISingleEVSEBackend
+
+if TYPE_CHECKING:
+    from evsev2g.everest.module import EverestModule, ModuleSettings
 
 __all__ = ["EverestBackend", "EverestBackendFactory", "EXTENSION_COMMANDS", "EXTENSION_VARS", "module_settings"]
 
@@ -70,6 +73,10 @@ _FAULT_DESCRIPTION = "Communication with the underlying hardware or device has a
 
 def module_settings(config) -> ModuleSettings:
     """:returns: the :class:`ModuleSettings` of the configuration's ``everest`` group."""
+    # MQTT (paho) is imported when this backend is chosen, not when the plugin is found
+    from evsev2g.everest.module import ModuleSettings
+    from evsev2g.everest.mqtt import BrokerAddress
+
     e = config.everest
     path = None if e.mqtt_broker_socket_path in ("", "-") else e.mqtt_broker_socket_path
     broker = BrokerAddress(e.mqtt_broker_host, e.mqtt_broker_port, path)
@@ -94,6 +101,7 @@ class EverestBackend:
     log = Logger()
 
     def __init__(self, config, reactor, module: EverestModule | None = None) -> None:
+        from evsev2g.everest.module import EverestModule
         from evsev2g.security.everest import EverestSecurity
 
         self.config = config

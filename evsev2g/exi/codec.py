@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from pathlib import Path
 
 from evsev2g.exi import cache
 from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
 from evsev2g.exi.errors import ExiError, LimitExceeded
-from evsev2g.exi.fragment import ElementFragmentGrammar
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
 from evsev2g.exi.message import Message, Shape, decoded_node
 from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespace,
@@ -38,7 +38,7 @@ from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespac
 from evsev2g.exi.values import read_chars, representation
 from evsev2g.exi.xsd import ComplexType, load_schema_set
 
-__all__ = ["Codec", "load_codec", "SCHEMA_SETS", "SCHEMA_DIR", "Limits", "EXI_HEADER"]
+__all__ = ["Codec", "CacheWarning", "load_codec", "prepare", "SCHEMA_SETS", "SCHEMA_DIR", "Limits", "EXI_HEADER"]
 
 #: Where the project's schema files live.
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "xsd"
@@ -51,6 +51,9 @@ SCHEMA_SETS = {
     "xmldsig": ("iso15118-2/xmldsig-core-schema.xsd",),
 }
 
+#: The separate fragment grammars a schema set's signatures use (:meth:`Codec.decode_fragment`).
+_FRAGMENT_SETS = {"iso15118-2": ("xmldsig",)}
+
 #: The one-byte EXI header of V2G: no cookie, no options, version 1.
 EXI_HEADER = 0x80
 
@@ -61,6 +64,10 @@ _CACHE: dict = {}
 _LOCK = threading.Lock()
 
 
+class CacheWarning(RuntimeWarning):
+    """A codec could not be built in a child process for the cache, so it was built in this one."""
+
+
 class _Engine:
     """Grammars plus the compiled functions of one schema set."""
 
@@ -69,16 +76,22 @@ class _Engine:
         self.limits = limits
         digest = cache.key(name, files)
         saved = cache.load(name, digest)
+        if saved is None and cache.usable():
+            problem = cache.build_elsewhere([(name, files, digest)]).get(name)
+            saved = cache.load(name, digest)
+            if saved is None:
+                problem = problem or "the cache entry built in a child process cannot be read"
+                warnings.warn(f"EXI codec {name}: {problem}; building it in this process", CacheWarning, stacklevel=2)
         if saved is None:
             gset, consts, functions, code = _build(name, files)
-            cache.save(name, digest, gset, consts, functions, code)
+            if cache.key(name, files) == digest:  # a file changed meanwhile: never save under the old key
+                cache.save(name, digest, gset, consts, functions, code)
         else:
             gset, consts, functions, code = saved
         self.gset: GrammarSet = gset
         ns = runtime_namespace(limits)
         ns.update(consts)
-        for chunk in code:
-            exec(chunk, ns)
+        cache.define(code, ns)
         #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
         self.decoders = {id(t): ns[d] for d, e, t in functions}
         self.encoders = {id(t): ns[e] for d, e, t in functions}
@@ -94,9 +107,11 @@ class _Engine:
         self._element_fragment = None
 
     @property
-    def element_fragment(self) -> ElementFragmentGrammar:
-        """The element fragment grammar (built on first use)."""
+    def element_fragment(self) -> "ElementFragmentGrammar":  # noqa: F821 - imported on first use
+        """The element fragment grammar (built on first use: signatures, Plug & Charge)."""
         if self._element_fragment is None:
+            from evsev2g.exi.fragment import ElementFragmentGrammar
+
             self._element_fragment = ElementFragmentGrammar(self.gset)
         return self._element_fragment
 
@@ -158,7 +173,8 @@ def _build(name: str, files: list[Path]):
 
     :returns: ``(gset, consts, functions, code)``: the grammar set, the
         constants the code refers to, ``(decoder name, encoder name,
-        ComplexType)`` per type, and the code objects to execute in order.
+        ComplexType)`` per type, and the code (:func:`~evsev2g.exi.cache.compact`)
+        to run in order with :func:`~evsev2g.exi.cache.define`.
     """
     from evsev2g.exi.codegen import function_name, generate  # only on a cache miss
 
@@ -167,11 +183,11 @@ def _build(name: str, files: list[Path]):
     filename = f"<evsev2g.exi generated code for {name}>"
     code, line = [], 0
     for chunk in _TOP_LEVEL.split(source):
-        # leading newlines keep tracebacks' line numbers those of the whole source
-        code.append(compile("\n" * line + chunk, filename, "exec"))
+        # moved to its place: tracebacks' line numbers are those of the whole source
+        code.append(cache.at_line(compile(chunk, filename, "exec"), line))
         line += chunk.count("\n") + 1
     functions = [(function_name(g, "d"), function_name(g, "e"), g.type) for g in gen.types]
-    return gset, consts, functions, code
+    return gset, consts, functions, cache.compact(code)
 
 
 #: Where the generated source may be cut: before each unindented line.
@@ -475,6 +491,34 @@ class Codec:
         """
         from evsev2g.exi.xmlconv import xml_to_message
         return xml_to_message(self._engine, xml)
+
+
+def prepare(names, *, schema_dir: Path | None = None) -> dict[str, str]:
+    """
+    Make sure the codec cache holds these schema sets (and the xmldsig
+    fragment grammar ISO 15118-2's signatures use), building the missing
+    ones in child processes in parallel (:func:`~evsev2g.exi.cache.build_elsewhere`),
+    so that :func:`load_codec` then only loads them, and a first signature
+    check in a session only loads its grammar.
+
+    :param names: schema sets (keys of :data:`SCHEMA_SETS`).
+    :param schema_dir: another folder holding the schema sets.
+    :returns: ``{schema set: problem}`` for the sets still missing (they
+        are built in this process when loaded); empty when the cache is
+        off or all are there.
+    """
+    if not cache.usable():
+        return {}
+    folder = Path(schema_dir) if schema_dir else SCHEMA_DIR
+    jobs = []
+    # the fragment grammars a set's signatures use load on first use; their entry is made now
+    names = [also for name in names for also in (name, *_FRAGMENT_SETS.get(name, ()))]
+    for name in dict.fromkeys(names):
+        files = [folder / f for f in SCHEMA_SETS[name]]
+        digest = cache.key(name, files)
+        if not cache.present(name, digest):
+            jobs.append((name, files, digest))
+    return cache.build_elsewhere(jobs)
 
 
 def load_codec(name: str, *, limits: Limits | None = None, schema_dir: Path | None = None) -> Codec:

@@ -75,7 +75,7 @@ class _Node:
             c.parent = self
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Leaf:
     """
     One position of a content model: an element particle (with the members
@@ -111,7 +111,7 @@ class Leaf:
         return out
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class State:
     """
     One grammar state (non-terminal) of a type grammar.
@@ -162,6 +162,9 @@ class TypeGrammar:
     :ivar shape: the :class:`~evsev2g.exi.message.Shape` every node of this
         type carries (decoded or read from XML).
     """
+
+    __slots__ = ("type", "name", "attributes", "leaves", "states", "after_leaf", "after_attr", "simple_end",
+                 "forward", "unique_names", "shape")
 
     def __init__(self, ctype: ComplexType, name: str) -> None:
         self.type = ctype

@@ -72,7 +72,7 @@ class SimpleType:
         return f"anonymous {self.builtin}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AttributeUse:
     """
     An attribute use of a complex type.
@@ -94,7 +94,7 @@ class AttributeUse:
         return (self.ns, self.name)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Wildcard:
     """
     An ``xs:any`` / ``xs:anyAttribute`` namespace constraint.
@@ -108,7 +108,7 @@ class Wildcard:
     namespaces: tuple = ()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ModelGroup:
     """
     ``xs:sequence``, ``xs:choice`` or ``xs:all``.
@@ -121,7 +121,7 @@ class ModelGroup:
     particles: list = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Particle:
     """
     A term with occurrence bounds.
@@ -136,7 +136,7 @@ class Particle:
     term: Union["ElementDecl", ModelGroup, Wildcard]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ComplexType:
     """
     A complex type with its effective content (after extension/restriction).
@@ -167,7 +167,7 @@ class ComplexType:
         return self.name[1] if self.name else "anonymous type"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ElementDecl:
     """
     An element declaration.

@@ -38,7 +38,7 @@ from twisted.logger import Logger
 from evsev2g.errors import CertificatesUnavailable
 from evsev2g.interfaces import ISecurity
 from evsev2g.responses import CertChainError, CertificateExpired, NoTrustedRoot
-from evsev2g.security import contract, layout, ocsp
+from evsev2g.security import contract, layout
 from evsev2g.security.credentials import (
     TLSCredentials,
     check_credentials,
@@ -259,6 +259,8 @@ class FileSecurity:
             certificates = x509.load_pem_x509_certificates(certificate_chain.encode())
         except ValueError:
             return {"ocsp_request_data_list": []}
+        from evsev2g.security import ocsp  # OCSP (cryptography's x509.ocsp) on first use
+
         return ocsp.request_data(certificates, self._anchors(("MO", "V2G")))
 
     def v2g_ocsp_request_data(self) -> dict:
@@ -268,6 +270,8 @@ class FileSecurity:
         except CertificatesUnavailable:
             return {"ocsp_request_data_list": []}
         anchors = [credentials.root] if credentials.root is not None else []
+        from evsev2g.security import ocsp
+
         return ocsp.request_data(credentials.chain, anchors)
 
     # -- changes ---------------------------------------------------------------
