@@ -36,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -145,8 +146,6 @@ class SECCProcess:
             self.stop()
             raise SystemExit("the SECC did not start")
         # keep draining its log so it never blocks on a full pipe
-        import threading
-
         self.log_lines = 0
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -215,6 +214,12 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         ]
         for w in workers:
             w.stdout.readline()  # "ready": imported, codecs loaded
+        # Each worker's results are far more than a pipe holds: read them
+        # while it runs, or it blocks writing them and never exits.
+        texts = [[] for _ in workers]
+        readers = [threading.Thread(target=lambda w=w, t=t: t.append(w.stdout.read()), daemon=True) for w, t in zip(workers, texts)]
+        for reader in readers:
+            reader.start()
         cpu_before = secc.cpu_seconds()
         started = time.monotonic()
         for w in workers:
@@ -225,7 +230,9 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
             rss_peak_during = max(rss_peak_during, secc.memory_mb()[0])
             time.sleep(0.2)
         elapsed = time.monotonic() - started
-        outputs = [json.loads(w.stdout.read() or "{}") for w in workers]
+        for reader in readers:
+            reader.join()
+        outputs = [json.loads("".join(t) or "{}") for t in texts]
         cpu = secc.cpu_seconds() - cpu_before
         rss, hwm = secc.memory_mb()
     finally:
