@@ -31,8 +31,9 @@ from pathlib import Path
 
 from OpenSSL import SSL
 from cryptography.hazmat.primitives.asymmetric import ec
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IStreamClientEndpoint
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 from evsev2g.errors import StartupError
@@ -46,6 +47,37 @@ CURVE = ec.SECP256R1()
 
 #: The key log file's name inside ``tls_key_logging_path``.
 KEY_LOG_NAME = "tls_session_keys.log"
+
+
+class FrameTLSFactory(TLSMemoryBIOFactory):
+    """
+    TLS for V2GTP: each write is a whole frame, sent at once.
+
+    Twisted's default TLS transport holds every write until the next
+    reactor iteration to merge small writes into one record.  A V2G peer
+    writes one frame per message and then waits for the answer, so there
+    is nothing to merge and the hold only adds a loop iteration to every
+    response (and, in the EV simulator, to every request).
+    """
+
+    protocol = TLSMemoryBIOProtocol
+
+
+@implementer(IStreamClientEndpoint)
+class FrameTLSClientEndpoint:
+    """
+    ``wrapClientTLS`` with :class:`FrameTLSFactory`: connects ``endpoint``
+    and runs TLS over it, the application protocol seeing plain bytes.
+    """
+
+    def __init__(self, creator, endpoint) -> None:
+        self._creator = creator
+        self._endpoint = endpoint
+
+    def connect(self, factory):
+        """:returns: a Deferred firing with ``factory``'s protocol once the TCP connection is up."""
+        wrapper = FrameTLSFactory(self._creator, True, factory)
+        return self._endpoint.connect(wrapper).addCallback(lambda tls: tls.wrappedProtocol)
 
 
 class KeyLog:

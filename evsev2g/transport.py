@@ -52,7 +52,6 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -61,7 +60,7 @@ from evsev2g.errors import V2GTPError
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink
 from evsev2g.netif import ServingAddress
 from evsev2g.ports import PortService, listen_in_range
-from evsev2g.tls import TLSServerCreator, describe_session, hello_answered
+from evsev2g.tls import FrameTLSFactory, TLSServerCreator, describe_session, hello_answered
 from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, PayloadType, V2GTPStreamParser, build_frame
 
 #: Seconds an orderly close waits for the EV to close its side before
@@ -652,7 +651,7 @@ class V2GTPListenerService(PortService):
 
     def open_port(self):
         """:returns: the listening port on the serving address."""
-        factory = self.factory if self.tls is None else TLSMemoryBIOFactory(self.tls, False, self.factory)
+        factory = self.factory if self.tls is None else FrameTLSFactory(self.tls, False, self.factory)
         kind = "TLS server" if self.tls is not None else "TCP server"
 
         def listen(port):

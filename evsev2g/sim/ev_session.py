@@ -18,13 +18,14 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from twisted.internet.endpoints import TCP6ClientEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.endpoints import TCP6ClientEndpoint, connectProtocol
 from twisted.internet.task import deferLater
 
 from evsev2g.exi.message import Message
 from evsev2g.protocols.physical import physical_value, to_number
 from evsev2g.sim.ev_link import NO_TLS, TLS, EVLinkError, EVTLSCreator, SDPClient, V2GTPClient
 from evsev2g.sim.ev_settings import EVResult, EVSettings, EVStop
+from evsev2g.tls import FrameTLSClientEndpoint
 
 __all__ = ["SimulatedEV", "pv", "number", "sleep"]
 
@@ -185,7 +186,7 @@ class SimulatedEV:
         self.enter("connecting")
         endpoint = TCP6ClientEndpoint(self.reactor, host, port, timeout=5)
         if s.tls:
-            endpoint = wrapClientTLS(EVTLSCreator(s.v2g_root, s.tls_key_log), endpoint)
+            endpoint = FrameTLSClientEndpoint(EVTLSCreator(s.v2g_root, s.tls_key_log), endpoint)
         link = V2GTPClient(self.reactor, tls=s.tls)
         try:
             await connectProtocol(endpoint, link)
