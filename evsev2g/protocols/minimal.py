@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-from evsev2g.exi.codec import SCHEMA_DIR, SCHEMA_SETS
+from evsev2g.exi.codec import load_codec
 from evsev2g.exi.message import Message
-from evsev2g.exi.xsd import ComplexType, ElementDecl, ModelGroup, load_schema_set
+from evsev2g.exi.xsd import ComplexType, ElementDecl, ModelGroup
 
 __all__ = ["minimal_body", "prepare"]
 
@@ -34,15 +34,22 @@ _BODY_NAMESPACES = {
 
 @lru_cache(maxsize=None)
 def _schema(name: str):
-    return load_schema_set(name, [SCHEMA_DIR / each for each in SCHEMA_SETS[name]])
+    """
+    The schema model the shared codec was built from (its grammars keep
+    it, in the codec cache too): a session never reads the XSD files
+    again, which would bring lxml and a second model, some 5 MB, into a
+    running SECC.
+    """
+    return load_codec(name).grammars.schema
 
 
 def prepare(schema: str) -> None:
     """
-    Read ``schema``'s model now (some 20–30 ms, once per process) rather
-    than inside the first FAILED answer, whose performance time may be
-    25 ms.  The protocol plugins call it when a session has agreed on them,
-    after the handshake response went out.
+    Have ``schema``'s model at hand now rather than inside the first
+    FAILED answer, whose performance time may be 25 ms (the codec is
+    normally loaded at start-up; if not, this loads it).  The protocol
+    plugins call it when a session has agreed on them, after the handshake
+    response went out.
 
     :param schema: a schema set name.
     """
