@@ -177,13 +177,17 @@ async def test_several_evs_at_once(reactor, secc):
     assert [r.code for r in results] == [0] * 5, [r.reason for r in results]
 
 
+def free_udp_port() -> int:
+    """A UDP port on ::1 that is free right now (for the SECC's SDP server)."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        probe.bind(("::1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest_twisted.ensureDeferred
 async def test_ev_on_interface_lo_discovers_the_secc(reactor):
     """``--interface lo`` (lo has no multicast) sends SDP to ::1, finds the SECC serving on lo and charges."""
-    probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    probe.bind(("::1", 0))
-    sdp_port = probe.getsockname()[1]
-    probe.close()
+    sdp_port = free_udp_port()
     running = start_secc(reactor, FAST + ["enable_sdp_server=true", f"sdp_port={sdp_port}"])
     try:
         settings = EVSettings(interface="lo", sdp_port=sdp_port, capacity_wh=50, start_soc=70, target_soc=75, poll_interval=0.01, current_demand_interval=0.01)
@@ -196,10 +200,7 @@ async def test_ev_on_interface_lo_discovers_the_secc(reactor):
 @pytest_twisted.ensureDeferred
 async def test_sdp_on_loopback_then_session(reactor):
     """While another connection hangs mid-frame, the EV discovers the SECC with SDP (unicast to ::1 on lo) and charges."""
-    probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    probe.bind(("::1", 0))
-    sdp_port = probe.getsockname()[1]
-    probe.close()
+    sdp_port = free_udp_port()
     running = start_secc(reactor, FAST + ["enable_sdp_server=true", f"sdp_port={sdp_port}"])
     hanging = await connectProtocol(TCP6ClientEndpoint(reactor, running.host, running.port), Hang())
     try:
