@@ -240,8 +240,8 @@ class IProtocolVersion(Interface):
 
     Plugins are objects providing this interface and ``twisted.plugin.IPlugin``
     in a module of the :mod:`evsev2g.plugins` drop-in package; the app
-    handshake finds them with ``twisted.plugin.getPlugins`` and checks each
-    with ``verifyObject``.
+    handshake finds them with :func:`evsev2g.plugin_loader.load_plugins` and
+    checks each with ``verifyObject``.
     """
 
     name = Attribute(

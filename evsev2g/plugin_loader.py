@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Callable, Hashable
 
 from twisted.logger import Logger
-from twisted.plugin import getPlugins
+from twisted.plugin import IPlugin
+from twisted.python.modules import getModule
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
@@ -59,7 +60,7 @@ def load_plugins(
         import evsev2g.plugins as package
     found = []
     seen = set()
-    for plugin in getPlugins(interface, package):
+    for plugin in _plugins(interface, kind, package, log):
         label = plugin_label(plugin)
         try:
             verifyObject(interface, plugin)
@@ -74,3 +75,35 @@ def load_plugins(
             seen.add(identity)
         found.append(plugin)
     return found
+
+
+def _plugins(interface, kind: str, package, log: Logger):
+    """
+    The objects providing ``IPlugin`` and adaptable to ``interface`` in the
+    modules of ``package``, each once, in module order; a module that fails
+    to import is logged by name and skipped.
+    """
+    yielded = set()
+    for module in getModule(package.__name__).iterModules():
+        try:
+            loaded = module.load()
+        except Exception as error:  # noqa: BLE001 - anything a drop-in raises at import
+            log.error(
+                "{kind} plugin module {module} ({path}) cannot be imported and is skipped: {error}",
+                kind=kind,
+                module=module.name,
+                path=module.filePath.path,
+                error=f"{type(error).__name__}: {error}",
+            )
+            continue
+        for value in list(vars(loaded).values()):
+            if id(value) in yielded or not IPlugin.providedBy(value):
+                continue
+            try:
+                adapted = interface(value, None)
+            except Exception as error:  # noqa: BLE001 - a plugin's __conform__ may raise
+                log.error("{kind} plugin {plugin} is broken and skipped: {error}", kind=kind, plugin=plugin_label(value), error=str(error) or type(error).__name__)
+                continue
+            if adapted is not None:
+                yielded.add(id(value))
+                yield adapted

@@ -209,6 +209,8 @@ def test_dropins_are_found_and_broken_ones_left_out_by_name(dropin_package, log_
     text = log_events.text()
     assert "value-added service plugin half-done is broken and skipped" in text
     assert "unimportable.py" in text and "needs a module that is not installed" in text
+    assert f"value-added service plugin module {name}.unimportable" in text
+    assert "Unhandled Error" not in text
     registry = ServiceRegistry(providers, clock=Clock())
     assert [s.service_id for s in registry.offered()] == [60100]
 

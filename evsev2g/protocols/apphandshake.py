@@ -11,9 +11,9 @@ major version match; on equal priority the entry listed first wins.  It
 echoes that entry's SchemaID.  Namespaces it does not know are ignored
 (Tesla offers ``urn:tesla:din:2018:MsgDef`` at Priority 1).
 
-Plugins are found with ``twisted.plugin.getPlugins(IProtocolVersion,
-evsev2g.plugins)`` and checked with ``verifyObject``; a broken one is
-logged by name and skipped.
+Plugins are found in :mod:`evsev2g.plugins` by
+:func:`evsev2g.plugin_loader.load_plugins` and checked with
+``verifyObject``; a broken one is logged by name and skipped.
 """
 
 from __future__ import annotations
