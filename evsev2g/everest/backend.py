@@ -71,6 +71,24 @@ COMMUNICATION_FAULT = "generic/CommunicationFault"
 _FAULT_DESCRIPTION = "Communication with the underlying hardware or device has a fault"
 
 
+#: Exit status of ``twistd`` (backend ``everest``) when the manager's config
+#: never came or was refused; ``python -m evsev2g.everest`` exits 1 too.
+EXIT_NO_CONFIG = 1
+
+
+def _exit_with(status: int) -> None:
+    """End the process with ``status`` once the reactor has shut down (services stopped, log lines written)."""
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
 def module_settings(config) -> ModuleSettings:
     """:returns: the :class:`ModuleSettings` of the configuration's ``everest`` group."""
     # MQTT (paho) is imported when this backend is chosen, not when the plugin is found
@@ -147,6 +165,9 @@ class EverestBackend:
     def _config_failed(self, failure):
         self.log.critical("cannot run as an EVerest module: {problem}", problem=failure.getErrorMessage())
         if self.reactor.running:
+            # twistd exits 0 once its reactor stops: a module that never got
+            # its config must not look to the manager like a clean shutdown.
+            self.reactor.addSystemEventTrigger("after", "shutdown", _exit_with, EXIT_NO_CONFIG)
             self.reactor.stop()
         return failure
 

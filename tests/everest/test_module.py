@@ -336,3 +336,19 @@ def test_a_burst_of_commands_gets_every_result(start_module):
                                                                               "evse_present_current": 10}}) for i in range(200)]
     fake.wait(lambda: all(i in fake.results for i in ids), 60, "every result of the burst")
     assert all("error" not in fake.results[i] for i in ids)
+
+
+def test_twistd_without_a_manager_answer_exits_with_status_1(tmp_path, broker, prefix):
+    """Under twistd with backend everest, no answer to the config request (no manager) ends twistd with status 1 and a log line saying why."""
+    import subprocess
+
+    from tests.test_twistd import twistd_command
+
+    log_path = tmp_path / "twistd.log"
+    command = twistd_command("backend=everest", "tls_security=prohibit", f"everest.mqtt_broker_port={broker.port}",
+                             "everest.mqtt_broker_host=127.0.0.1", f"everest.mqtt_everest_prefix={prefix}", f"everest.module_id={DUT}")
+    with open(log_path, "w") as log:
+        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd="/", timeout=60)
+    text = log_path.read_text()
+    assert process.returncode == 1, text
+    assert "cannot run as an EVerest module" in text
