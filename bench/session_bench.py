@@ -23,6 +23,16 @@ processes therefore run under ``nice`` (``--ev-nice``, default 10) so that
 the latency they see is the SECC's; ``--ev-nice 0`` measures the shared
 machine instead.
 
+On a virtual machine the hypervisor can take a CPU away for milliseconds
+at a time.  In a run that loses more than 20 ms of CPU that way (the
+``steal`` column of ``/proc/stat``, printed with every run) the rare slow
+responses are the host's doing, not the SECC's: for one EV they are a few
+samples of 2–10 ms, which is the whole p99 (inside the SECC such a
+response shows up as a reactor pass whose wall time is several times its
+CPU time).  Such a run is marked "disturbed" and repeated, up to
+``--attempts`` times; the targets are judged on the run with the least CPU
+stolen, and the disturbed runs' p99 are printed beside them, not hidden.
+
 Targets (issues 4 and 7): the loop response's p99 ≤ 2 ms with 1 session
 and ≤ 25 ms (V2G_SECC_Msg_Performance_Time for CurrentDemand) with 100
 sessions; RSS ≤ 80 MB with 100 sessions — for every kind.  With many
@@ -33,7 +43,7 @@ prints PASS/MISS per target; it is a measurement, not a test, and its exit
 status is 0 either way unless something broke.
 
 Usage: python bench/session_bench.py [--kinds din iso2-dc iso2-ac iso2-dc-tls iso2-ac-tls]
-       [--sessions 1 10 100] [--loops 200] [--interval 0.05] [--evs-per-process 10] [--ev-nice 10]
+       [--sessions 1 10 100] [--loops 200] [--interval 0.05] [--evs-per-process 10] [--ev-nice 10] [--attempts 3]
 """
 
 from __future__ import annotations
@@ -228,6 +238,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         for reader in readers:
             reader.start()
         cpu_before = secc.cpu_seconds()
+        steal_before = stolen_seconds()
         started = time.monotonic()
         for w in workers:
             w.stdin.write("go\n")
@@ -237,6 +248,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
             rss_peak_during = max(rss_peak_during, secc.memory_mb()[0])
             time.sleep(0.2)
         elapsed = time.monotonic() - started
+        steal = stolen_seconds() - steal_before
         for reader in readers:
             reader.join()
         outputs = [json.loads("".join(t) or "{}") for t in texts]
@@ -262,6 +274,7 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         "kind": kind,
         "sessions": sessions,
         "elapsed": elapsed,
+        "steal": steal,
         "latencies": latencies,
         "failures": failures,
         "cpu_per_message_us": cpu / messages * 1e6 if messages else 0.0,
@@ -273,6 +286,29 @@ def run(sessions: int, loops: int, interval: float, per_process: int, kind: str 
         "rss": max(rss, rss_peak_during),
         "hwm": hwm,
     }
+
+
+#: A run during which the hypervisor took more CPU than this (s, all CPUs)
+#: is disturbed: its latencies measure the host, not the SECC.
+STEAL_LIMIT = 0.02
+
+
+def disturbed(figures: dict) -> bool:
+    """Whether the hypervisor took more than :data:`STEAL_LIMIT` of CPU during the run."""
+    return figures["steal"] > STEAL_LIMIT
+
+
+def stolen_seconds() -> float:
+    """
+    CPU time the hypervisor took from this virtual machine since boot, all
+    CPUs together (the ``steal`` column of ``/proc/stat``; 0 on bare metal
+    or where it is not counted).
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def all_charging(outputs: list[dict], name: str) -> list[float]:
@@ -297,7 +333,8 @@ def report(figures: dict) -> None:
         f"\n== {figures['kind']}, {figures['sessions']} concurrent session(s): {figures['messages']} requests in {figures['elapsed']:.1f} s,"
         f" SECC CPU {figures['cpu_seconds']:.2f} s = {figures['cpu_per_message_us']:.0f} µs per message"
         f" (the EVs' {figures['ev_cpu_per_message_us']:.0f} µs),"
-        f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB)\n"
+        f" RSS {figures['rss_idle']:.1f} MB idle → {figures['rss']:.1f} MB (peak {figures['hwm']:.1f} MB),"
+        f" CPU stolen by the hypervisor {figures['steal'] * 1000:.0f} ms{' (disturbed)' if disturbed(figures) else ''}\n"
     )
     out.write(f"{'response':<36}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}\n")
     for name, values in sorted(figures["latencies"].items(), key=lambda item: -len(item[1])):
@@ -330,6 +367,11 @@ def targets(all_figures: list[dict]) -> None:
             continue
         p99 = percentile(values, 0.99) * 1000
         label = f"{kind:<12} {name} p99, {figures['sessions']:>3} session(s):"
+        for other in figures["others"]:
+            other_p99 = percentile(other["latencies"].get(name, [0.0]), 0.99) * 1000
+            out.write(f"  {label} {other_p99:6.2f} ms in a run disturbed by the hypervisor ({other['steal'] * 1000:.0f} ms stolen): not counted\n")
+        if disturbed(figures):
+            out.write(f"  {kind:<12} every run was disturbed: the one below had the least CPU stolen ({figures['steal'] * 1000:.0f} ms)\n")
         if figures["sessions"] == 1:
             out.write(f"  {label} {p99:6.2f} ms (≤ 2 ms)   {'PASS' if p99 <= 2 else 'MISS'}\n")
         if figures["sessions"] >= 100:
@@ -350,6 +392,10 @@ def main(argv=None) -> int:
     parser.add_argument("--interval", type=float, default=0.05, help="s between an EV's CurrentDemand requests (default %(default)s)")
     parser.add_argument("--evs-per-process", type=int, default=10, help="EV simulators per worker process (default %(default)s)")
     parser.add_argument("--ev-nice", type=int, default=10, help="niceness of the EV processes (default %(default)s; 0: the SECC's)")
+    parser.add_argument(
+        "--attempts", type=int, default=3,
+        help="runs of each kind and size at most, while the hypervisor steals CPU during them (default %(default)s)",
+    )
     parser.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.worker:
@@ -368,9 +414,18 @@ def main(argv=None) -> int:
         pki = create_test_pki(f"{temporary}/certs") if any(KINDS[kind][2] for kind in arguments.kinds) else None
         for kind in arguments.kinds:
             for sessions in arguments.sessions:
-                figures = run(sessions, arguments.loops, arguments.interval, arguments.evs_per_process, kind, pki, arguments.ev_nice)
-                report(figures)
-                all_figures.append(figures)
+                tries = []
+                while len(tries) < arguments.attempts:
+                    figures = run(sessions, arguments.loops, arguments.interval, arguments.evs_per_process, kind, pki, arguments.ev_nice)
+                    report(figures)
+                    tries.append(figures)
+                    if not disturbed(figures):
+                        break
+                    if len(tries) < arguments.attempts:
+                        sys.stdout.write("   (the hypervisor took CPU from this machine during the run: running it again)\n")
+                chosen = min(tries, key=lambda figures: figures["steal"])
+                chosen["others"] = [figures for figures in tries if figures is not chosen]
+                all_figures.append(chosen)
     targets(all_figures)
     return 0
 

@@ -62,6 +62,7 @@ from evsev2g.netif import ServingAddress
 from evsev2g.ports import PortService, listen_in_range
 from evsev2g.tls import FrameTLSFactory, TLSServerCreator, describe_session, hello_answered
 from evsev2g.v2gtp import STREAM_PAYLOAD_TYPES, PayloadType, V2GTPStreamParser, build_frame
+from evsev2g.write_now import write_now
 
 #: Seconds an orderly close waits for the EV to close its side before
 #: sending our FIN: cars want to send the first FIN after SessionStopRes
@@ -241,7 +242,7 @@ class V2GTPConnection(Protocol):
         if self._closing or self._gone:
             self.log.warn("{peer}: not sending {size} bytes: the connection is closing", peer=self._peer_text, size=len(payload))
             return
-        self.transport.write(build_frame(payload_type, payload))
+        write_now(self.transport, build_frame(payload_type, payload))
 
     def close(self) -> None:
         """

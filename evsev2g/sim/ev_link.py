@@ -19,6 +19,8 @@ from twisted.internet.interfaces import IHandshakeListener, IOpenSSLClientConnec
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from zope.interface import implementer
 
+from evsev2g.write_now import write_now
+
 __all__ = [
     "EVLinkError",
     "frame",
@@ -276,7 +278,7 @@ class V2GTPClient(Protocol):
             raise EVLinkError("a request is already waiting")
         self._waiting = Deferred()
         self._timeout = self.clock.callLater(timeout, self._time_out, timeout)
-        self.transport.write(frame(EXI_TYPE, payload))
+        write_now(self.transport, frame(EXI_TYPE, payload))
         return self._waiting
 
     def _time_out(self, timeout: float) -> None:
