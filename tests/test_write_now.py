@@ -10,6 +10,15 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 from evsev2g.write_now import socket_of, write_now
 
 
+def received(peer: socket.socket, seconds: float) -> bytes | None:
+    """What ``peer`` receives within ``seconds``, or ``None``."""
+    peer.settimeout(seconds)
+    try:
+        return peer.recv(100)
+    except socket.timeout:
+        return None
+
+
 def test_the_bytes_reach_the_peer_without_a_reactor_pass():
     ours, peer = socket.socketpair()
     ours.setblocking(False)
@@ -17,16 +26,9 @@ def test_the_bytes_reach_the_peer_without_a_reactor_pass():
     connection.connected = True
     try:
         connection.write(b"held")  # Twisted's own write only buffers
-        peer.settimeout(0.2)
-        try:
-            peer.recv(100)
-            buffered = False
-        except socket.timeout:
-            buffered = True
-        assert buffered
+        assert received(peer, 0.2) is None
         write_now(connection, b"frame")
-        peer.settimeout(1.0)
-        assert peer.recv(100) == b"heldframe"
+        assert received(peer, 1.0) == b"heldframe"
         assert not connection.dataBuffer and not connection._tempDataBuffer
     finally:
         reactor.removeWriter(connection)
@@ -42,13 +44,7 @@ def test_a_closing_connection_is_left_to_the_reactor():
     connection.disconnecting = True
     try:
         write_now(connection, b"frame")
-        peer.settimeout(0.2)
-        try:
-            peer.recv(100)
-            sent = True
-        except socket.timeout:
-            sent = False
-        assert not sent
+        assert received(peer, 0.2) is None
     finally:
         reactor.removeWriter(connection)
         ours.close()
