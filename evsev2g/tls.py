@@ -57,7 +57,9 @@ class FrameTLSFactory(TLSMemoryBIOFactory):
     reactor iteration to merge small writes into one record.  A V2G peer
     writes one frame per message and then waits for the answer, so there
     is nothing to merge and the hold only adds a loop iteration to every
-    response (and, in the EV simulator, to every request).
+    response (and, in the EV simulator, to every request).  The TCP
+    transport underneath holds writes the same way; :mod:`evsev2g.write_now`
+    removes that second hold.
     """
 
     protocol = TLSMemoryBIOProtocol
