@@ -28,14 +28,15 @@ writable by nobody else, and only when the file is owned by this user too;
 otherwise, and whenever anything goes wrong reading or writing, the codec
 is simply built.  Entries are written to a temporary file and renamed, so
 a reader never sees half of one; saving an entry removes the set's older
-ones.
+ones.  An entry keeps the generated functions packed
+(:mod:`evsev2g.exi.packed_code`): each is unpacked on its first call, so a
+loaded codec holds only the code it has used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import marshal
 import os
 import pickle
 import stat
@@ -44,8 +45,10 @@ import tempfile
 import types
 from pathlib import Path
 
+from evsev2g.exi.packed_code import Packed, pack
+
 #: Bump when the layout of an entry changes.
-FORMAT = 2
+FORMAT = 3
 
 #: Seconds a child process may take to build one schema set.
 BUILD_TIMEOUT = 120.0
@@ -55,7 +58,8 @@ BUILD_TIMEOUT = 120.0
 _FAILED: dict = {}
 
 #: The engine modules whose source shapes a built codec.
-_ENGINE_MODULES = ("bits", "codegen", "errors", "fragment", "grammar", "message", "runtime", "values", "xsd", "cache")
+_ENGINE_MODULES = ("bits", "codegen", "errors", "fragment", "grammar", "grammar_builder", "message", "runtime",
+                   "values", "xsd", "xsd_reader", "cache", "packed_code")
 
 
 def cache_dir() -> Path | None:
@@ -107,8 +111,10 @@ def present(name: str, digest: str) -> bool:
 
 def load(name: str, digest: str):
     """
-    :returns: ``(gset, consts, functions, code)`` saved under ``digest``,
-        or ``None`` when there is no usable entry.
+    :returns: ``(gset, consts, functions, code)`` saved under ``digest``
+        (``code`` :class:`~evsev2g.exi.packed_code.Packed`: each generated
+        function is unpacked on its first call), or ``None`` when there is
+        no usable entry.
     """
     folder = cache_dir()
     if folder is None or not _trusted(folder, True):
@@ -121,8 +127,10 @@ def load(name: str, digest: str):
             saved_digest, gset, consts, functions, code = pickle.load(file)
         if saved_digest != digest:
             return None
+        if not isinstance(code, Packed):
+            return None
         _rekey(gset)
-        return gset, consts, functions, marshal.loads(code)
+        return gset, consts, functions, code
     except Exception:  # noqa: BLE001 - a damaged entry is rebuilt
         return None
 
@@ -137,7 +145,7 @@ def save(name: str, digest: str, gset, consts, functions, code: list) -> None:
         if not _trusted(folder, True):
             return
         _slim(gset, consts)
-        data = pickle.dumps((digest, gset, consts, functions, marshal.dumps(code)), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((digest, gset, consts, functions, pack(code)), protocol=pickle.HIGHEST_PROTOCOL)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
@@ -335,8 +343,14 @@ def at_line(code, offset: int):
     return code.replace(co_firstlineno=code.co_firstlineno + offset, co_consts=consts)
 
 
-def define(code: list, namespace: dict) -> None:
-    """Run what :func:`compact` kept, in order, into ``namespace``."""
+def define(code, namespace: dict) -> None:
+    """
+    Run what :func:`compact` kept, in order, into ``namespace``; a
+    :class:`~evsev2g.exi.packed_code.Packed` entry puts its lazy functions there.
+    """
+    if isinstance(code, Packed):
+        code.define(namespace)
+        return
     for item in code:
         if item.co_flags & _FUNCTION_FLAGS == _FUNCTION_FLAGS:
             namespace[item.co_name] = types.FunctionType(item, namespace)

@@ -33,6 +33,7 @@ from evsev2g.exi.bits import BitReader, BitWriter, to_bytes
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.grammar import GrammarSet, build_grammars, code_width
 from evsev2g.exi.message import Message, Shape, decoded_node
+from evsev2g.exi.packed_code import LazyFunction
 from evsev2g.exi.runtime import (DecodeContext, Limits, failed, runtime_namespace,
                                  simple_child, simple_write)
 from evsev2g.exi.values import read_chars, representation
@@ -95,6 +96,10 @@ class _Engine:
         #: the generated decoder and encoder of each complex type, by ``id(ComplexType)``
         self.decoders = {id(t): ns[d] for d, e, t in functions}
         self.encoders = {id(t): ns[e] for d, e, t in functions}
+        for table in (self.decoders, self.encoders):
+            for key, function in table.items():
+                if isinstance(function, LazyFunction):  # replaced by the function on its first call
+                    function.home(table, key)
         gset = self.gset
         self.global_index = {d.qname: i for i, d in enumerate(gset.globals)}
         self.frag_index = {qn: i for i, (qn, _) in enumerate(gset.fragment_elements)}
