@@ -23,12 +23,15 @@ import base64
 import binascii
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from evsev2g.exi.bits import read_bits, read_uint, write_uint
 from evsev2g.exi.errors import ExiError, LimitExceeded
 from evsev2g.exi.grammar import code_width
 from evsev2g.exi.xsd import SimpleType
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 __all__ = ["Representation", "representation", "DATETIME_KINDS", "ValueTables"]
 
@@ -85,6 +88,18 @@ class ValueTables:
             self.glob.append(value)
             self.local.setdefault(qname, []).append(value)
         return value, p
+
+
+def _decimal_type() -> type:
+    """``decimal.Decimal``, imported on first use: V2G's schemas have no decimal or float values."""
+    from decimal import Decimal
+
+    return Decimal
+
+
+def _decimal(value):
+    """``decimal.Decimal(value)`` (see :func:`_decimal_type`)."""
+    return _decimal_type()(value)
 
 
 def read_chars(v: int, n: int, p: int, count: int, max_len: int) -> tuple[str, int]:
@@ -239,7 +254,7 @@ class Representation:
             if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
                 raise ExiError(f"value {value} out of range [{self.lo}, {self.hi}] of {self.label}")
             if "totalDigits" in self.facets:    # an int has no fraction digits to check
-                self._check_digits(Decimal(value))
+                self._check_digits(_decimal(value))
         elif kind == "bool":
             if type(value) is not bool:
                 raise ExiError(f"expected bool for {self.label}, got {type(value).__name__} {value!r}")
@@ -255,7 +270,7 @@ class Representation:
             if value not in self.index or type(value) is not type(self.values[0]):
                 raise ExiError(f"{value!r} is not one of the values of {self.label}")
         elif kind == "decimal":
-            if type(value) is not Decimal or not value.is_finite():
+            if type(value) is not _decimal_type() or not value.is_finite():
                 raise ExiError(f"expected a finite Decimal for {self.label}, got {value!r}")
             if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
                 raise ExiError(f"value {value} out of range [{self.lo}, {self.hi}] of {self.label}")
@@ -346,7 +361,7 @@ class Representation:
             integral, p = read_uint(v, n, p)
             frac, p = read_uint(v, n, p)
             text = f"{'-' if sign else ''}{integral}.{str(frac)[::-1]}"
-            return Decimal(text), p
+            return _decimal(text), p
         if kind == "float":
             return _read_float(v, n, p)
         if kind == "datetime":
@@ -437,7 +452,7 @@ class Representation:
                 # (harmless: no enumeration value has edge or double spaces)
                 return self.values[self.lexical.index(text if text in self.lexical else _collapse(text))]
             if kind == "decimal":
-                return Decimal(text.strip())
+                return _decimal(text.strip())
             if kind == "float":
                 word = text.strip()
                 return {"INF": math.inf, "-INF": -math.inf, "NaN": math.nan}.get(word) or float(word)
@@ -447,7 +462,7 @@ class Representation:
                 return word
             if kind == "list":
                 return [self.item.from_text(tok) for tok in text.split()]
-        except (ValueError, InvalidOperation, binascii.Error) as exc:
+        except (ValueError, ArithmeticError, binascii.Error) as exc:  # decimal's InvalidOperation is an ArithmeticError
             raise ExiError(f"{text!r} is not a valid {self.label}: {exc}") from None
         raise ExiError(f"no lexical form for {kind}")  # pragma: no cover
 
@@ -521,8 +536,8 @@ def _make_atomic(st: SimpleType, builtin: str) -> Representation:
         return Representation("int", st, lo=lo, hi=hi)
     if builtin == "decimal":
         lo, hi = _bounds(st.facets)
-        return Representation("decimal", st, lo=Decimal(lo) if lo is not None else None,
-                              hi=Decimal(hi) if hi is not None else None)
+        return Representation("decimal", st, lo=_decimal(lo) if lo is not None else None,
+                              hi=_decimal(hi) if hi is not None else None)
     if builtin in ("float", "double"):
         return Representation("float", st)
     if builtin in DATETIME_KINDS:
@@ -540,7 +555,7 @@ def _float_parts(value: float) -> tuple[int, int]:
         return 0, _FLOAT_SPECIAL
     if math.isinf(value):
         return (1 if value > 0 else -1), _FLOAT_SPECIAL
-    sign, digits, exp = Decimal(repr(value)).as_tuple()
+    sign, digits, exp = _decimal(repr(value)).as_tuple()
     mantissa = int("".join(map(str, digits)) or "0")
     while mantissa and mantissa % 10 == 0:
         mantissa //= 10
@@ -565,7 +580,7 @@ def _read_float(v: int, n: int, p: int) -> tuple[float, int]:
         return (math.inf if mantissa == 1 else -math.inf if mantissa == -1 else math.nan), p
     if abs(exp) >= 1 << 14 or abs(mantissa) >= 1 << 64:
         raise ExiError("float out of range", bit=p)
-    return float(Decimal(mantissa).scaleb(exp)), p
+    return float(_decimal(mantissa).scaleb(exp)), p
 
 
 # -- date and time (§7.1.8) ------------------------------------------------------
