@@ -6,7 +6,8 @@ A backend plugin (:class:`~evsev2g.interfaces.IChargerBackendFactory`) is
 a module-level object in the :mod:`evsev2g.plugins` drop-in package;
 :mod:`evsev2g.plugins.evsev2g_backends` ships ``simulator``
 (:class:`SimulatorBackendFactory`, below) and ``everest``
-(:class:`evsev2g.everest.backend.EverestBackendFactory`).  Its ``make``
+(:class:`evsev2g.everest.factory.EverestBackendFactory`, which imports the
+bridge only when chosen).  Its ``make``
 returns an :class:`~evsev2g.interfaces.IBackendRuntime`: the backend the
 sessions talk to, the security provider it brings (or ``None`` for the
 files under ``certs_dir``) and a service of its own (or ``None``).

@@ -36,7 +36,6 @@ applies that rule, not this provider.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -74,6 +73,13 @@ ENVIRONMENT_KEYS = {
     "free": "EVSEV2G_INTERNET_ACCESS_FREE",
     "setup": "EVSEV2G_INTERNET_ACCESS_SETUP",
 }
+
+
+def _split(command: str) -> list[str]:
+    """A command line in shell quoting, split into its words (:mod:`shlex` loads only when one is configured)."""
+    import shlex
+
+    return shlex.split(command)
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ class InternetAccess:
                 protocols,
                 free_service=free == "true",
                 service_scope=environ.get(keys["scope"]) or None,
-                on_selected=SetupProgram(shlex.split(setup), reactor) if setup else None,
+                on_selected=SetupProgram(_split(setup), reactor) if setup else None,
             )
         except ConfigError as error:
             key = {"protocols": keys["protocols"], "scope": keys["scope"], "setup": keys["setup"]}[error.key.rsplit(" ", 1)[-1]]

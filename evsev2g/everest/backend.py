@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
-from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from evsev2g.charger_spec import COMMANDS, VARS
+from evsev2g.everest.factory import EverestBackendFactory
 from evsev2g.evse import EVSEState
-from evsev2g.interfaces import IBackendRuntime, IChargerBackendFactory, ISingleEVSEBackend
+from evsev2g.interfaces import IBackendRuntime, ISingleEVSEBackend
 
 if TYPE_CHECKING:
     from evsev2g.everest.module import EverestModule, ModuleSettings
@@ -303,15 +303,3 @@ class EverestBackend:
     def _republish(self) -> None:
         if self.module.global_ready:
             self._publish_app_protocols()
-
-
-@implementer(IChargerBackendFactory, IPlugin)
-class EverestBackendFactory:
-    """``backend: everest``: the EVerest module over MQTT."""
-
-    name = "everest"
-    description = "the EVerest module on MQTT in place of EvseV2G: EvseManager, EvseSecurity and ISO15118_vas modules"
-    retries_servers = True
-
-    def make(self, config, reactor, module: EverestModule | None = None) -> EverestBackend:
-        return EverestBackend(config, reactor, module)

@@ -7,7 +7,7 @@ module of this drop-in package; nothing else changes.
 """
 
 from evsev2g.backends import SimulatorBackendFactory
-from evsev2g.everest.backend import EverestBackendFactory
+from evsev2g.everest.factory import EverestBackendFactory
 
 simulator = SimulatorBackendFactory()
 everest = EverestBackendFactory()

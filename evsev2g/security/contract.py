@@ -29,7 +29,7 @@ from pathlib import Path
 
 import attrs
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -37,7 +37,7 @@ from twisted.logger import Logger
 
 from evsev2g.responses import CertChainError, CertificateExpired, NoTrustedRoot
 from evsev2g.errors import CertificatesUnavailable
-from evsev2g.security.credentials import parse_fields, read_certificates, subject_line
+from evsev2g.security.credentials import parse_fields, read_certificates, signed_by, subject_line
 
 log = Logger()
 
@@ -184,17 +184,6 @@ def _check_validity(certificate: x509.Certificate, what: str, now: datetime.date
         raise CertificateExpired(
             f"{what} {subject_line(certificate)} expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
         )
-
-
-def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    """:returns: whether ``parent`` issued and signed ``child``."""
-    if child.issuer != parent.subject:
-        return False
-    try:
-        child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def check_profile(chain: ContractChain) -> None:

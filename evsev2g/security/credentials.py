@@ -53,6 +53,17 @@ def subject_line(certificate: x509.Certificate) -> str:
     return certificate.subject.rfc4514_string()
 
 
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """:returns: whether ``parent`` issued and signed ``child``."""
+    if child.issuer != parent.subject:
+        return False
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def parse_fields(certificate: x509.Certificate) -> x509.Certificate:
     """
     Parse every field of a certificate now.  ``cryptography`` parses

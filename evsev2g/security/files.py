@@ -12,7 +12,8 @@ it.  The chain must lead to ``ca/v2g/V2G_ROOT_CA.pem``.
 
 Contract chains are verified (:meth:`FileSecurity.verify_certificate`) with
 :mod:`evsev2g.security.contract` against the MO and V2G bundles; OCSP
-request data comes from :mod:`evsev2g.security.ocsp`.
+request data comes from :mod:`evsev2g.security.ocsp`.  Both are imported on
+first use: a charger without Plug & Charge never loads them.
 
 Changes: :meth:`FileSecurity.check_for_changes` compares each file's size,
 modification time and inode with what it saw last and tells the
@@ -38,12 +39,13 @@ from twisted.logger import Logger
 from evsev2g.errors import CertificatesUnavailable
 from evsev2g.interfaces import ISecurity
 from evsev2g.responses import CertChainError, CertificateExpired, NoTrustedRoot
-from evsev2g.security import contract, layout
+from evsev2g.security import layout
 from evsev2g.security.credentials import (
     TLSCredentials,
     check_credentials,
     read_certificates,
     read_private_key,
+    signed_by,
 )
 
 log = Logger()
@@ -135,6 +137,8 @@ class FileSecurity:
 
         :raises CertificatesUnavailable: when none has a matching key.
         """
+        from evsev2g.security import contract  # its checks load on first use, with Plug & Charge
+
         directory = self._path(layout.SECC_LEAF).parent
         now, password = self._now(), self._password()
         keys = []
@@ -181,7 +185,7 @@ class FileSecurity:
             chain, key = self._search_leaf()
         roots = read_certificates(self.verify_file("V2G"))
         # The bundle may hold several V2G roots ([V2G2-878]): the one the chain names.
-        root = next((r for r in roots if chain and contract.signed_by(chain[-1], r)), roots[0])
+        root = next((r for r in roots if chain and signed_by(chain[-1], r)), roots[0])
         return check_credentials(chain, key, root, self._now())
 
     def verify_file(self, ca_type: str) -> Path:
@@ -222,6 +226,8 @@ class FileSecurity:
 
     def _anchors(self, ca_types) -> list[x509.Certificate]:
         """Every certificate in the installed bundles of these kinds."""
+        from evsev2g.security import contract
+
         paths = []
         for ca_type in ca_types:
             try:
@@ -236,6 +242,8 @@ class FileSecurity:
         :param certificate_types: e.g. ``["MO", "V2G"]``.
         :returns: a ``CertificateValidationResult`` string.
         """
+        from evsev2g.security import contract
+
         try:
             certificates = x509.load_pem_x509_certificates(certificate_chain.encode())
         except ValueError:

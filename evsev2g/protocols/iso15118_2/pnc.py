@@ -16,6 +16,11 @@ done by :class:`~evsev2g.protocols.iso15118_2.pnc_session.PlugAndCharge`.
 * Signed SalesTariffs where a signing key exists (the test PKI's MO
   Sub-CA 2): each SAScheduleTuple of ChargeParameterDiscoveryRes gets a
   flat SalesTariff, signed in the header.
+
+The Plug & Charge work (:class:`~evsev2g.protocols.iso15118_2.pnc_session.PlugAndCharge`,
+contract chains, XML signatures) is imported and set up when an EV first
+needs it; an EIM session over TLS, which is offered Contract and declines,
+never loads it.
 """
 
 from __future__ import annotations
@@ -24,9 +29,7 @@ from twisted.internet import defer
 
 from evsev2g.exi import load_codec
 from evsev2g.exi.message import Message
-from evsev2g.protocols.iso15118_2.pnc_session import PlugAndCharge
 from evsev2g.responses import SequenceError, ServiceIDInvalid
-from evsev2g.security import xmldsig
 
 __all__ = ["ContractPath", "CERTIFICATE_SERVICE_ID"]
 
@@ -62,17 +65,31 @@ class ContractPath:
 
     def __init__(self, machine) -> None:
         self.machine = machine
-        context = machine.context
-        self.context = context
-        self.session = PlugAndCharge(
-            context.charger,
-            context.clock,
-            load_codec("iso15118-2"),
-            getattr(context, "security", None),
-            verify_chain=getattr(context.settings, "verify_contract_cert_chain", False),
-            auth_timeout=context.settings.auth_timeout_pnc,
-            label=context.label,
-        )
+        self.context = machine.context
+        self._session = None
+
+    @property
+    def session(self):
+        """The session's :class:`~evsev2g.protocols.iso15118_2.pnc_session.PlugAndCharge`, made on first use."""
+        if self._session is None:
+            from evsev2g.protocols.iso15118_2.pnc_session import PlugAndCharge
+
+            context = self.context
+            self._session = PlugAndCharge(
+                context.charger,
+                context.clock,
+                load_codec("iso15118-2"),
+                getattr(context, "security", None),
+                verify_chain=getattr(context.settings, "verify_contract_cert_chain", False),
+                auth_timeout=context.settings.auth_timeout_pnc,
+                label=context.label,
+            )
+        return self._session
+
+    @property
+    def _contract_chain(self):
+        """The contract chain PaymentDetails accepted, or ``None`` (always, before Plug & Charge started)."""
+        return None if self._session is None else self._session.chain
 
     def _header(self) -> Message:
         return self.machine.request.Header
@@ -138,10 +155,13 @@ class ContractPath:
 
         :returns: ``schedule``, changed in place.
         """
+        if self._contract_chain is None:
+            return schedule
         signer = getattr(self.session.security, "tariff_signer", None)
-        signing = signer() if signer is not None and self.session.chain is not None else None
+        signing = signer() if signer is not None else None
         if signing is None:
             return schedule
+        from evsev2g.security import xmldsig
         _, key = signing
         tariffs = []
         for index, tuple_ in enumerate(schedule.getlist("SAScheduleTuple")):
@@ -157,5 +177,6 @@ class ContractPath:
         return self.session.authorization(body, self._header())
 
     def metering_receipt(self, body) -> None:
-        """Checks the receipt's signature on a PnC session."""
-        self.session.metering_receipt(body, self._header())
+        """Checks the receipt's signature on a PnC session (nothing to check before one)."""
+        if self._contract_chain is not None:
+            self.session.metering_receipt(body, self._header())
