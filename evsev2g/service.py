@@ -29,6 +29,7 @@ import evsev2g
 from evsev2g.config import Config
 from evsev2g.errors import CertificatesUnavailable, StartupError
 from evsev2g.interfaces import ISecurity, ISessionFactory
+from evsev2g.memory import IdleTrim
 from evsev2g.netif import ServingAddress
 from evsev2g.sdp import Offers
 from evsev2g.sdp_service import SDPProtocol, SDPService, always
@@ -236,7 +237,7 @@ def build_service(
         security = getattr(sessions, "security", None) or FileSecurity(config.certs_dir)
     creator = tls_creator(config, security)
     top = SECCService(config, serving, tls_protocols)
-    registry = ConnectionRegistry()
+    registry = ConnectionRegistry(idle=IdleTrim(reactor))
 
     def listener(port: int, tls: TLSServerCreator | None) -> V2GTPListenerService:
         """One TCP or TLS server under ``top``, sharing the connection registry."""

@@ -116,14 +116,21 @@ class ConnectionRegistry:
     """
     The open connections of all listeners, for the connection limit and
     for closing them all when the service stops.
+
+    :param idle: told when the first connection comes (``busy()``) and
+        when the last one goes (``idle()``), e.g. an
+        :class:`~evsev2g.memory.IdleTrim`; or ``None``.
     """
 
-    def __init__(self):
+    def __init__(self, idle=None):
         self.connections: set[V2GTPConnection] = set()
         self._gone: dict[V2GTPConnection, list[Deferred]] = {}
+        self._idle = idle
 
     def add(self, connection: "V2GTPConnection") -> None:
         """:param connection: a connection just made."""
+        if not self.connections and self._idle is not None:
+            self._idle.busy()
         self.connections.add(connection)
 
     def make_room(self, limit: int) -> "V2GTPConnection | None":
@@ -151,9 +158,12 @@ class ConnectionRegistry:
 
     def remove(self, connection: "V2GTPConnection") -> None:
         """:param connection: a connection just lost."""
+        was_open = connection in self.connections
         self.connections.discard(connection)
         for waiter in self._gone.pop(connection, []):
             waiter.callback(None)
+        if was_open and not self.connections and self._idle is not None:
+            self._idle.idle()
 
     def abort_all(self) -> Deferred:
         """

@@ -1,0 +1,76 @@
+"""
+Giving freed memory back to the system when the charger goes idle.
+
+A session's objects are freed when it ends, but glibc's ``malloc`` keeps the
+heap pages they used (TLS buffers, large Python objects) mapped for the
+next allocation, so a charger that has served a car stays a few hundred kB
+larger than one that has not.  :class:`IdleTrim` asks ``malloc_trim(0)`` to
+return every whole free page once no connection has been open for
+:data:`IDLE_TRIM_DELAY` seconds: the board's memory goes back to the other
+EVerest modules between cars, never while a car is being served.
+
+On a C library without ``malloc_trim`` (musl, macOS) nothing is done.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+
+__all__ = ["IDLE_TRIM_DELAY", "IdleTrim", "release_free_memory"]
+
+log = Logger()
+
+#: Seconds without an open connection before the heap is trimmed.
+IDLE_TRIM_DELAY = 5.0
+
+_TRIM = []  # [malloc_trim or None], looked up once
+
+
+def release_free_memory() -> bool:
+    """
+    :returns: whether the C library was asked to return free heap pages
+        (``malloc_trim(0)``); ``False`` where it has no such call.
+    """
+    if not _TRIM:
+        try:
+            import ctypes  # noqa: PLC0415 - only once, when first idle
+
+            _TRIM.append(getattr(ctypes.CDLL(None), "malloc_trim", None))
+        except (ImportError, OSError):
+            _TRIM.append(None)
+    trim = _TRIM[0]
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+class IdleTrim:
+    """
+    Calls :func:`release_free_memory` once the last connection has been
+    gone for ``delay`` seconds (a new connection in between cancels it).
+
+    :param clock: ``IReactorTime``.
+    :param delay: seconds.
+    :param release: what to call (tests give their own).
+    """
+
+    def __init__(self, clock, delay: float = IDLE_TRIM_DELAY, release=release_free_memory) -> None:
+        self.clock, self.delay, self.release = clock, delay, release
+        self._pending = None
+
+    def busy(self) -> None:
+        """A connection was made: an idle trim waiting is not needed."""
+        if self._pending is not None and self._pending.active():
+            self._pending.cancel()
+        self._pending = None
+
+    def idle(self) -> None:
+        """The last connection is gone: trim after the delay."""
+        self.busy()
+        self._pending = self.clock.callLater(self.delay, self._trim)
+
+    def _trim(self) -> None:
+        self._pending = None
+        if self.release():
+            log.debug("idle: free heap pages returned to the system")
