@@ -1,8 +1,9 @@
 """
 What a running ``twistd evsev2g`` keeps out of its process until used
-(issue 10's footprint): the EVerest backend's MQTT, Twisted's
-``application.internet`` (ClientService, automat), the OCSP and fragment
-code; and that those features still work when used.
+(issue 10's footprint): the EVerest backend and its MQTT, Twisted's
+``application.internet`` (ClientService, automat), Plug & Charge (contract
+chains, XML signatures, OCSP, EXI fragments), the XSD reader and grammar
+builder; and that those features still work when used.
 """
 
 import os
@@ -27,8 +28,14 @@ _SERVICE_START = (
     "print(' '.join(sorted(sys.modules)))\n"
 )
 
-NOT_AT_START = ("paho", "evsev2g.everest.module", "evsev2g.everest.mqtt", "twisted.application.internet", "automat",
-                "evsev2g.security.ocsp", "evsev2g.exi.fragment", "evsev2g.exi.codegen", "lxml", "ctypes.util")
+NOT_AT_START = ("paho", "evsev2g.everest.backend", "evsev2g.everest.module", "evsev2g.everest.mqtt",
+                "twisted.application.internet", "automat", "evsev2g.security.contract", "evsev2g.security.ocsp",
+                "evsev2g.security.xmldsig", "evsev2g.protocols.iso15118_2.pnc_session", "evsev2g.exi.fragment",
+                "evsev2g.exi.codegen", "evsev2g.exi.xsd_reader", "evsev2g.exi.grammar_builder", "lxml", "decimal",
+                "shlex", "ctypes.util")
+
+#: Plug & Charge's modules, which an EIM session never needs, over TLS neither.
+PLUG_AND_CHARGE = ("evsev2g.protocols.iso15118_2.pnc_session", "evsev2g.security.contract", "evsev2g.security.xmldsig")
 
 
 def test_the_service_is_built_without_what_it_does_not_use_yet(test_pki, tmp_path):
@@ -43,6 +50,23 @@ def test_the_service_is_built_without_what_it_does_not_use_yet(test_pki, tmp_pat
     modules = set(done.stdout.split())
     assert "evsev2g.exi.codec" in modules and "evsev2g.sim.charger" in modules
     assert [m for m in NOT_AT_START if m in modules] == []
+
+
+def test_an_eim_session_over_tls_loads_no_plug_and_charge(tmp_path):
+    """The ISO 15118-2 AC demo over TLS (Contract offered, ExternalPayment chosen) completes without Plug & Charge's modules."""
+    code = (
+        "import sys\n"
+        "from evsev2g.__main__ import main\n"
+        "status = main(['demo', '--protocol', 'iso15118-2', '--mode', 'ac', '--tls'])\n"
+        "print(status, ' '.join(sorted(sys.modules)))\n"
+    )
+    environment = dict(os.environ, EVSEV2G_EXI_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment,
+                          cwd=REPO_ROOT, check=True, timeout=120)
+    status, *modules = done.stdout.splitlines()[-1].split()
+    assert status == "0"
+    assert "evsev2g.protocols.iso15118_2.pnc" in modules  # Contract is offered
+    assert [m for m in PLUG_AND_CHARGE if m in modules] == []
 
 
 def test_the_everest_backend_still_imports_mqtt_when_chosen():
