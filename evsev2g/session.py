@@ -41,6 +41,7 @@ from zope.interface import implementer
 
 from evsev2g.charger import Charger
 from evsev2g.interfaces import ISession, ISessionFactory, ISessionLink, ISingleEVSEBackend
+from evsev2g.memory import release_free_memory
 from evsev2g.protocols.apphandshake import configured_versions, enabled_versions, load_protocol_versions, negotiate
 from evsev2g.protocols.context import NoServices, ProtocolContext, ProtocolSettings, Reply, body_name, random_session_id
 from evsev2g.protocols.paused import PausedSessions
@@ -627,15 +628,10 @@ def release_freed_memory() -> None:
     this process (the codec cache off or its child build failed) leaves
     tens of MB of freed memory that glibc would keep: ``malloc_trim`` gives
     that back, once, at start (any later growth still shows); it is skipped
-    where the C library has none.
+    where the C library has none (:func:`evsev2g.memory.release_free_memory`).
     """
-    import ctypes
     import gc
 
     gc.collect()
     gc.freeze()
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library the process already uses
-    except (OSError, AttributeError):
-        return
-    trim(0)
+    release_free_memory()
