@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from twisted.logger import Logger
 
+from evsev2g.timers import cancel_call
+
 __all__ = ["IDLE_TRIM_DELAY", "IdleTrim", "release_free_memory"]
 
 log = Logger()
@@ -61,8 +63,7 @@ class IdleTrim:
 
     def busy(self) -> None:
         """A connection was made: an idle trim waiting is not needed."""
-        if self._pending is not None and self._pending.active():
-            self._pending.cancel()
+        cancel_call(self._pending)
         self._pending = None
 
     def idle(self) -> None:

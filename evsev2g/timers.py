@@ -128,3 +128,9 @@ class Timers:
         for name, value in vars(self).items():
             if not value > 0:
                 raise ValueError(f"timer {name} must be positive, not {value!r}")
+
+
+def cancel_call(call) -> None:
+    """Cancel a delayed call (``IDelayedCall``) unless it is ``None``, has run or was cancelled already."""
+    if call is not None and call.active():
+        call.cancel()

@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 
 from evsev2g.everest import wire
 from evsev2g.everest.mqtt import BrokerAddress, ReactorMQTT
+from evsev2g.timers import cancel_call
 
 __all__ = ["ModuleSettings", "EverestModule", "ModuleError", "CommandFailed", "SchemaError"]
 
@@ -178,10 +179,10 @@ class EverestModule:
                 self.log.warn("ignoring a bad config response on {topic}: {problem}", topic=topic, problem=str(error))
                 return
             except ModuleError as error:
-                _cancel(state["timer"])
+                cancel_call(state["timer"])
                 done.errback(Failure(error))
                 return
-            _cancel(state["timer"])
+            cancel_call(state["timer"])
             self.module_config = config
             telemetry = (response.get("data") or {}).get("telemetry_config")
             if isinstance(telemetry, dict) and isinstance(telemetry.get("id"), int):
@@ -189,7 +190,7 @@ class EverestModule:
             done.callback(config)
 
         def ask(_=None):
-            _cancel(state["wait"])
+            cancel_call(state["wait"])
             state["wait"] = None
             if done.called:
                 return
@@ -470,7 +471,7 @@ class EverestModule:
         if pending is None:
             return
         done, timer = pending
-        _cancel(timer)
+        cancel_call(timer)
         error = inner.get("error")
         if error is not None:
             kind = error.get("__everest__error_type", "HandlerException") if isinstance(error, dict) else "HandlerException"
@@ -478,8 +479,3 @@ class EverestModule:
             done.errback(Failure(CommandFailed(kind, message)))
         else:
             done.callback(inner.get("retval"))
-
-
-def _cancel(call) -> None:
-    if call is not None and call.active():
-        call.cancel()
