@@ -1,18 +1,23 @@
 """
 Giving freed memory back to the system when the charger goes idle.
 
-A session's objects are freed when it ends, but glibc's ``malloc`` keeps the
-heap pages they used (TLS buffers, large Python objects) mapped for the
-next allocation, so a charger that has served a car stays a few hundred kB
-larger than one that has not.  :class:`IdleTrim` asks ``malloc_trim(0)`` to
-return every whole free page once no connection has been open for
+A session's objects refer to one another (a state machine's handler table
+holds its own bound methods, a charger its observers), so most of them are
+freed by the cycle collector, whenever its next full collection comes; and
+glibc's ``malloc`` keeps the heap pages freed objects used (TLS buffers,
+large Python objects) mapped for the next allocation.  So a charger that
+has served a car would stay larger than one that has not.
+:class:`IdleTrim` runs a full collection and then asks ``malloc_trim(0)``
+to return every whole free page once no connection has been open for
 :data:`IDLE_TRIM_DELAY` seconds: the board's memory goes back to the other
-EVerest modules between cars, never while a car is being served.
+EVerest modules between cars, and the pause falls when no car is served.
 
-On a C library without ``malloc_trim`` (musl, macOS) nothing is done.
+On a C library without ``malloc_trim`` (musl, macOS) only the collection runs.
 """
 
 from __future__ import annotations
+
+import gc
 
 from twisted.logger import Logger
 
@@ -49,8 +54,9 @@ def release_free_memory() -> bool:
 
 class IdleTrim:
     """
-    Calls :func:`release_free_memory` once the last connection has been
-    gone for ``delay`` seconds (a new connection in between cancels it).
+    Collects garbage and calls :func:`release_free_memory` once the last
+    connection has been gone for ``delay`` seconds (a new connection in
+    between cancels it).
 
     :param clock: ``IReactorTime``.
     :param delay: seconds.
@@ -73,5 +79,7 @@ class IdleTrim:
 
     def _trim(self) -> None:
         self._pending = None
+        collected = gc.collect()
         if self.release():
-            log.debug("idle: free heap pages returned to the system")
+            log.debug("idle: {objects} objects of ended sessions collected, free heap pages returned to the system",
+                      objects=collected)

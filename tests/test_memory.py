@@ -1,6 +1,8 @@
-"""Tests for :mod:`evsev2g.memory`: the heap is trimmed once the charger is idle."""
+"""Tests for :mod:`evsev2g.memory`: ended sessions are collected and the heap trimmed once the charger is idle."""
 
 import ctypes
+import gc
+import weakref
 
 from twisted.internet.task import Clock
 
@@ -61,3 +63,32 @@ def test_release_free_memory_asks_glibc():
     """On glibc (this machine) malloc_trim is there and is called."""
     has_trim = getattr(ctypes.CDLL(None), "malloc_trim", None) is not None
     assert release_free_memory() is has_trim
+
+
+class Session:
+    """Stands for a session whose parts refer to one another."""
+
+    def __init__(self):
+        self.handlers = {"stop": self.stop}
+
+    def stop(self):
+        pass
+
+
+def test_the_idle_trim_collects_what_ended_sessions_left():
+    """Cyclic garbage of ended sessions is freed when the charger goes idle, not left for a later full collection."""
+    clock, release = Clock(), Recorder()
+    registry = ConnectionRegistry(idle=IdleTrim(clock, release=release))
+    enabled = gc.isenabled()
+    gc.disable()  # only the idle trim may collect here
+    try:
+        connection = object()
+        registry.add(connection)
+        ended = weakref.ref(Session())
+        registry.remove(connection)
+        assert ended() is not None  # a cycle: refcounting alone does not free it
+        clock.advance(IDLE_TRIM_DELAY)
+        assert ended() is None and release.calls == 1
+    finally:
+        if enabled:
+            gc.enable()
