@@ -3,7 +3,11 @@ Message trees ↔ XML, driven by the schema (namespaces, types, lexical forms).
 
 XML is read with the standard library's expat parser, refusing any
 DOCTYPE (so no entity is declared, let alone expanded, and nothing is
-loaded), rather than lxml: lxml interns every element and attribute name
+loaded) and any declared encoding but the four expat reads itself
+(UTF-8, UTF-16, ISO-8859-1, US-ASCII): for any other name Python's codec
+search is asked, and it remembers every name it did not find, so XML
+declaring ever new encodings (fuzzing found it) grew the process without
+bound.  Expat rather than lxml: lxml interns every element and attribute name
 and namespace it ever parses in a per-thread dictionary that is never
 freed, so XML with ever new names (fuzzing found it) grew the process
 without bound.  lxml writes the XML (names from the schema only).  The output uses the prefixes V2G tools customarily use
@@ -13,6 +17,7 @@ it reads like the XML in the standards and validates against the XSDs.
 
 from __future__ import annotations
 
+import re
 from xml.etree.ElementTree import ParseError, TreeBuilder, XMLParser
 
 from lxml import etree
@@ -184,6 +189,25 @@ def _split(tag: str) -> tuple[str, str]:
     return "", tag
 
 
+#: The encodings expat reads without asking Python's codec search.
+EXPAT_ENCODINGS = frozenset({"utf-8", "utf-16", "utf-16be", "utf-16le", "iso-8859-1", "us-ascii"})
+
+_DECLARED_ENCODING = re.compile(r"""\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+
+
+def _check_encoding(xml: bytes) -> None:
+    """Refuse a declared encoding expat would look up in Python's codec registry."""
+    head = xml[:512]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head.decode("utf-16", "replace")
+    else:
+        text = head.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+    declared = _DECLARED_ENCODING.match(text)
+    if declared and declared.group(1).lower() not in EXPAT_ENCODINGS:
+        raise ExiError(f"malformed XML: encoding {declared.group(1)[:40]!r} is not read "
+                       "(UTF-8, UTF-16, ISO-8859-1 or US-ASCII)")
+
+
 def xml_to_message(eng, xml: bytes) -> Message:
     """
     :param eng: the codec engine; :param xml: XML bytes (or str).
@@ -191,6 +215,7 @@ def xml_to_message(eng, xml: bytes) -> Message:
     """
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
+    _check_encoding(xml)
     parser = XMLParser(target=_NoDoctype())
     try:
         parser.feed(xml)
