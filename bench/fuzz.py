@@ -67,8 +67,15 @@ def outcome_key(outcome: str) -> str:
 
 def fuzz_one(name: str, inputs: int, seed: int, progress: Path | None) -> dict:
     """Run ``inputs`` inputs against target ``name`` in this process; returns the figures."""
+    from twisted.logger import globalLogBeginner
+
     from tests.fuzz.targets import make_target, mutate, rss_mb
 
+    # Begin logging, to nowhere, as twistd and the EVerest module do at start:
+    # until then Twisted keeps the last 65,536 log events, and with them every
+    # session an event names, which made the machine targets' heap grow and
+    # their full collections slow.
+    globalLogBeginner.beginLoggingTo([], discardBuffer=True, redirectStandardIO=False)
     target = make_target(name)
     rng = random.Random(seed)
     corpus = list(target.seeds()) or [b""]
