@@ -18,7 +18,9 @@ own; the EVs are this process's EV simulators on the same reactor.
    their own latency adds to the SECC's.
 
 It prints sessions completed against started per kind (every well-behaved
-EV must complete), the RSS series, the SECC's open file descriptors at
+EV must complete), the RSS series (the last reading once the SECC has
+been idle long enough to collect and trim, :mod:`evsev2g.memory`), the
+SECC's open file descriptors at
 the start and at the end, and the p50/p99/max CurrentDemand response time
 seen by the well-behaved EVs.  Between phases and at the end it waits
 until the SECC has closed every connection (its descriptor count returns
@@ -40,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from evsev2g.memory import IDLE_TRIM_DELAY  # noqa: E402
 
 TWISTD = Path(sys.executable).parent / "twistd"
 
@@ -228,6 +232,8 @@ async def soak(reactor, args) -> dict:
             await sleep(0.05)
         fds_end = open_fds(secc.pid)
         rss.append(("end", rss_mb(secc.pid)))
+        await sleep(IDLE_TRIM_DELAY + 1.0)  # the SECC collects and trims once idle (evsev2g.memory)
+        rss.append(("idle again", rss_mb(secc.pid)))
     finally:
         secc.terminate()
         secc.wait(timeout=30)

@@ -29,4 +29,5 @@ async def test_short_soak_completes_everything_without_growth(reactor):
     assert figures["fds_end"] == figures["fds_start"]
     rss = dict(figures["rss"])
     assert rss["after 50"] - rss["after 10"] <= 1.0, figures["rss"]
+    assert rss["idle again"] <= rss["end"] + 0.5, figures["rss"]  # nothing grows once idle (collected, trimmed)
     assert figures["current_demand"]["concurrent, well-behaved"]
