@@ -24,8 +24,11 @@ meet a one-off cost such as a lazy first use or a garbage collection?),
 and the RSS
 sampled ten times over the run (flat means nothing grows).
 
-Once the target is set up and its seeds loaded, the harness collects and
-freezes what exists (``gc.freeze``), as the SECC does once its codecs are
+Before the first counted input each seed runs once, untimed: a fresh
+process pays there what a running SECC paid at start-up (OpenSSL's and
+the other modules the service imports, the first use of the code paths
+every session takes).  Then the harness collects and freezes what exists
+(``gc.freeze``), as the SECC does once its codecs are
 loaded (:func:`evsev2g.session.release_freed_memory`): a full collection
 then walks what the inputs made, not the harness's own corpus and the
 decoded reference vectors, which would otherwise cost 20–35 ms per full
@@ -79,6 +82,11 @@ def fuzz_one(name: str, inputs: int, seed: int, progress: Path | None) -> dict:
     target = make_target(name)
     rng = random.Random(seed)
     corpus = list(target.seeds()) or [b""]
+    for seed in corpus:  # warm-up, not counted: the costs a running SECC paid at start-up
+        try:
+            target.run(seed)
+        except Exception:  # noqa: BLE001 - the counted run below reports it
+            pass
     gc.collect()
     gc.freeze()  # the harness's own state, as the SECC freezes its start-up state
     collecting = [0.0, 0.0]  # CPU seconds in collections so far, start of the current one
