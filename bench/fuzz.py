@@ -27,12 +27,13 @@ sampled ten times over the run (flat means nothing grows).
 Before the first counted input each seed runs once, untimed: a fresh
 process pays there what a running SECC paid at start-up (OpenSSL's and
 the other modules the service imports, the first use of the code paths
-every session takes).  Then the harness collects and freezes what exists
-(``gc.freeze``), as the SECC does once its codecs are
-loaded (:func:`evsev2g.session.release_freed_memory`): a full collection
-then walks what the inputs made, not the harness's own corpus and the
-decoded reference vectors, which would otherwise cost 20–35 ms per full
-collection and count against whichever input met it.
+every session takes).  The harness begins logging, to nowhere, as twistd
+and the EVerest module do at start (until logging begins, Twisted keeps the
+last 65,536 log events, and every session they name, alive), and then
+collects and freezes what exists (``gc.freeze``), as the SECC does once its
+codecs are loaded (:func:`evsev2g.session.release_freed_memory`): a full
+collection walks what the inputs made, not the harness's own corpus and
+decoded reference vectors.
 
     python bench/fuzz.py --replay exi-din70121 80981234...
 

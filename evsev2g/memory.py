@@ -17,6 +17,7 @@ On a C library without ``malloc_trim`` (musl, macOS) only the collection runs.
 
 from __future__ import annotations
 
+import functools
 import gc
 
 from twisted.logger import Logger
@@ -30,7 +31,15 @@ log = Logger()
 #: Seconds without an open connection before the heap is trimmed.
 IDLE_TRIM_DELAY = 5.0
 
-_TRIM = []  # [malloc_trim or None], looked up once
+@functools.cache
+def _malloc_trim():
+    """The C library's ``malloc_trim``, or ``None`` where it has none (looked up once)."""
+    try:
+        import ctypes  # noqa: PLC0415 - only when first needed
+
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (ImportError, OSError):
+        return None
 
 
 def release_free_memory() -> bool:
@@ -38,14 +47,7 @@ def release_free_memory() -> bool:
     :returns: whether the C library was asked to return free heap pages
         (``malloc_trim(0)``); ``False`` where it has no such call.
     """
-    if not _TRIM:
-        try:
-            import ctypes  # noqa: PLC0415 - only once, when first idle
-
-            _TRIM.append(getattr(ctypes.CDLL(None), "malloc_trim", None))
-        except (ImportError, OSError):
-            _TRIM.append(None)
-    trim = _TRIM[0]
+    trim = _malloc_trim()
     if trim is None:
         return False
     trim(0)

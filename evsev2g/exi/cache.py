@@ -45,7 +45,7 @@ import tempfile
 import types
 from pathlib import Path
 
-from evsev2g.exi.packed_code import Packed, pack
+from evsev2g.exi.packed_code import Packed, is_function_body, pack
 
 #: Bump when the layout of an entry changes.
 FORMAT = 3
@@ -308,7 +308,6 @@ def _value_key(value):
 
 # -- compact code ------------------------------------------------------------
 
-_FUNCTION_FLAGS = 0x0001 | 0x0002  # CO_OPTIMIZED | CO_NEWLOCALS: a function body, not a module
 
 
 def compact(chunks: list) -> list:
@@ -352,7 +351,7 @@ def define(code, namespace: dict) -> None:
         code.define(namespace)
         return
     for item in code:
-        if item.co_flags & _FUNCTION_FLAGS == _FUNCTION_FLAGS:
+        if is_function_body(item):
             namespace[item.co_name] = types.FunctionType(item, namespace)
         else:
             exec(item, namespace)  # noqa: S102 - our own generated code

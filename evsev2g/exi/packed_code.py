@@ -26,13 +26,18 @@ import threading
 import types
 import zlib
 
-__all__ = ["GROUP", "LazyFunction", "Packed", "pack"]
+__all__ = ["GROUP", "LazyFunction", "Packed", "is_function_body", "pack"]
 
 #: Functions per compressed group: unpacking one function decompresses its
 #: group (about 35 kB, tens of µs); larger groups compress a little better.
 GROUP = 16
 
-_FUNCTION_FLAGS = 0x0001 | 0x0002  # CO_OPTIMIZED | CO_NEWLOCALS: a function body, not a module
+_FUNCTION_FLAGS = 0x0001 | 0x0002  # CO_OPTIMIZED | CO_NEWLOCALS
+
+
+def is_function_body(code: types.CodeType) -> bool:
+    """Whether a code object is a function's body (made into a function), not module code (run)."""
+    return code.co_flags & _FUNCTION_FLAGS == _FUNCTION_FLAGS
 
 
 class Packed:
@@ -68,6 +73,7 @@ class Packed:
             namespace[name] = LazyFunction(name, namespace, self, lock)
         for item in marshal.loads(self.eager):
             exec(item, namespace)  # noqa: S102 - our own generated code
+
 
 class LazyFunction:
     """
@@ -128,7 +134,7 @@ def pack(code: list) -> Packed:
         pending.clear()
 
     for item in code:
-        if item.co_flags & _FUNCTION_FLAGS != _FUNCTION_FLAGS:
+        if not is_function_body(item):
             eager.append(item)
             continue
         pending.append((item.co_name, marshal.dumps(item)))

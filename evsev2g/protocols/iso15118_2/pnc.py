@@ -86,11 +86,6 @@ class ContractPath:
             )
         return self._session
 
-    @property
-    def _contract_chain(self):
-        """The contract chain PaymentDetails accepted, or ``None`` (always, before Plug & Charge started)."""
-        return None if self._session is None else self._session.chain
-
     def _header(self) -> Message:
         return self.machine.request.Header
 
@@ -155,13 +150,14 @@ class ContractPath:
 
         :returns: ``schedule``, changed in place.
         """
-        if self._contract_chain is None:
+        if self._session is None or self._session.chain is None:  # no contract accepted (yet)
             return schedule
         signer = getattr(self.session.security, "tariff_signer", None)
         signing = signer() if signer is not None else None
         if signing is None:
             return schedule
         from evsev2g.security import xmldsig
+
         _, key = signing
         tariffs = []
         for index, tuple_ in enumerate(schedule.getlist("SAScheduleTuple")):
@@ -177,6 +173,6 @@ class ContractPath:
         return self.session.authorization(body, self._header())
 
     def metering_receipt(self, body) -> None:
-        """Checks the receipt's signature on a PnC session (nothing to check before one)."""
-        if self._contract_chain is not None:
-            self.session.metering_receipt(body, self._header())
+        """Checks the receipt's signature on a PnC session (none has started: nothing to check)."""
+        if self._session is not None:
+            self._session.metering_receipt(body, self._header())
